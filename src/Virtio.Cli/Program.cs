@@ -1,0 +1,25 @@
+using System.CommandLine;
+using Virtio.Cli.Bench;
+
+namespace Virtio.Cli;
+
+/// <summary>The <c>virtio</c> command.</summary>
+public static class Program
+{
+    /// <summary>Entry point.</summary>
+    public static int Main(string[] args)
+    {
+        var root = new RootCommand("virtio: a VIRTIO split-virtqueue emulator — benchmarks and diagnostics")
+        {
+            BuildBenchCommand(),
+        };
+        return root.Parse(args).Invoke();
+    }
+
+    private static Command BuildBenchCommand()
+    {
+        var bench = new Command("bench", "Measure throughput");
+        bench.Subcommands.Add(RingBenchCommand.Build());
+        return bench;
+    }
+}

@@ -1,0 +1,541 @@
+using System.Runtime.CompilerServices;
+using Virtio.Faults;
+using Virtio.Memory;
+using Virtio.Notifications;
+using Virtio.Rings;
+
+namespace Virtio.Driver;
+
+/// <summary>
+/// The driver side of one split virtqueue, a faithful model of Linux <c>drivers/virtio/virtio_ring.c</c> (split):
+/// a descriptor free list, direct and indirect chains, a shadow <c>avail-&gt;idx</c>, <c>kick_prepare</c> with
+/// <c>vring_need_event</c>, <c>get_buf</c> that writes <c>used_event</c> on every pop while callbacks are on, and
+/// <c>disable_cb</c>/<c>enable_cb</c>/<c>enable_cb_delayed</c>. Test harnesses and benchmarks drive devices with it,
+/// and the diagnostics rely on it behaving exactly as Linux does.
+/// </summary>
+/// <typeparam name="TToken">The caller's per-buffer token (Linux's <c>data</c>); stored in an array, never boxed.</typeparam>
+/// <remarks>
+/// Threading: one thread drives a driver queue (as Linux serialises a virtqueue with the driver's lock). The device
+/// may run concurrently on another thread; the memory ordering between the two follows the spec.
+/// Everything read from the used ring is untrusted: a bad id marks the queue broken (<see cref="Error"/>).
+/// </remarks>
+public sealed unsafe class DriverQueue<TToken> : IDisposable
+{
+    private const int AvailRingOffset = 4;
+    private const int UsedRingOffset = 4;
+
+    private readonly GuestMemory _memory;
+    private readonly byte* _desc;
+    private readonly byte* _avail;
+    private readonly byte* _used;
+    private readonly byte* _indirectArea;
+    private readonly ulong _indirectGuest;
+    private readonly int _size;
+    private readonly ushort _mask;
+    private readonly bool _eventIdx;
+    private readonly bool _indirect;
+    private readonly int _maxIndirect;
+    private readonly int _queueIndex;
+
+    // desc_extra: the driver's private copy of each descriptor's flags and next, which also threads the free list.
+    private readonly ushort[] _extraNext;
+    private readonly ushort[] _extraFlags;
+
+    // desc_state: the token of each chain in flight, keyed by head.
+    private readonly TToken[] _tokens;
+    private readonly bool[] _inFlight;
+    private readonly uint[] _writableBytes;
+
+    private ushort _freeHead;
+    private int _numFree;
+    private ushort _availIdxShadow;
+    private ushort _availFlagsShadow;
+    private int _numAdded;
+    private ushort _lastUsedIdx;
+    private DriverRingError? _error;
+    private long _usedLengthClamped;
+    private bool _staleAvailEventPending;
+    private ushort _staleAvailEvent;
+    private bool _disposed;
+
+    /// <summary>Creates the driver side over rings at <paramref name="layout"/> and initialises them (zeroed, as Linux allocates them).</summary>
+    /// <exception cref="ArgumentException">A ring area or the indirect area is outside guest memory or misaligned.</exception>
+    public DriverQueue(GuestMemory memory, SplitRingLayout layout, DriverQueueOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(memory);
+        options ??= new DriverQueueOptions();
+        if (!SplitRing.IsValidSize(layout.Size))
+        {
+            throw new ArgumentException($"Bad virtqueue length {layout.Size}", nameof(layout));
+        }
+
+        _memory = memory;
+        _size = layout.Size;
+        _mask = (ushort)(_size - 1);
+        _eventIdx = options.EventIdx;
+        _indirect = options.IndirectDescriptors;
+        _maxIndirect = options.MaxIndirectSegments;
+        _queueIndex = options.QueueIndex;
+        ArgumentOutOfRangeException.ThrowIfLessThan(_maxIndirect, 1);
+
+        _desc = Map(layout.DescriptorTable, SplitRing.DescriptorTableBytes(_size), SplitRing.DescriptorTableAlignment, "descriptor table");
+        _avail = Map(layout.AvailRing, SplitRing.AvailRingBytes(_size, eventIdx: true), SplitRing.AvailRingAlignment, "available ring");
+        _used = Map(layout.UsedRing, SplitRing.UsedRingBytes(_size, eventIdx: true), SplitRing.UsedRingAlignment, "used ring");
+        if (_indirect)
+        {
+            _indirectGuest = options.IndirectTableArea;
+            _indirectArea = Map(options.IndirectTableArea, options.IndirectAreaBytes(_size), SplitRing.DescriptorTableAlignment, "indirect table area");
+        }
+
+        new Span<byte>(_desc, (int)SplitRing.DescriptorTableBytes(_size)).Clear();
+        new Span<byte>(_avail, (int)SplitRing.AvailRingBytes(_size, eventIdx: true)).Clear();
+        new Span<byte>(_used, (int)SplitRing.UsedRingBytes(_size, eventIdx: true)).Clear();
+
+        _extraNext = new ushort[_size];
+        _extraFlags = new ushort[_size];
+        _tokens = new TToken[_size];
+        _inFlight = new bool[_size];
+        _writableBytes = new uint[_size];
+        for (int i = 0; i < _size; i++)
+        {
+            _extraNext[i] = (ushort)(i + 1); // the last wraps to 0 as Linux's memset leaves it; never followed
+        }
+
+        _numFree = _size;
+        if (!options.CallbacksEnabled)
+        {
+            _availFlagsShadow = SplitRing.AvailFlagNoInterrupt;
+            if (!_eventIdx)
+            {
+                LittleEndian.WriteIndex(_avail, _availFlagsShadow);
+            }
+        }
+
+        memory.AddUser();
+    }
+
+    /// <summary>The queue size.</summary>
+    public int Size => _size;
+
+    /// <summary><c>num_free</c>: free descriptors.</summary>
+    public int NumFree => _numFree;
+
+    /// <summary><c>avail_idx_shadow</c>: the driver's copy of <c>avail-&gt;idx</c>.</summary>
+    public ushort AvailIdxShadow => _availIdxShadow;
+
+    /// <summary><c>last_used_idx</c>: the next used element the driver will pop.</summary>
+    public ushort LastUsedIdx => _lastUsedIdx;
+
+    /// <summary>Buffers added since the last <see cref="KickPrepare"/> (<c>num_added</c>).</summary>
+    public int NumAdded => _numAdded;
+
+    /// <summary>Whether used-buffer callbacks are enabled (VRING_AVAIL_F_NO_INTERRUPT clear in the shadow flags).</summary>
+    public bool CallbacksEnabled => (_availFlagsShadow & SplitRing.AvailFlagNoInterrupt) == 0;
+
+    /// <summary>Chains in flight (added and not yet returned by <see cref="TryGetBuffer"/>).</summary>
+    public int InFlight { get; private set; }
+
+    /// <summary>True once the device broke a ring rule (<c>vq-&gt;broken</c>).</summary>
+    public bool IsBroken => _error is not null;
+
+    /// <summary>The device misbehaviour that broke the queue, or null.</summary>
+    public DriverRingError? Error => _error;
+
+    /// <summary>How many used elements reported more bytes than the chain's writable space (clamped, not fatal, as in Linux since 5.16).</summary>
+    public long UsedLengthClamped => _usedLengthClamped;
+
+    /// <summary>The kick channel <see cref="Notify"/> signals; null counts kicks without signalling.</summary>
+    public IEventNotifier? KickChannel { get; set; }
+
+    /// <summary>The fault plan consulted at each driver <see cref="RingFaultPoint"/>; null injects nothing.</summary>
+    public IRingFaultPlan? FaultPlan { get; set; }
+
+    /// <summary>Kicks sent (<see cref="Notify"/> calls that were not dropped).</summary>
+    public long KicksSent { get; private set; }
+
+    /// <summary>
+    /// Adds a buffer of device-readable <paramref name="readable"/> segments followed by device-writable
+    /// <paramref name="writable"/> segments (<c>virtqueue_add_sgs</c>). Uses an indirect table when negotiated, the
+    /// buffer has more than one segment and a descriptor is free, as Linux chooses. Publishes <c>avail-&gt;idx</c>
+    /// at once; the caller decides when to <see cref="Kick"/>.
+    /// </summary>
+    /// <exception cref="ArgumentException">No segments.</exception>
+    public AddResult Add(ReadOnlySpan<GuestSegment> readable, ReadOnlySpan<GuestSegment> writable, TToken token)
+    {
+        if (_error is not null)
+        {
+            return AddResult.Broken;
+        }
+
+        int total = readable.Length + writable.Length;
+        if (total == 0)
+        {
+            ThrowNoSegments();
+        }
+
+        bool indirect = _indirect && total > 1 && _numFree > 0 && total <= _maxIndirect;
+        int descsUsed = indirect ? 1 : total;
+        if (_numFree < descsUsed)
+        {
+            if (readable.Length > 0)
+            {
+                Notify(); // Linux notifies on -ENOSPC when there are out buffers, so the device makes room
+            }
+
+            return AddResult.NoSpace;
+        }
+
+        ushort head = _freeHead;
+        uint writableBytes = 0;
+        if (indirect)
+        {
+            byte* table = _indirectArea + ((ulong)head * (ulong)_maxIndirect * SplitRing.DescriptorSize);
+            int j = 0;
+            foreach (GuestSegment s in readable)
+            {
+                WriteDescriptor(table, j, s, (ushort)DescriptorFlags.Next, (ushort)(j + 1));
+                j++;
+            }
+
+            foreach (GuestSegment s in writable)
+            {
+                WriteDescriptor(table, j, s, (ushort)(DescriptorFlags.Next | DescriptorFlags.Write), (ushort)(j + 1));
+                writableBytes += s.Length;
+                j++;
+            }
+
+            ClearNext(table + ((j - 1) * SplitRing.DescriptorSize));
+            ushort nextFree = _extraNext[head];
+            WriteDescriptor(_desc, head, new GuestSegment(DriverAddressOf(table), (uint)(total * SplitRing.DescriptorSize)), (ushort)DescriptorFlags.Indirect, nextFree);
+            _extraFlags[head] = (ushort)DescriptorFlags.Indirect;
+            _freeHead = nextFree;
+        }
+        else
+        {
+            ushort i = head, prev = head;
+            foreach (GuestSegment s in readable)
+            {
+                prev = i;
+                i = AddDirect(i, s, (ushort)DescriptorFlags.Next);
+            }
+
+            foreach (GuestSegment s in writable)
+            {
+                prev = i;
+                i = AddDirect(i, s, (ushort)(DescriptorFlags.Next | DescriptorFlags.Write));
+                writableBytes += s.Length;
+            }
+
+            ClearNext(_desc + (prev * SplitRing.DescriptorSize));
+            _extraFlags[prev] &= unchecked((ushort)~(ushort)DescriptorFlags.Next);
+            _freeHead = i;
+        }
+
+        _numFree -= descsUsed;
+        _tokens[head] = token;
+        _inFlight[head] = true;
+        _writableBytes[head] = writableBytes;
+        InFlight++;
+
+        LittleEndian.Write16(_avail + AvailRingOffset + (2 * (_availIdxShadow & _mask)), head);
+        if (_numAdded == 0 && FaultPlan is not null && FaultPlan.ShouldInject(RingFaultPoint.DriverReadAvailEventBeforeAvailIdx, _queueIndex, _availIdxShadow))
+        {
+            // Simulates the missing full fence: avail_event is read before avail->idx is visible to the device.
+            _staleAvailEvent = LittleEndian.ReadIndex(_used + UsedRingOffset + (8 * (uint)_size));
+            _staleAvailEventPending = true;
+        }
+
+        _availIdxShadow++;
+        LittleEndian.WriteIndex(_avail + 2, _availIdxShadow); // release: ring entry and descriptors first (virtio_wmb)
+        _numAdded++;
+        if (_numAdded == ushort.MaxValue)
+        {
+            Kick(); // Linux: "This is very unlikely, but theoretically possible. Kick just in case."
+        }
+
+        return AddResult.Added;
+    }
+
+    /// <summary>
+    /// Decides whether the device needs a kick for the buffers added since the last call
+    /// (<c>virtqueue_kick_prepare_split</c>): a full fence, then <c>vring_need_event(avail_event, new, old)</c> with
+    /// EVENT_IDX, or the device's NO_NOTIFY flag without it.
+    /// </summary>
+    public bool KickPrepare()
+    {
+        ushort availEvent;
+        if (_staleAvailEventPending)
+        {
+            _staleAvailEventPending = false;
+            availEvent = _staleAvailEvent;
+        }
+        else
+        {
+            Interlocked.MemoryBarrier(); // virtio_mb(): avail->idx store before the avail_event / flags load
+            availEvent = _eventIdx ? LittleEndian.ReadIndex(_used + UsedRingOffset + (8 * (uint)_size)) : (ushort)0;
+        }
+
+        ushort newIdx = _availIdxShadow;
+        ushort oldIdx = (ushort)(newIdx - _numAdded);
+        _numAdded = 0;
+        return _eventIdx
+            ? SplitRing.NeedEvent(availEvent, newIdx, oldIdx)
+            : (LittleEndian.ReadIndex(_used) & SplitRing.UsedFlagNoNotify) == 0;
+    }
+
+    /// <summary>Signals the kick channel (<c>virtqueue_notify</c>).</summary>
+    /// <returns>False when the queue is broken or the kick was dropped by the fault plan.</returns>
+    public bool Notify()
+    {
+        if (_error is not null)
+        {
+            return false;
+        }
+
+        if (FaultPlan is not null && FaultPlan.ShouldInject(RingFaultPoint.DriverDropKick, _queueIndex, _availIdxShadow))
+        {
+            return false;
+        }
+
+        KicksSent++;
+        KickChannel?.Signal();
+        return true;
+    }
+
+    /// <summary><see cref="KickPrepare"/> then, if needed, <see cref="Notify"/> (<c>virtqueue_kick</c>).</summary>
+    /// <returns>True when a kick was sent.</returns>
+    public bool Kick() => KickPrepare() && Notify();
+
+    /// <summary>True when the device has published used elements the driver has not popped (<c>more_used_split</c>).</summary>
+    public bool MoreUsed() => _lastUsedIdx != LittleEndian.ReadIndex(_used + 2);
+
+    /// <summary>
+    /// Pops one used element (<c>virtqueue_get_buf</c>): returns its token and the length the device wrote, frees its
+    /// descriptors and, while callbacks are enabled, writes <c>used_event = last_used_idx</c> followed by a full fence.
+    /// </summary>
+    /// <returns>False when nothing is used or the queue is broken (a bad id breaks it: see <see cref="Error"/>).</returns>
+    public bool TryGetBuffer(out TToken token, out uint length)
+    {
+        token = default!;
+        length = 0;
+        if (_error is not null)
+        {
+            return false;
+        }
+
+        ushort last = _lastUsedIdx;
+        if (last == LittleEndian.ReadIndex(_used + 2))
+        {
+            return false; // the acquire load above orders the element reads below (virtio_rmb)
+        }
+
+        byte* e = _used + UsedRingOffset + (SplitRing.UsedElementSize * (last & _mask));
+        uint id = LittleEndian.Read32(e);
+        uint len = LittleEndian.Read32(e + 4);
+        if (id >= (uint)_size)
+        {
+            _error = new DriverRingError(DriverRingErrorKind.UsedIdOutOfRange, id);
+            return false;
+        }
+
+        if (!_inFlight[id])
+        {
+            _error = new DriverRingError(DriverRingErrorKind.UsedIdNotAHead, id);
+            return false;
+        }
+
+        if (len > _writableBytes[id])
+        {
+            _usedLengthClamped++;
+            len = _writableBytes[id];
+        }
+
+        token = _tokens[id];
+        Detach((ushort)id);
+        _lastUsedIdx = ++last;
+        if ((_availFlagsShadow & SplitRing.AvailFlagNoInterrupt) == 0)
+        {
+            // virtio_store_mb: tell the device which entry we expect an interrupt for, before the next more_used read.
+            LittleEndian.WriteIndex(_avail + AvailRingOffset + (2 * (uint)_size), last);
+            Interlocked.MemoryBarrier();
+        }
+
+        length = len;
+        return true;
+    }
+
+    /// <summary>
+    /// Disables used-buffer callbacks (<c>virtqueue_disable_cb_split</c>): with EVENT_IDX Linux writes
+    /// <c>used_event = 0</c>, otherwise it sets VRING_AVAIL_F_NO_INTERRUPT.
+    /// </summary>
+    public void DisableCallbacks()
+    {
+        if ((_availFlagsShadow & SplitRing.AvailFlagNoInterrupt) == 0)
+        {
+            _availFlagsShadow |= SplitRing.AvailFlagNoInterrupt;
+            if (_eventIdx)
+            {
+                LittleEndian.WriteIndex(_avail + AvailRingOffset + (2 * (uint)_size), 0);
+            }
+            else
+            {
+                LittleEndian.WriteIndex(_avail, _availFlagsShadow);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Re-enables callbacks and returns the index to poll with (<c>virtqueue_enable_cb_prepare_split</c>): writes
+    /// <c>used_event = last_used_idx</c>.
+    /// </summary>
+    public ushort EnableCallbacksPrepare()
+    {
+        if (FaultPlan is not null && FaultPlan.ShouldInject(RingFaultPoint.DriverNeverReenableCallbacks, _queueIndex, _lastUsedIdx))
+        {
+            return _lastUsedIdx;
+        }
+
+        ClearNoInterrupt();
+        LittleEndian.WriteIndex(_avail + AvailRingOffset + (2 * (uint)_size), _lastUsedIdx);
+        return _lastUsedIdx;
+    }
+
+    /// <summary>After a full fence, true when used elements exist past <paramref name="lastUsedIdx"/> (<c>virtqueue_poll</c>).</summary>
+    public bool Poll(ushort lastUsedIdx)
+    {
+        if (_error is not null)
+        {
+            return false;
+        }
+
+        Interlocked.MemoryBarrier();
+        return lastUsedIdx != LittleEndian.ReadIndex(_used + 2);
+    }
+
+    /// <summary>
+    /// Re-enables callbacks (<c>virtqueue_enable_cb</c>). Returns false when used elements arrived meanwhile: the
+    /// caller must process them, since no interrupt will announce them.
+    /// </summary>
+    public bool EnableCallbacks() => !Poll(EnableCallbacksPrepare());
+
+    /// <summary>
+    /// Re-enables callbacks but asks to be called only after about three quarters of the outstanding buffers are used
+    /// (<c>virtqueue_enable_cb_delayed_split</c>).
+    /// </summary>
+    /// <returns>False when that many are already used: process them now.</returns>
+    public bool EnableCallbacksDelayed()
+    {
+        if (FaultPlan is not null && FaultPlan.ShouldInject(RingFaultPoint.DriverNeverReenableCallbacks, _queueIndex, _lastUsedIdx))
+        {
+            return true;
+        }
+
+        ClearNoInterrupt();
+        ushort bufs = (ushort)((ushort)(_availIdxShadow - _lastUsedIdx) * 3 / 4);
+        LittleEndian.WriteIndex(_avail + AvailRingOffset + (2 * (uint)_size), (ushort)(_lastUsedIdx + bufs));
+        Interlocked.MemoryBarrier();
+        return (ushort)(LittleEndian.ReadIndex(_used + 2) - _lastUsedIdx) <= bufs;
+    }
+
+    /// <summary>
+    /// Takes back a buffer the device never used, for shutdown after a reset (<c>virtqueue_detach_unused_buf</c>).
+    /// </summary>
+    /// <returns>False when no buffer is in flight.</returns>
+    public bool TryDetachUnusedBuffer(out TToken token)
+    {
+        for (int i = 0; i < _size; i++)
+        {
+            if (_inFlight[i])
+            {
+                token = _tokens[i];
+                Detach((ushort)i);
+                _availIdxShadow--;
+                LittleEndian.WriteIndex(_avail + 2, _availIdxShadow);
+                return true;
+            }
+        }
+
+        token = default!;
+        return false;
+    }
+
+    /// <summary>Releases the pin on guest memory.</summary>
+    public void Dispose()
+    {
+        if (!_disposed)
+        {
+            _disposed = true;
+            _memory.ReleaseUser();
+        }
+    }
+
+    /// <summary>Frees a chain's descriptors back onto the free list as one block (<c>detach_buf_split</c>).</summary>
+    private void Detach(ushort head)
+    {
+        _inFlight[head] = false;
+        _tokens[head] = default!;
+        InFlight--;
+        ushort i = head;
+        while ((_extraFlags[i] & (ushort)DescriptorFlags.Next) != 0)
+        {
+            i = _extraNext[i];
+            _numFree++;
+        }
+
+        _extraNext[i] = _freeHead;
+        _freeHead = head;
+        _numFree++;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private ushort AddDirect(ushort i, GuestSegment s, ushort flags)
+    {
+        ushort next = _extraNext[i];
+        WriteDescriptor(_desc, i, s, flags, next);
+        _extraFlags[i] = flags;
+        return next;
+    }
+
+    private void ClearNoInterrupt()
+    {
+        if ((_availFlagsShadow & SplitRing.AvailFlagNoInterrupt) != 0)
+        {
+            _availFlagsShadow &= unchecked((ushort)~SplitRing.AvailFlagNoInterrupt);
+            if (!_eventIdx)
+            {
+                LittleEndian.WriteIndex(_avail, _availFlagsShadow);
+            }
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void WriteDescriptor(byte* table, int index, GuestSegment s, ushort flags, ushort next)
+    {
+        byte* d = table + (index * SplitRing.DescriptorSize);
+        LittleEndian.Write64(d, s.Address);
+        LittleEndian.Write32(d + 8, s.Length);
+        LittleEndian.Write16(d + 12, flags);
+        LittleEndian.Write16(d + 14, next);
+    }
+
+    private static void ClearNext(byte* d) =>
+        LittleEndian.Write16(d + 12, (ushort)(LittleEndian.Read16(d + 12) & ~(ushort)DescriptorFlags.Next));
+
+    private ulong DriverAddressOf(byte* table) => _indirectGuest + (ulong)(table - _indirectArea);
+
+    private byte* Map(ulong address, ulong length, int alignment, string what)
+    {
+        if (address % (ulong)alignment != 0)
+        {
+            throw new ArgumentException($"the {what} at 0x{address:x} is not {alignment}-byte aligned");
+        }
+
+        GuestMemoryError error = _memory.TryTranslate(address, length, out byte* p);
+        return error == GuestMemoryError.None
+            ? p
+            : throw new ArgumentException($"the {what} at 0x{address:x} ({length} bytes) is not in guest memory: {error}");
+    }
+
+    [System.Diagnostics.CodeAnalysis.DoesNotReturn]
+    private static void ThrowNoSegments() => throw new ArgumentException("a buffer has at least one segment");
+}

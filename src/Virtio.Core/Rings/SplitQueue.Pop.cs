@@ -1,0 +1,304 @@
+using System.Runtime.CompilerServices;
+using Virtio.Memory;
+
+namespace Virtio.Rings;
+
+public sealed unsafe partial class SplitQueue
+{
+    /// <summary>The most bytes one buffer may span: a <see cref="Span{T}"/> covers at most this much.</summary>
+    public const uint MaxBufferLength = int.MaxValue;
+
+    /// <summary>
+    /// Pops the next available descriptor chain and validates all of it (mirrors <c>virtqueue_split_pop</c>): the
+    /// head, every <c>next</c>, loops, indirect tables, the readable-before-writable order and that every buffer lies
+    /// inside guest memory. A violation breaks the queue.
+    /// </summary>
+    /// <param name="chain">The chain, valid until it is pushed or the queue is reset.</param>
+    /// <returns><see cref="PopResult.Chain"/>, <see cref="PopResult.Empty"/>, or <see cref="PopResult.Broken"/>.</returns>
+    public PopResult Pop(out DescriptorChain chain)
+    {
+        chain = default;
+        if (_error is not null)
+        {
+            return PopResult.Broken;
+        }
+
+        if (_avail == null)
+        {
+            return PopResult.Empty;
+        }
+
+        ushort last = _lastAvailIdx;
+        if (last == _shadowAvailIdx)
+        {
+            // Acquire load: the ring entry and descriptors below are read after the index that published them.
+            _shadowAvailIdx = LittleEndian.ReadIndex(_avail + 2);
+            if (last == _shadowAvailIdx)
+            {
+                return PopResult.Empty;
+            }
+        }
+
+        if ((ushort)(_shadowAvailIdx - last) > (uint)_size)
+        {
+            return BreakPop(VirtqueueErrorKind.AvailIndexTooFar, last, _shadowAvailIdx);
+        }
+
+        if (_inUse >= _size)
+        {
+            return BreakPop(VirtqueueErrorKind.SizeExceeded, 0, 0);
+        }
+
+        ushort head = LittleEndian.Read16(_avail + AvailRingOffset + (2 * (last & _mask)));
+        _lastAvailIdx = ++last;
+        if (head >= (uint)_size)
+        {
+            return BreakPop(VirtqueueErrorKind.HeadOutOfRange, head, 0);
+        }
+
+        if (_eventIdx && _notification)
+        {
+            // QEMU writes avail_event = last_avail_idx on each pop while notifications are on.
+            LittleEndian.WriteIndex(_used + UsedRingOffset + (8 * (uint)_size), last);
+        }
+
+        VirtqueueErrorKind error = Walk(head, out chain, out ulong a, out ulong b);
+        if (error != 0)
+        {
+            chain = default;
+            return BreakPop(error, a, b);
+        }
+
+        _inUse++;
+        if (Logger is { } logger)
+        {
+            RingLog.VirtqueuePop(logger, Name, Index, head, chain.ReadableCount, chain.WritableCount);
+        }
+
+        return PopResult.Chain;
+    }
+
+    /// <summary>
+    /// The number of chains available and not yet popped (<c>virtqueue_num_heads</c>), after reading
+    /// <c>avail-&gt;idx</c>. Breaks the queue when the driver claims more than the queue size.
+    /// </summary>
+    public int AvailableCount()
+    {
+        if (_error is not null || _avail == null)
+        {
+            return 0;
+        }
+
+        _shadowAvailIdx = LittleEndian.ReadIndex(_avail + 2);
+        int n = (ushort)(_shadowAvailIdx - _lastAvailIdx);
+        if (n > _size)
+        {
+            Break(VirtqueueErrorKind.AvailIndexTooFar, _lastAvailIdx, _shadowAvailIdx);
+            return 0;
+        }
+
+        return n;
+    }
+
+    /// <summary>
+    /// Gives back the most recently popped chain (<c>virtqueue_unpop</c>): the next <see cref="Pop"/> returns it
+    /// again. Used when a device popped a buffer it cannot fill yet (net rx).
+    /// </summary>
+    /// <exception cref="InvalidOperationException">No chain is in flight.</exception>
+    public void Unpop()
+    {
+        if (!Rewind(1))
+        {
+            ThrowHelper.NothingInFlight();
+        }
+    }
+
+    /// <summary>
+    /// Gives back the last <paramref name="count"/> popped chains (<c>virtqueue_rewind</c>).
+    /// </summary>
+    /// <returns>False, changing nothing, when fewer than <paramref name="count"/> chains are in flight.</returns>
+    public bool Rewind(int count)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(count);
+        if (count > _inUse)
+        {
+            return false;
+        }
+
+        _lastAvailIdx = (ushort)(_lastAvailIdx - count);
+        _inUse -= count;
+        return true;
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private PopResult BreakPop(VirtqueueErrorKind kind, ulong a, ulong b)
+    {
+        Break(kind, a, b);
+        return PopResult.Broken;
+    }
+
+    /// <summary>Walks and validates one chain without trusting anything in it; bounded by the table sizes.</summary>
+    private VirtqueueErrorKind Walk(ushort head, out DescriptorChain chain, out ulong errA, out ulong errB)
+    {
+        byte* table = _desc;
+        uint max = (uint)_size;
+        uint i = head;
+        uint count = 0;
+        bool inIndirect = false;
+        int readable = 0, writable = 0, total = 0;
+        ulong readableBytes = 0, writableBytes = 0;
+        errA = errB = 0;
+        chain = default;
+
+        while (true)
+        {
+            byte* d = table + (i * SplitRing.DescriptorSize);
+            ulong addr = LittleEndian.Read64(d);
+            uint len = LittleEndian.Read32(d + 8);
+            ushort flags = LittleEndian.Read16(d + 12);
+
+            if ((flags & (ushort)DescriptorFlags.Indirect) != 0)
+            {
+                VirtqueueErrorKind e = EnterIndirect(inIndirect, i, addr, len, flags, ref errA, ref errB, out table);
+                if (e != 0)
+                {
+                    return e;
+                }
+
+                max = len / SplitRing.DescriptorSize;
+                i = 0;
+                count = 0;
+                inIndirect = true;
+                continue;
+            }
+
+            if (++count > max)
+            {
+                errA = max;
+                return VirtqueueErrorKind.LoopedDescriptor;
+            }
+
+            if (len == 0)
+            {
+                return VirtqueueErrorKind.ZeroLengthBuffer;
+            }
+
+            if (len > MaxBufferLength)
+            {
+                errA = len;
+                errB = MaxBufferLength;
+                return VirtqueueErrorKind.BufferTooLarge;
+            }
+
+            if (_memory.TryTranslate(addr, len, out _) != GuestMemoryError.None)
+            {
+                errA = addr;
+                errB = len;
+                return VirtqueueErrorKind.BufferUnmapped;
+            }
+
+            total++;
+            if ((flags & (ushort)DescriptorFlags.Write) != 0)
+            {
+                writable++;
+                writableBytes += len;
+            }
+            else
+            {
+                if (writable != 0)
+                {
+                    return VirtqueueErrorKind.ReadableAfterWritable;
+                }
+
+                readable++;
+                readableBytes += len;
+            }
+
+            if ((flags & (ushort)DescriptorFlags.Next) == 0)
+            {
+                break;
+            }
+
+            ushort next = LittleEndian.Read16(d + 14);
+            if (next >= max)
+            {
+                errA = next;
+                return VirtqueueErrorKind.NextOutOfRange;
+            }
+
+            i = next;
+        }
+
+        if (readableBytes + writableBytes > uint.MaxValue)
+        {
+            errA = readableBytes + writableBytes;
+            return VirtqueueErrorKind.ChainLengthOverflow;
+        }
+
+        chain = new DescriptorChain(this, _generation, head, total, readable, writable, (uint)readableBytes, (uint)writableBytes, inIndirect);
+        return 0;
+    }
+
+    /// <summary>Checks a descriptor with INDIRECT set and maps its table (spec 2.7.5.3).</summary>
+    private VirtqueueErrorKind EnterIndirect(bool inIndirect, uint i, ulong addr, uint len, ushort flags, ref ulong errA, ref ulong errB, out byte* table)
+    {
+        table = null;
+        errA = i;
+        if (inIndirect)
+        {
+            return VirtqueueErrorKind.NestedIndirect;
+        }
+
+        if (!_indirect)
+        {
+            return VirtqueueErrorKind.IndirectNotNegotiated;
+        }
+
+        if ((flags & (ushort)DescriptorFlags.Next) != 0)
+        {
+            return VirtqueueErrorKind.IndirectWithNext;
+        }
+
+        if (len == 0 || len % SplitRing.DescriptorSize != 0)
+        {
+            errA = len;
+            return VirtqueueErrorKind.IndirectTableInvalidSize;
+        }
+
+        if (len / SplitRing.DescriptorSize > (uint)MaxIndirectDescriptors)
+        {
+            errA = len / SplitRing.DescriptorSize;
+            errB = (uint)MaxIndirectDescriptors;
+            return VirtqueueErrorKind.IndirectTableTooLarge;
+        }
+
+        if (_memory.TryTranslate(addr, len, out table) != GuestMemoryError.None)
+        {
+            errA = addr;
+            errB = len;
+            return VirtqueueErrorKind.IndirectTableUnmapped;
+        }
+
+        return 0;
+    }
+
+    /// <summary>Where a chain's walk starts, for <see cref="DescriptorChainEnumerator"/>; null when the chain is stale.</summary>
+    internal byte* ChainStart(int generation, out uint max)
+    {
+        max = (uint)_size;
+        return generation == _generation && _error is null ? _desc : null;
+    }
+
+    internal bool IsCurrent(int generation) => generation == _generation && _error is null;
+
+    /// <summary>A chain changed under the device after it was validated: the driver broke the ring.</summary>
+    internal void BreakInFlight(ushort head) => Break(VirtqueueErrorKind.ChainModifiedInFlight, head, 0);
+
+    internal bool TryMapIndirect(ulong addr, uint len, out byte* table)
+    {
+        table = null;
+        return _indirect && len != 0 && len % SplitRing.DescriptorSize == 0
+            && len / SplitRing.DescriptorSize <= (uint)MaxIndirectDescriptors
+            && _memory.TryTranslate(addr, len, out table) == GuestMemoryError.None;
+    }
+}

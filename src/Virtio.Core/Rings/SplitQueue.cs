@@ -1,0 +1,371 @@
+using System.Diagnostics.CodeAnalysis;
+using System.Runtime.CompilerServices;
+using Microsoft.Extensions.Logging;
+using Virtio.Faults;
+using Virtio.Memory;
+
+namespace Virtio.Rings;
+
+/// <summary>
+/// The device side of one split virtqueue, mirroring QEMU's <c>hw/virtio/virtio.c</c>: it pops descriptor chains the
+/// driver made available, puts completed ones in the used ring, and decides when the driver must be notified. Its
+/// state carries QEMU's names (<c>last_avail_idx</c>, <c>shadow_avail_idx</c>, <c>used_idx</c>, <c>inuse</c>,
+/// <c>signalled_used</c>) because the diagnostics report them.
+/// </summary>
+/// <remarks>
+/// <para>Everything read from guest RAM is untrusted. A ring violation breaks the queue with a
+/// <see cref="VirtqueueError"/> (the device should then set DEVICE_NEEDS_RESET); a broken queue pops nothing and
+/// writes nothing to guest RAM until <see cref="Reset"/>, so its state stays as it was for diagnosis.</para>
+/// <para>Threading: configuration (<see cref="Size"/>, the ring addresses, the feature flags, <see cref="Enable"/>,
+/// <see cref="Reset"/>) happens on the control thread (the vCPU's MMIO handler) while no worker runs the queue.
+/// Everything else (pop, fill, flush, notification) runs on one thread at a time, the queue's worker. Reading
+/// <see cref="GetState"/> and <see cref="ReadGuestFields"/> from another thread is safe; each field is read
+/// atomically, the set is not one atomic snapshot.</para>
+/// <para>Host programming errors (pushing more chains than are in flight, configuring a ready queue) throw.</para>
+/// </remarks>
+public sealed unsafe partial class SplitQueue
+{
+    private const int AvailRingOffset = 4;
+    private const int UsedRingOffset = 4;
+
+    private readonly GuestMemory _memory;
+
+    // Host pointers to the three ring areas, translated and bounds-checked once by Enable (QEMU's region caches).
+    private byte* _desc;
+    private byte* _avail;
+    private byte* _used;
+    private ushort _mask;
+    private int _size;
+
+    private ushort _lastAvailIdx;
+    private ushort _shadowAvailIdx;
+    private ushort _usedIdx;
+    private int _inUse;
+    private ushort _signalledUsed;
+    private bool _signalledUsedValid;
+    private bool _notification = true;
+    private bool _eventIdx;
+    private bool _indirect;
+    private VirtqueueError? _error;
+    private int _generation;
+
+    // Fault seam state: the value of used_event read "too early" by the DeviceReadUsedEventBeforeUsedIdx fault.
+    private bool _staleUsedEventPending;
+    private ushort _staleUsedEvent;
+
+    /// <summary>Creates a queue over <paramref name="memory"/>.</summary>
+    /// <param name="memory">The guest RAM the rings and buffers live in.</param>
+    /// <param name="maxSize">The largest size the device offers (QueueNumMax; QEMU's <c>vring-num-default</c>).</param>
+    /// <param name="index">The queue's index within its device.</param>
+    /// <param name="name">The device name diagnostics show (QEMU's <c>name</c>, such as <c>virtio-blk</c>).</param>
+    public SplitQueue(GuestMemory memory, int maxSize = 256, int index = 0, string name = "virtio")
+    {
+        ArgumentNullException.ThrowIfNull(memory);
+        if (!SplitRing.IsValidSize(maxSize))
+        {
+            throw new ArgumentOutOfRangeException(nameof(maxSize), maxSize, "a power of two from 1 to 32768");
+        }
+
+        _memory = memory;
+        MaxSize = maxSize;
+        Index = index;
+        Name = name;
+        Size = maxSize;
+        MaxIndirectDescriptors = Math.Max(maxSize, 1024);
+    }
+
+    /// <summary>The guest RAM this queue works on.</summary>
+    public GuestMemory Memory => _memory;
+
+    /// <summary>The queue's index within its device (QEMU's <c>queue-index</c>).</summary>
+    public int Index { get; }
+
+    /// <summary>The device name (QEMU's <c>name</c>).</summary>
+    public string Name { get; }
+
+    /// <summary>The largest size the device offers (QueueNumMax; QEMU's <c>vring-num-default</c>).</summary>
+    public int MaxSize { get; }
+
+    /// <summary>The queue size the driver chose (QEMU's <c>vring-num</c>); checked by <see cref="Enable"/>.</summary>
+    public int Size
+    {
+        get => _size;
+        set
+        {
+            ThrowIfReady();
+            _size = value;
+        }
+    }
+
+    /// <summary>Guest-physical address of the descriptor table (QEMU's <c>vring-desc</c>).</summary>
+    public ulong DescriptorTableAddress { get; set => field = ThrowIfReady(value); }
+
+    /// <summary>Guest-physical address of the available ring, the driver area (QEMU's <c>vring-avail</c>).</summary>
+    public ulong AvailRingAddress { get; set => field = ThrowIfReady(value); }
+
+    /// <summary>Guest-physical address of the used ring, the device area (QEMU's <c>vring-used</c>).</summary>
+    public ulong UsedRingAddress { get; set => field = ThrowIfReady(value); }
+
+    /// <summary>Whether VIRTIO_RING_F_EVENT_IDX was negotiated.</summary>
+    public bool EventIdx
+    {
+        get => _eventIdx;
+        set
+        {
+            ThrowIfReady();
+            _eventIdx = value;
+        }
+    }
+
+    /// <summary>Whether VIRTIO_RING_F_INDIRECT_DESC was negotiated.</summary>
+    public bool IndirectDescriptors
+    {
+        get => _indirect;
+        set
+        {
+            ThrowIfReady();
+            _indirect = value;
+        }
+    }
+
+    /// <summary>Whether VIRTIO_F_NOTIFY_ON_EMPTY was negotiated (notify whenever the queue runs empty).</summary>
+    public bool NotifyOnEmpty { get; set => field = ThrowIfReady(value); }
+
+    /// <summary>The most descriptors an indirect table may hold (default: the larger of the maximum size and 1024).</summary>
+    public int MaxIndirectDescriptors
+    {
+        get;
+        set
+        {
+            ThrowIfReady();
+            ArgumentOutOfRangeException.ThrowIfLessThan(value, 1);
+            ArgumentOutOfRangeException.ThrowIfGreaterThan(value, 65536);
+            field = value;
+        }
+    }
+
+    /// <summary>The fault plan consulted at each <see cref="RingFaultPoint"/>; null (the default) injects nothing.</summary>
+    public IRingFaultPlan? FaultPlan { get; set; }
+
+    /// <summary>Receives <c>virtio_error</c> and trace events; null logs nothing.</summary>
+    public ILogger? Logger { get; set; }
+
+    /// <summary>True between a successful <see cref="Enable"/> and <see cref="Reset"/>.</summary>
+    public bool IsReady => _desc != null;
+
+    /// <summary>True once the driver broke a ring rule; cleared only by <see cref="Reset"/>.</summary>
+    [MemberNotNullWhen(true, nameof(Error))]
+    public bool IsBroken => _error is not null;
+
+    /// <summary>The rule the driver broke, or null.</summary>
+    public VirtqueueError? Error => _error;
+
+    /// <summary><c>last_avail_idx</c>: the next available-ring entry to pop.</summary>
+    public ushort LastAvailIdx => _lastAvailIdx;
+
+    /// <summary><c>shadow_avail_idx</c>: the last <c>avail-&gt;idx</c> read from guest RAM.</summary>
+    public ushort ShadowAvailIdx => _shadowAvailIdx;
+
+    /// <summary><c>used_idx</c>: the used index the device last published.</summary>
+    public ushort UsedIdx => _usedIdx;
+
+    /// <summary><c>inuse</c>: chains popped and not yet pushed.</summary>
+    public int InUse => _inUse;
+
+    /// <summary><c>signalled_used</c>.</summary>
+    public ushort SignalledUsed => _signalledUsed;
+
+    /// <summary><c>signalled_used_valid</c>.</summary>
+    public bool SignalledUsedValid => _signalledUsedValid;
+
+    /// <summary>Whether the device currently asks for kicks.</summary>
+    public bool NotificationEnabled => _notification;
+
+    /// <summary>
+    /// Makes the queue ready (QueueReady = 1): checks the size and that each ring area is aligned and inside one
+    /// guest memory region, then caches host pointers to them. The values come from the guest, so a bad one breaks
+    /// the queue and is returned rather than thrown.
+    /// </summary>
+    /// <returns>Null on success; otherwise the error, also kept in <see cref="Error"/>.</returns>
+    public VirtqueueError? Enable()
+    {
+        ThrowIfReady();
+        if (_error is not null)
+        {
+            return _error;
+        }
+
+        int size = _size;
+        if (!SplitRing.IsValidSize(size) || size > MaxSize)
+        {
+            return Break(VirtqueueErrorKind.InvalidSize, (ulong)(uint)size, (ulong)MaxSize);
+        }
+
+        if (DescriptorTableAddress % SplitRing.DescriptorTableAlignment != 0)
+        {
+            return Break(VirtqueueErrorKind.RingMisaligned, DescriptorTableAddress, SplitRing.DescriptorTableAlignment);
+        }
+
+        if (AvailRingAddress % SplitRing.AvailRingAlignment != 0)
+        {
+            return Break(VirtqueueErrorKind.RingMisaligned, AvailRingAddress, SplitRing.AvailRingAlignment);
+        }
+
+        if (UsedRingAddress % SplitRing.UsedRingAlignment != 0)
+        {
+            return Break(VirtqueueErrorKind.RingMisaligned, UsedRingAddress, SplitRing.UsedRingAlignment);
+        }
+
+        // Same order as QEMU's virtio_init_region_cache: desc, used, avail.
+        if (_memory.TryTranslate(DescriptorTableAddress, SplitRing.DescriptorTableBytes(size), out byte* desc) != GuestMemoryError.None)
+        {
+            return Break(VirtqueueErrorKind.RingUnmapped, DescriptorTableAddress, 0);
+        }
+
+        if (_memory.TryTranslate(UsedRingAddress, SplitRing.UsedRingBytes(size, _eventIdx), out byte* used) != GuestMemoryError.None)
+        {
+            return Break(VirtqueueErrorKind.RingUnmapped, UsedRingAddress, 2);
+        }
+
+        if (_memory.TryTranslate(AvailRingAddress, SplitRing.AvailRingBytes(size, _eventIdx), out byte* avail) != GuestMemoryError.None)
+        {
+            return Break(VirtqueueErrorKind.RingUnmapped, AvailRingAddress, 1);
+        }
+
+        _memory.AddUser();
+        _mask = (ushort)(size - 1);
+        _desc = desc;
+        _avail = avail;
+        _used = used;
+        return null;
+    }
+
+    /// <summary>
+    /// Returns the queue to its initial state, as QEMU's <c>__virtio_queue_reset</c> does: not ready, size back to
+    /// <see cref="MaxSize"/>, addresses 0, indexes 0, notifications on, not broken. Chains popped before the reset are
+    /// stale: pushing them is ignored and walking them ends at once.
+    /// </summary>
+    public void Reset()
+    {
+        if (_desc != null)
+        {
+            _desc = null;
+            _avail = null;
+            _used = null;
+            _memory.ReleaseUser();
+        }
+
+        _generation++;
+        _size = MaxSize;
+        _mask = 0;
+        DescriptorTableAddress = 0;
+        AvailRingAddress = 0;
+        UsedRingAddress = 0;
+        _lastAvailIdx = 0;
+        _shadowAvailIdx = 0;
+        _usedIdx = 0;
+        _inUse = 0;
+        _signalledUsed = 0;
+        _signalledUsedValid = false;
+        _notification = true;
+        _staleUsedEventPending = false;
+        _error = null;
+    }
+
+    /// <summary>The shadow state, as QEMU reports it.</summary>
+    public SplitQueueState GetState() => new(
+        _lastAvailIdx, _shadowAvailIdx, _usedIdx, _inUse, _signalledUsed, _signalledUsedValid, _notification);
+
+    /// <summary>
+    /// Restores shadow state (a snapshot, or a migration's <c>last_avail_idx</c>/<c>used_idx</c>). As QEMU's
+    /// <c>virtio_load</c> does, <c>inuse</c> must equal <c>last_avail_idx - used_idx</c> and fit the queue.
+    /// </summary>
+    /// <exception cref="ArgumentException">The state is inconsistent.</exception>
+    public void SetState(in SplitQueueState state)
+    {
+        int inferred = (ushort)(state.LastAvailIdx - state.UsedIdx);
+        if (state.InUse != inferred || state.InUse > _size)
+        {
+            throw new ArgumentException(
+                $"inuse {state.InUse} must equal last_avail_idx {state.LastAvailIdx} - used_idx {state.UsedIdx} = {inferred} and be at most the size {_size}",
+                nameof(state));
+        }
+
+        if ((ushort)(state.ShadowAvailIdx - state.LastAvailIdx) > _size)
+        {
+            throw new ArgumentException("shadow_avail_idx is more than the queue size ahead of last_avail_idx", nameof(state));
+        }
+
+        _lastAvailIdx = state.LastAvailIdx;
+        _shadowAvailIdx = state.ShadowAvailIdx;
+        _usedIdx = state.UsedIdx;
+        _inUse = state.InUse;
+        _signalledUsed = state.SignalledUsed;
+        _signalledUsedValid = state.SignalledUsedValid;
+        _notification = state.NotificationEnabled;
+    }
+
+    /// <summary>
+    /// Reads the six fields driver and device publish in guest RAM, without changing any state (no shadow update).
+    /// Without EVENT_IDX, <c>used_event</c> and <c>avail_event</c> read as 0 when outside guest memory.
+    /// </summary>
+    /// <returns>False when the queue is not ready.</returns>
+    public bool ReadGuestFields(out GuestRingFields fields)
+    {
+        byte* avail = _avail, used = _used;
+        if (avail == null || used == null)
+        {
+            fields = default;
+            return false;
+        }
+
+        fields = new GuestRingFields(
+            AvailFlags: LittleEndian.ReadIndex(avail),
+            AvailIdx: LittleEndian.ReadIndex(avail + 2),
+            UsedEvent: ReadOptionalIndex(AvailRingAddress + AvailRingOffset + (2 * (ulong)_size)),
+            UsedFlags: LittleEndian.ReadIndex(used),
+            UsedIdx: LittleEndian.ReadIndex(used + 2),
+            AvailEvent: ReadOptionalIndex(UsedRingAddress + UsedRingOffset + (8 * (ulong)_size)));
+        return true;
+    }
+
+    private ushort ReadOptionalIndex(ulong address) =>
+        _memory.TryReadIndex(address, out ushort value) == GuestMemoryError.None ? value : (ushort)0;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private bool Inject(RingFaultPoint point, ushort ringIndex) =>
+        FaultPlan is { } plan && plan.ShouldInject(point, Index, ringIndex);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private VirtqueueError Break(VirtqueueErrorKind kind, ulong a, ulong b)
+    {
+        if (_error is not null)
+        {
+            return _error;
+        }
+
+        var error = new VirtqueueError(kind, Index, VirtqueueError.Describe(kind, a, b));
+        _error = error;
+        RingMetrics.Errors.Add(1, new KeyValuePair<string, object?>("kind", kind.ToString()));
+        if (Logger is { } logger)
+        {
+            RingLog.VirtioError(logger, Name, Index, error.Message);
+        }
+
+        return error;
+    }
+
+    private void ThrowIfReady()
+    {
+        if (_desc != null)
+        {
+            ThrowHelper.QueueIsReady();
+        }
+    }
+
+    private T ThrowIfReady<T>(T value)
+    {
+        ThrowIfReady();
+        return value;
+    }
+}
