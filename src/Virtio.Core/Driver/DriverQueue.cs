@@ -38,13 +38,14 @@ public sealed unsafe class DriverQueue<TToken> : IDisposable
     private readonly int _queueIndex;
 
     // desc_extra: the driver's private copy of each descriptor's flags and next, which also threads the free list.
-    private readonly ushort[] _extraNext;
-    private readonly ushort[] _extraFlags;
+    private readonly DescExtra[] _extra;
 
     // desc_state: the token of each chain in flight, keyed by head.
-    private readonly TToken[] _tokens;
-    private readonly bool[] _inFlight;
-    private readonly uint[] _writableBytes;
+    private readonly DescState[] _state;
+
+    // used_event (avail->ring[num]) and avail_event (used->ring[num]).
+    private readonly byte* _usedEvent;
+    private readonly byte* _availEvent;
 
     private ushort _freeHead;
     private int _numFree;
@@ -91,14 +92,13 @@ public sealed unsafe class DriverQueue<TToken> : IDisposable
         new Span<byte>(_avail, (int)SplitRing.AvailRingBytes(_size, eventIdx: true)).Clear();
         new Span<byte>(_used, (int)SplitRing.UsedRingBytes(_size, eventIdx: true)).Clear();
 
-        _extraNext = new ushort[_size];
-        _extraFlags = new ushort[_size];
-        _tokens = new TToken[_size];
-        _inFlight = new bool[_size];
-        _writableBytes = new uint[_size];
+        _usedEvent = _avail + AvailRingOffset + (2 * (uint)_size);
+        _availEvent = _used + UsedRingOffset + (8 * (uint)_size);
+        _extra = new DescExtra[_size];
+        _state = new DescState[_size];
         for (int i = 0; i < _size; i++)
         {
-            _extraNext[i] = (ushort)(i + 1); // the last wraps to 0 as Linux's memset leaves it; never followed
+            _extra[i].Next = (ushort)(i + 1); // the last wraps to 0 as Linux's memset leaves it; never followed
         }
 
         _numFree = _size;
@@ -190,58 +190,49 @@ public sealed unsafe class DriverQueue<TToken> : IDisposable
         if (indirect)
         {
             byte* table = _indirectArea + ((ulong)head * (ulong)_maxIndirect * SplitRing.DescriptorSize);
-            int j = 0;
-            foreach (GuestSegment s in readable)
+            for (int j = 0; j < total; j++)
             {
-                WriteDescriptor(table, j, s, (ushort)DescriptorFlags.Next, (ushort)(j + 1));
-                j++;
+                bool isWritable = j >= readable.Length;
+                GuestSegment s = isWritable ? writable[j - readable.Length] : readable[j];
+                WriteDescriptor(table, j, s, ChainFlags(isWritable, j + 1 < total), (ushort)(j + 1));
+                writableBytes += isWritable ? s.Length : 0;
             }
 
-            foreach (GuestSegment s in writable)
-            {
-                WriteDescriptor(table, j, s, (ushort)(DescriptorFlags.Next | DescriptorFlags.Write), (ushort)(j + 1));
-                writableBytes += s.Length;
-                j++;
-            }
-
-            ClearNext(table + ((j - 1) * SplitRing.DescriptorSize));
-            ushort nextFree = _extraNext[head];
+            ref DescExtra extra = ref _extra[head];
+            ushort nextFree = extra.Next;
             WriteDescriptor(_desc, head, new GuestSegment(DriverAddressOf(table), (uint)(total * SplitRing.DescriptorSize)), (ushort)DescriptorFlags.Indirect, nextFree);
-            _extraFlags[head] = (ushort)DescriptorFlags.Indirect;
+            extra.Flags = (ushort)DescriptorFlags.Indirect;
             _freeHead = nextFree;
         }
         else
         {
-            ushort i = head, prev = head;
-            foreach (GuestSegment s in readable)
+            // Walk the free list; the last descriptor gets no NEXT (Linux sets it on all, then clears the last).
+            ushort i = head;
+            for (int j = 0; j < total; j++)
             {
-                prev = i;
-                i = AddDirect(i, s, (ushort)DescriptorFlags.Next);
+                bool isWritable = j >= readable.Length;
+                GuestSegment s = isWritable ? writable[j - readable.Length] : readable[j];
+                ushort flags = ChainFlags(isWritable, j + 1 < total);
+                ref DescExtra extra = ref _extra[i];
+                ushort next = extra.Next;
+                WriteDescriptor(_desc, i, s, flags, next);
+                extra.Flags = flags;
+                writableBytes += isWritable ? s.Length : 0;
+                i = next;
             }
 
-            foreach (GuestSegment s in writable)
-            {
-                prev = i;
-                i = AddDirect(i, s, (ushort)(DescriptorFlags.Next | DescriptorFlags.Write));
-                writableBytes += s.Length;
-            }
-
-            ClearNext(_desc + (prev * SplitRing.DescriptorSize));
-            _extraFlags[prev] &= unchecked((ushort)~(ushort)DescriptorFlags.Next);
             _freeHead = i;
         }
 
         _numFree -= descsUsed;
-        _tokens[head] = token;
-        _inFlight[head] = true;
-        _writableBytes[head] = writableBytes;
+        _state[head] = new DescState { Token = token, WritableBytes = writableBytes, InFlight = true };
         InFlight++;
 
         LittleEndian.Write16(_avail + AvailRingOffset + (2 * (_availIdxShadow & _mask)), head);
         if (_numAdded == 0 && FaultPlan is not null && FaultPlan.ShouldInject(RingFaultPoint.DriverReadAvailEventBeforeAvailIdx, _queueIndex, _availIdxShadow))
         {
             // Simulates the missing full fence: avail_event is read before avail->idx is visible to the device.
-            _staleAvailEvent = LittleEndian.ReadIndex(_used + UsedRingOffset + (8 * (uint)_size));
+            _staleAvailEvent = LittleEndian.ReadIndex(_availEvent);
             _staleAvailEventPending = true;
         }
 
@@ -272,7 +263,7 @@ public sealed unsafe class DriverQueue<TToken> : IDisposable
         else
         {
             Interlocked.MemoryBarrier(); // virtio_mb(): avail->idx store before the avail_event / flags load
-            availEvent = _eventIdx ? LittleEndian.ReadIndex(_used + UsedRingOffset + (8 * (uint)_size)) : (ushort)0;
+            availEvent = _eventIdx ? LittleEndian.ReadIndex(_availEvent) : (ushort)0;
         }
 
         ushort newIdx = _availIdxShadow;
@@ -338,25 +329,26 @@ public sealed unsafe class DriverQueue<TToken> : IDisposable
             return false;
         }
 
-        if (!_inFlight[id])
+        ref DescState state = ref _state[id];
+        if (!state.InFlight)
         {
             _error = new DriverRingError(DriverRingErrorKind.UsedIdNotAHead, id);
             return false;
         }
 
-        if (len > _writableBytes[id])
+        if (len > state.WritableBytes)
         {
             _usedLengthClamped++;
-            len = _writableBytes[id];
+            len = state.WritableBytes;
         }
 
-        token = _tokens[id];
+        token = state.Token;
         Detach((ushort)id);
         _lastUsedIdx = ++last;
         if ((_availFlagsShadow & SplitRing.AvailFlagNoInterrupt) == 0)
         {
             // virtio_store_mb: tell the device which entry we expect an interrupt for, before the next more_used read.
-            LittleEndian.WriteIndex(_avail + AvailRingOffset + (2 * (uint)_size), last);
+            LittleEndian.WriteIndex(_usedEvent, last);
             Interlocked.MemoryBarrier();
         }
 
@@ -375,7 +367,7 @@ public sealed unsafe class DriverQueue<TToken> : IDisposable
             _availFlagsShadow |= SplitRing.AvailFlagNoInterrupt;
             if (_eventIdx)
             {
-                LittleEndian.WriteIndex(_avail + AvailRingOffset + (2 * (uint)_size), 0);
+                LittleEndian.WriteIndex(_usedEvent, 0);
             }
             else
             {
@@ -396,7 +388,7 @@ public sealed unsafe class DriverQueue<TToken> : IDisposable
         }
 
         ClearNoInterrupt();
-        LittleEndian.WriteIndex(_avail + AvailRingOffset + (2 * (uint)_size), _lastUsedIdx);
+        LittleEndian.WriteIndex(_usedEvent, _lastUsedIdx);
         return _lastUsedIdx;
     }
 
@@ -432,7 +424,7 @@ public sealed unsafe class DriverQueue<TToken> : IDisposable
 
         ClearNoInterrupt();
         ushort bufs = (ushort)((ushort)(_availIdxShadow - _lastUsedIdx) * 3 / 4);
-        LittleEndian.WriteIndex(_avail + AvailRingOffset + (2 * (uint)_size), (ushort)(_lastUsedIdx + bufs));
+        LittleEndian.WriteIndex(_usedEvent, (ushort)(_lastUsedIdx + bufs));
         Interlocked.MemoryBarrier();
         return (ushort)(LittleEndian.ReadIndex(_used + 2) - _lastUsedIdx) <= bufs;
     }
@@ -445,9 +437,9 @@ public sealed unsafe class DriverQueue<TToken> : IDisposable
     {
         for (int i = 0; i < _size; i++)
         {
-            if (_inFlight[i])
+            if (_state[i].InFlight)
             {
-                token = _tokens[i];
+                token = _state[i].Token;
                 Detach((ushort)i);
                 _availIdxShadow--;
                 LittleEndian.WriteIndex(_avail + 2, _availIdxShadow);
@@ -472,28 +464,19 @@ public sealed unsafe class DriverQueue<TToken> : IDisposable
     /// <summary>Frees a chain's descriptors back onto the free list as one block (<c>detach_buf_split</c>).</summary>
     private void Detach(ushort head)
     {
-        _inFlight[head] = false;
-        _tokens[head] = default!;
+        _state[head] = default;
         InFlight--;
+        DescExtra[] extra = _extra;
         ushort i = head;
-        while ((_extraFlags[i] & (ushort)DescriptorFlags.Next) != 0)
+        while ((extra[i].Flags & (ushort)DescriptorFlags.Next) != 0)
         {
-            i = _extraNext[i];
+            i = extra[i].Next;
             _numFree++;
         }
 
-        _extraNext[i] = _freeHead;
+        extra[i].Next = _freeHead;
         _freeHead = head;
         _numFree++;
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private ushort AddDirect(ushort i, GuestSegment s, ushort flags)
-    {
-        ushort next = _extraNext[i];
-        WriteDescriptor(_desc, i, s, flags, next);
-        _extraFlags[i] = flags;
-        return next;
     }
 
     private void ClearNoInterrupt()
@@ -518,8 +501,9 @@ public sealed unsafe class DriverQueue<TToken> : IDisposable
         LittleEndian.Write16(d + 14, next);
     }
 
-    private static void ClearNext(byte* d) =>
-        LittleEndian.Write16(d + 12, (ushort)(LittleEndian.Read16(d + 12) & ~(ushort)DescriptorFlags.Next));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static ushort ChainFlags(bool writable, bool hasNext) =>
+        (ushort)((writable ? (ushort)DescriptorFlags.Write : 0) | (hasNext ? (ushort)DescriptorFlags.Next : 0));
 
     private ulong DriverAddressOf(byte* table) => _indirectGuest + (ulong)(table - _indirectArea);
 
@@ -538,4 +522,17 @@ public sealed unsafe class DriverQueue<TToken> : IDisposable
 
     [System.Diagnostics.CodeAnalysis.DoesNotReturn]
     private static void ThrowNoSegments() => throw new ArgumentException("a buffer has at least one segment");
+
+    private struct DescExtra
+    {
+        public ushort Next;
+        public ushort Flags;
+    }
+
+    private struct DescState
+    {
+        public TToken Token;
+        public uint WritableBytes;
+        public bool InFlight;
+    }
 }

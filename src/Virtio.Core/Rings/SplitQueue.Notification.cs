@@ -18,7 +18,7 @@ public sealed unsafe partial class SplitQueue
             return false;
         }
 
-        ushort usedEvent;
+        ushort usedEvent = 0;
         if (_staleUsedEventPending)
         {
             _staleUsedEventPending = false;
@@ -26,8 +26,12 @@ public sealed unsafe partial class SplitQueue
         }
         else
         {
-            Interlocked.MemoryBarrier(); // smp_mb(): used->idx store before the used_event load
-            usedEvent = LittleEndian.ReadIndex(_avail + AvailRingOffset + (2 * (uint)_size));
+            Interlocked.MemoryBarrier(); // smp_mb(): used->idx store before the used_event / flags load
+            if (_eventIdx)
+            {
+                // used_event exists only with EVENT_IDX: without it, Enable did not map those two bytes.
+                usedEvent = LittleEndian.ReadIndex(_usedEvent);
+            }
         }
 
         if (NotifyOnEmpty && _inUse == 0 && IsEmpty())
@@ -72,7 +76,7 @@ public sealed unsafe partial class SplitQueue
             _shadowAvailIdx = LittleEndian.ReadIndex(_avail + 2);
             if (enable)
             {
-                LittleEndian.WriteIndex(_used + UsedRingOffset + (8 * (uint)_size), _shadowAvailIdx);
+                LittleEndian.WriteIndex(_availEvent, _shadowAvailIdx);
             }
         }
         else

@@ -59,14 +59,27 @@ public sealed unsafe partial class SplitQueue
         if (_eventIdx && _notification)
         {
             // QEMU writes avail_event = last_avail_idx on each pop while notifications are on.
-            LittleEndian.WriteIndex(_used + UsedRingOffset + (8 * (uint)_size), last);
+            LittleEndian.WriteIndex(_availEvent, last);
         }
 
-        VirtqueueErrorKind error = Walk(head, out chain, out ulong a, out ulong b);
-        if (error != 0)
+        // Fast path: one direct descriptor that ends the chain, the common shape of a simple request.
+        byte* d = _desc + (head * SplitRing.DescriptorSize);
+        ushort flags = LittleEndian.Read16(d + 12);
+        uint len = LittleEndian.Read32(d + 8);
+        if ((flags & (ushort)(DescriptorFlags.Next | DescriptorFlags.Indirect)) == 0 && len - 1 < MaxBufferLength
+            && _memory.TryTranslate(LittleEndian.Read64(d), len, out _) == GuestMemoryError.None)
         {
-            chain = default;
-            return BreakPop(error, a, b);
+            bool writable = (flags & (ushort)DescriptorFlags.Write) != 0;
+            chain = new DescriptorChain(this, _generation, head, 1, writable ? 0 : 1, writable ? 1 : 0, writable ? 0 : len, writable ? len : 0, false);
+        }
+        else
+        {
+            VirtqueueErrorKind error = Walk(head, out chain, out ulong a, out ulong b);
+            if (error != 0)
+            {
+                chain = default;
+                return BreakPop(error, a, b);
+            }
         }
 
         _inUse++;

@@ -48,10 +48,10 @@ public sealed unsafe partial class SplitQueue
 
         ushort old = _usedIdx;
         ushort next = (ushort)(old + count);
-        if (FaultPlan is not null && Inject(RingFaultPoint.DeviceReadUsedEventBeforeUsedIdx, next))
+        if (_eventIdx && FaultPlan is not null && Inject(RingFaultPoint.DeviceReadUsedEventBeforeUsedIdx, next))
         {
             // Simulates the reordering a missing full fence allows: used_event is read before used->idx is visible.
-            _staleUsedEvent = LittleEndian.ReadIndex(_avail + AvailRingOffset + (2 * (uint)_size));
+            _staleUsedEvent = LittleEndian.ReadIndex(_usedEvent);
             _staleUsedEventPending = true;
         }
 

@@ -34,6 +34,8 @@ public sealed unsafe partial class SplitQueue
     private byte* _desc;
     private byte* _avail;
     private byte* _used;
+    private byte* _usedEvent;
+    private byte* _availEvent;
     private ushort _mask;
     private int _size;
 
@@ -237,6 +239,8 @@ public sealed unsafe partial class SplitQueue
         _desc = desc;
         _avail = avail;
         _used = used;
+        _usedEvent = avail + AvailRingOffset + (2 * (uint)size);
+        _availEvent = used + UsedRingOffset + (8 * (uint)size);
         return null;
     }
 
