@@ -252,6 +252,7 @@ public sealed unsafe class DriverQueue<TToken> : IDisposable
     /// (<c>virtqueue_kick_prepare_split</c>): a full fence, then <c>vring_need_event(avail_event, new, old)</c> with
     /// EVENT_IDX, or the device's NO_NOTIFY flag without it.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public bool KickPrepare()
     {
         ushort availEvent;
@@ -305,6 +306,7 @@ public sealed unsafe class DriverQueue<TToken> : IDisposable
     /// descriptors and, while callbacks are enabled, writes <c>used_event = last_used_idx</c> followed by a full fence.
     /// </summary>
     /// <returns>False when nothing is used or the queue is broken (a bad id breaks it: see <see cref="Error"/>).</returns>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public bool TryGetBuffer(out TToken token, out uint length)
     {
         token = default!;

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using Virtio.Faults;
 using Virtio.Memory;
 
@@ -11,6 +12,7 @@ public sealed unsafe partial class SplitQueue
     /// <c>vring_need_event(used_event, used_idx, signalled_used)</c>, otherwise the driver's NO_INTERRUPT flag.
     /// </summary>
     /// <remarks>Updates <c>signalled_used</c>; call it once per flush and signal the call channel when true.</remarks>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public bool ShouldNotify()
     {
         if (_avail == null || _error is not null)

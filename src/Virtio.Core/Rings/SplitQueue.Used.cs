@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using Virtio.Faults;
 using Virtio.Memory;
 
@@ -12,6 +13,7 @@ public sealed unsafe partial class SplitQueue
     /// <param name="head">The head index of the chain (its id).</param>
     /// <param name="length">Bytes the device wrote into the chain's writable buffers.</param>
     /// <param name="offset">Position within the batch (0 for the first element).</param>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void Fill(ushort head, uint length, int offset = 0)
     {
         if (_used == null || _error is not null)
@@ -34,6 +36,7 @@ public sealed unsafe partial class SplitQueue
     /// (<c>virtqueue_flush</c>) and invalidates <c>signalled_used</c> when the index passed it.
     /// </summary>
     /// <exception cref="InvalidOperationException">More elements than chains in flight.</exception>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void Flush(int count)
     {
         if (_used == null || _error is not null)
