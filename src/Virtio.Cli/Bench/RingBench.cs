@@ -214,7 +214,6 @@ public sealed class RingBench : IDisposable
         SplitQueue device = _device;
         int batch = _options.Batch;
         long calls = 0, done = 0;
-        var spinner = default(SpinWait);
         while (done < total)
         {
             int n = 0;
@@ -227,11 +226,10 @@ public sealed class RingBench : IDisposable
             if (n == 0)
             {
                 CheckBroken(device);
-                spinner.SpinOnce(sleep1Threshold: -1);
+                Thread.SpinWait(1); // a pause, never a yield: both sides own a core, as in ringbase
                 continue;
             }
 
-            spinner.Reset();
             device.Flush(n);
             done += n;
             if (device.ShouldNotify())
@@ -296,18 +294,21 @@ public sealed class RingBench : IDisposable
         int batch = _options.Batch;
         long kicks = 0, added = 0, done = 0;
         int slot = 0;
-        var spinner = default(SpinWait);
         while (done < total)
         {
             int n = 0;
-            while (added < total && driver.NumFree >= DescriptorsPerBuffer && n < batch)
+            while (added < total && driver.NumFree >= DescriptorsPerBuffer)
             {
                 Add(driver, ref slot);
                 added++;
                 n++;
-                if (n == batch && driver.KickPrepare())
+                if (n == batch)
                 {
-                    kicks++;
+                    if (driver.KickPrepare())
+                    {
+                        kicks++;
+                    }
+
                     n = 0;
                 }
             }
@@ -331,12 +332,11 @@ public sealed class RingBench : IDisposable
                     break;
                 }
 
-                spinner.SpinOnce(sleep1Threshold: -1);
+                Thread.SpinWait(1); // a pause, never a yield: both sides own a core, as in ringbase
             }
             else
             {
-                spinner.Reset();
-            }
+                }
         }
 
         return kicks;
