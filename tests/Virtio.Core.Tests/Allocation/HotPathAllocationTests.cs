@@ -68,9 +68,16 @@ public class HotPathAllocationTests
     [InlineData(RingBenchMode.Poll)]
     public void Two_thread_run_allocates_nothing(RingBenchMode mode)
     {
+        // Process-wide counting also sees the runtime's occasional background allocation (~100-200 bytes), so up to
+        // three runs are made; a per-buffer allocation would show in every run as at least 200 000 bytes.
         using var bench = new RingBench(new RingBenchOptions { Threads = 2, Mode = mode, Buffers = 200_000 });
-        RingBenchResult result = bench.Run(warmup: 50_000);
-        Assert.Equal(0, result.AllocatedBytes);
+        var runs = new List<long>();
+        for (int i = 0; i < 3 && !runs.Contains(0); i++)
+        {
+            runs.Add(bench.Run(warmup: 50_000).AllocatedBytes);
+        }
+
+        Assert.True(runs.Contains(0), "bytes allocated per run: " + string.Join(", ", runs));
     }
 
     /// <summary>The measured loop: no assertion library calls inside (they allocate); returns the mismatches.</summary>
