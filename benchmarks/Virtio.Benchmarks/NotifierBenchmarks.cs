@@ -19,7 +19,7 @@ public class NotifierBenchmarks
 
     /// <summary>WaitAsync on a notifier already signalled (the synchronous completion path).</summary>
     [Benchmark]
-    public async Task<ulong> WaitAsyncWhenSet()
+    public async ValueTask<ulong> WaitAsyncWhenSet()
     {
         _notifier.Signal();
         await _notifier.WaitAsync();
