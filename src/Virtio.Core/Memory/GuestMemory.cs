@@ -27,6 +27,7 @@ public sealed unsafe class GuestMemory : IDisposable
 
     private int _users;
     private int _disposed;
+    private int _freed;
 
     /// <summary>Creates guest memory from regions it takes ownership of (they are disposed with it).</summary>
     /// <exception cref="ArgumentException">Two regions overlap.</exception>
@@ -501,6 +502,12 @@ public sealed unsafe class GuestMemory : IDisposable
 
     private void FreeRegions()
     {
+        // Dispose and the last queue's release can both see "disposed and unused" when they race: free once.
+        if (Interlocked.Exchange(ref _freed, 1) != 0)
+        {
+            return;
+        }
+
         GuestMemoryRegion[] regions = _regions;
         Publish([]);
         foreach (GuestMemoryRegion r in regions)

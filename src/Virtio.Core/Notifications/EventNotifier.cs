@@ -133,7 +133,7 @@ public sealed class EventNotifier : IEventNotifier, IValueTaskSource
 
                 if (slept)
                 {
-                    _wakeups++;
+                    Interlocked.Increment(ref _wakeups);
                 }
 
                 return true;
