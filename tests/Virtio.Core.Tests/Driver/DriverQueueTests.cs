@@ -400,9 +400,4 @@ public class DriverQueueTests
         Assert.Equal("hello", token);
         device.Reset();
     }
-
-    private sealed class FaultAt(RingFaultPoint point) : IRingFaultPlan
-    {
-        public bool ShouldInject(RingFaultPoint p, int queueIndex, ushort ringIndex) => p == point;
-    }
 }

@@ -291,9 +291,4 @@ public class NotificationTests
 
     [Fact]
     public void With_the_fence_the_same_race_notifies() => Assert.True(NotifyAfterRace(null));
-
-    private sealed class FaultAt(RingFaultPoint point) : IRingFaultPlan
-    {
-        public bool ShouldInject(RingFaultPoint p, int queueIndex, ushort ringIndex) => p == point;
-    }
 }
