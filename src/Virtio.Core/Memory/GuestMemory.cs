@@ -364,6 +364,12 @@ public sealed unsafe class GuestMemory : IDisposable
         return TranslateSlow(address, length, out pointer);
     }
 
+    /// <summary>
+    /// The first region as (host pointer, base, size), for a ready queue to cache: the region set cannot change
+    /// while the queue is registered, so the copy stays valid until it releases.
+    /// </summary>
+    internal (nint Pointer, ulong Base, ulong Size) FastRegion => ((nint)_fastPointer, _fastBase, _fastSize);
+
     /// <summary>A ready queue registers itself: the region set is frozen and kept alive until it releases.</summary>
     internal void AddUser()
     {

@@ -79,7 +79,7 @@ public unsafe ref struct DescriptorChainEnumerator
             }
         }
 
-        if (len == 0 || len > SplitQueue.MaxBufferLength || queue.Memory.TryTranslate(addr, len, out byte* p) != GuestMemoryError.None)
+        if (len == 0 || len > SplitQueue.MaxBufferLength || queue.TranslateBuffer(addr, len, out byte* p) != GuestMemoryError.None)
         {
             return Fail();
         }

@@ -67,7 +67,7 @@ public sealed unsafe partial class SplitQueue
         ushort flags = LittleEndian.Read16(d + 12);
         uint len = LittleEndian.Read32(d + 8);
         if ((flags & (ushort)(DescriptorFlags.Next | DescriptorFlags.Indirect)) == 0 && len - 1 < MaxBufferLength
-            && _memory.TryTranslate(LittleEndian.Read64(d), len, out _) == GuestMemoryError.None)
+            && TranslateBuffer(LittleEndian.Read64(d), len, out _) == GuestMemoryError.None)
         {
             bool writable = (flags & (ushort)DescriptorFlags.Write) != 0;
             chain = new DescriptorChain(this, _generation, head, 1, writable ? 0 : 1, writable ? 1 : 0, writable ? 0 : len, writable ? len : 0, false);
@@ -203,7 +203,7 @@ public sealed unsafe partial class SplitQueue
                 return VirtqueueErrorKind.BufferTooLarge;
             }
 
-            if (_memory.TryTranslate(addr, len, out _) != GuestMemoryError.None)
+            if (TranslateBuffer(addr, len, out _) != GuestMemoryError.None)
             {
                 errA = addr;
                 errB = len;
@@ -285,7 +285,7 @@ public sealed unsafe partial class SplitQueue
             return VirtqueueErrorKind.IndirectTableTooLarge;
         }
 
-        if (_memory.TryTranslate(addr, len, out table) != GuestMemoryError.None)
+        if (TranslateBuffer(addr, len, out table) != GuestMemoryError.None)
         {
             errA = addr;
             errB = len;
@@ -312,6 +312,6 @@ public sealed unsafe partial class SplitQueue
         table = null;
         return _indirect && len != 0 && len % SplitRing.DescriptorSize == 0
             && len / SplitRing.DescriptorSize <= (uint)MaxIndirectDescriptors
-            && _memory.TryTranslate(addr, len, out table) == GuestMemoryError.None;
+            && TranslateBuffer(addr, len, out table) == GuestMemoryError.None;
     }
 }

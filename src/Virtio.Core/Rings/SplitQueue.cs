@@ -36,6 +36,12 @@ public sealed unsafe partial class SplitQueue
     private byte* _used;
     private byte* _usedEvent;
     private byte* _availEvent;
+
+    // The first guest memory region, cached at Enable (the region set is frozen while the queue is ready), so that
+    // translating a buffer touches only this object: QEMU keeps a MemoryRegionCache per ring for the same reason.
+    private byte* _ramPointer;
+    private ulong _ramBase;
+    private ulong _ramSize;
     private ushort _mask;
     private int _size;
 
@@ -235,6 +241,8 @@ public sealed unsafe partial class SplitQueue
         }
 
         _memory.AddUser();
+        (nint ramPointer, _ramBase, _ramSize) = _memory.FastRegion;
+        _ramPointer = (byte*)ramPointer;
         _mask = (ushort)(size - 1);
         _desc = desc;
         _avail = avail;
@@ -256,6 +264,9 @@ public sealed unsafe partial class SplitQueue
             _desc = null;
             _avail = null;
             _used = null;
+            _ramPointer = null;
+            _ramBase = 0;
+            _ramSize = 0;
             _memory.ReleaseUser();
         }
 
@@ -331,6 +342,20 @@ public sealed unsafe partial class SplitQueue
             UsedIdx: LittleEndian.ReadIndex(used + 2),
             AvailEvent: ReadOptionalIndex(UsedRingAddress + UsedRingOffset + (8 * (ulong)_size)));
         return true;
+    }
+
+    /// <summary>Translates a buffer: the cached first region, then the full region lookup.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal GuestMemoryError TranslateBuffer(ulong address, ulong length, out byte* pointer)
+    {
+        ulong offset = address - _ramBase;
+        if (offset < _ramSize && length <= _ramSize - offset)
+        {
+            pointer = _ramPointer + offset;
+            return GuestMemoryError.None;
+        }
+
+        return _memory.TryTranslate(address, length, out pointer);
     }
 
     private ushort ReadOptionalIndex(ulong address) =>
