@@ -115,11 +115,11 @@ public sealed class RingBench : IDisposable
     {
         if (_options.Threads == 1)
         {
-            long before = GC.GetTotalAllocatedBytes(precise: true);
+            long before = GC.GetAllocatedBytesForCurrentThread();
             long start = Stopwatch.GetTimestamp();
             (long kicks, long calls) = RunOneThread(total);
             TimeSpan elapsed = Stopwatch.GetElapsedTime(start);
-            return (kicks, calls, elapsed, GC.GetTotalAllocatedBytes(precise: true) - before);
+            return (kicks, calls, elapsed, GC.GetAllocatedBytesForCurrentThread() - before);
         }
 
         return RunTwoThreads(total);
@@ -173,7 +173,7 @@ public sealed class RingBench : IDisposable
     private (long Kicks, long Calls, TimeSpan Elapsed, long Allocated) RunTwoThreads(long total)
     {
         bool notify = _options.Mode == RingBenchMode.Notify;
-        long calls = 0;
+        long calls = 0, deviceAllocated = 0;
         Exception? deviceFailure = null;
         using var go = new ManualResetEventSlim();
         var deviceThread = new Thread(() =>
@@ -181,7 +181,9 @@ public sealed class RingBench : IDisposable
             try
             {
                 go.Wait();
+                long before = GC.GetAllocatedBytesForCurrentThread();
                 calls = notify ? DeviceNotifyLoop(total) : DevicePollLoop(total);
+                deviceAllocated = GC.GetAllocatedBytesForCurrentThread() - before;
             }
             catch (Exception e) when (e is InvalidOperationException or TimeoutException)
             {
@@ -193,14 +195,15 @@ public sealed class RingBench : IDisposable
         Func<Exception?> failed = () => deviceFailure;
         deviceThread.Start();
 
-        // Everything allocated above is set-up; the measured run starts when the device thread is released.
-        long before = GC.GetTotalAllocatedBytes(precise: true);
+        // Everything allocated above is set-up; the measured run starts when the device thread is released. Each ring
+        // thread counts its own allocations: a process-wide count would also see whatever else the process runs.
+        long before = GC.GetAllocatedBytesForCurrentThread();
         long start = Stopwatch.GetTimestamp();
         go.Set();
         long kicks = notify ? DriverNotifyLoop(total, failed) : DriverPollLoop(total, failed);
         deviceThread.Join();
         TimeSpan elapsed = Stopwatch.GetElapsedTime(start);
-        long allocated = GC.GetTotalAllocatedBytes(precise: true) - before;
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - before + deviceAllocated;
         if (deviceFailure is not null)
         {
             throw new InvalidOperationException("the device thread failed", deviceFailure);

@@ -5,7 +5,7 @@ namespace Virtio.Cli.Bench;
 /// <param name="Elapsed">Wall-clock time of the measured run.</param>
 /// <param name="Kicks">Kicks the driver decided were needed (and sent, in notify mode).</param>
 /// <param name="Calls">Used-buffer notifications the device decided were needed (and sent, in notify mode).</param>
-/// <param name="AllocatedBytes">Bytes allocated by every thread during the measured run.</param>
+/// <param name="AllocatedBytes">Bytes allocated during the measured run by the thread(s) running the ring, each counted on its own.</param>
 public sealed record RingBenchResult(long Buffers, TimeSpan Elapsed, long Kicks, long Calls, long AllocatedBytes)
 {
     /// <summary>Nanoseconds per buffer.</summary>

@@ -147,7 +147,9 @@ public sealed unsafe class GuestMemory : IDisposable
         GuestMemoryError error = TryTranslate(address, (ulong)sizeof(T), out byte* p);
         if (error == GuestMemoryError.None)
         {
-            value.WriteLittleEndian(new Span<byte>(p, sizeof(T)));
+            // TryWriteLittleEndian is implemented by each integer type; WriteLittleEndian is a default interface
+            // method, and calling one on a struct type parameter boxes it.
+            value.TryWriteLittleEndian(new Span<byte>(p, sizeof(T)), out _);
         }
 
         return error;
