@@ -32,4 +32,10 @@ public enum RingFaultPoint
 
     /// <summary>Driver: a kick that <c>kick_prepare</c> asked for is not sent.</summary>
     DriverDropKick,
+
+    /// <summary>
+    /// Device: a kick that arrived before DRIVER_OK is dropped and activation does not look at the available ring,
+    /// so buffers the driver made available early wait forever (Firecracker before commit 0899ee515).
+    /// </summary>
+    DeviceDropKickBeforeActivation,
 }

@@ -302,6 +302,8 @@ public sealed unsafe partial class SplitQueue
         return generation == _generation && _error is null ? _desc : null;
     }
 
+    internal int Generation => _generation;
+
     internal bool IsCurrent(int generation) => generation == _generation && _error is null;
 
     /// <summary>A chain changed under the device after it was validated: the driver broke the ring.</summary>

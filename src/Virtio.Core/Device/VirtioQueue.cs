@@ -1,0 +1,221 @@
+using Virtio.Notifications;
+using Virtio.Rings;
+
+namespace Virtio.Device;
+
+/// <summary>
+/// One queue of a <see cref="VirtioDevice"/>: the device side of the split ring, its kick channel (driver to device),
+/// its call channel (device to driver), and the bookkeeping that lets requests complete asynchronously.
+/// </summary>
+/// <remarks>
+/// Threading: the handler (<see cref="VirtioDevice"/>'s <c>HandleQueue</c>) runs with the queue's lock held, on the
+/// kicking thread or on the queue's worker. <see cref="Complete"/> may be called from any thread (a backend's
+/// completion); it takes the same lock, so the ring itself is only ever touched by one thread at a time.
+/// </remarks>
+public sealed class VirtioQueue
+{
+    private readonly VirtioDevice _device;
+    private readonly Lock _lock = new();
+    private readonly long[] _popTimestamps;
+    private IEventNotifier _kick = new EventNotifier();
+    private IEventNotifier? _call;
+    private int _inFlight;
+    private bool _handling;
+    private bool _notifyPending;
+
+    internal VirtioQueue(VirtioDevice device, SplitQueue ring)
+    {
+        _device = device;
+        Ring = ring;
+        _popTimestamps = new long[ring.MaxSize];
+    }
+
+    /// <summary>The device side of the split ring (state, configuration, diagnostics).</summary>
+    public SplitQueue Ring { get; }
+
+    /// <summary>The queue's index within its device.</summary>
+    public int Index => Ring.Index;
+
+    /// <summary>The device this queue belongs to.</summary>
+    public VirtioDevice Device => _device;
+
+    /// <summary>
+    /// The kick channel (ioeventfd): QueueNotify signals it and the queue's handler runs when it is set. Replace it (for
+    /// example with a fault-injecting wrapper) only while the device is not live.
+    /// </summary>
+    public IEventNotifier Kick
+    {
+        get => _kick;
+        set
+        {
+            ArgumentNullException.ThrowIfNull(value);
+            _device.ThrowIfLive();
+            _kick = value;
+        }
+    }
+
+    /// <summary>
+    /// The call channel (irqfd) signalled when the device decides the driver needs a used-buffer notification.
+    /// Defaults to the device's shared <see cref="VirtioDevice.Interrupt"/> line, as virtio-mmio has one.
+    /// </summary>
+    public IEventNotifier Call
+    {
+        get => _call ?? _device.Interrupt;
+        set
+        {
+            ArgumentNullException.ThrowIfNull(value);
+            _call = value;
+        }
+    }
+
+    /// <summary>Used-buffer notifications this queue sent.</summary>
+    public long Notifications { get; private set; }
+
+    /// <summary>Completions that arrived for a chain popped before a reset, and were therefore discarded.</summary>
+    public long StaleCompletions { get; private set; }
+
+    /// <summary>
+    /// Pops the next available chain (<c>virtqueue_pop</c>). A ring violation breaks the device (NEEDS_RESET) and
+    /// returns false, as does an empty queue. Call only from the queue's handler.
+    /// </summary>
+    public bool TryPop(out DescriptorChain chain)
+    {
+        switch (Ring.Pop(out chain))
+        {
+            case PopResult.Chain:
+                _popTimestamps[chain.Head] = _device.Clock.GetTimestamp();
+                _inFlight++;
+                return true;
+            case PopResult.Broken:
+                _device.OnQueueBroken(this);
+                return false;
+            default:
+                return false;
+        }
+    }
+
+    /// <summary>
+    /// Completes a popped chain with <paramref name="length"/> bytes written to its writable part
+    /// (<c>virtqueue_push</c>), then notifies the driver if <see cref="SplitQueue.ShouldNotify"/> says so (inside the
+    /// handler, once at its end). Safe from any thread. A chain popped before a reset is discarded; on a broken device
+    /// nothing is written to the used ring (QEMU's <c>virtqueue_flush</c> on a broken device).
+    /// </summary>
+    /// <returns>False when nothing was written: the chain was stale or the device is broken.</returns>
+    public bool Complete(in DescriptorChain chain, uint length)
+    {
+        lock (_lock)
+        {
+            if (!chain.IsFrom(Ring) || chain.Generation != Ring.Generation)
+            {
+                StaleCompletions++;
+                _device.OnStaleCompletion();
+                return false;
+            }
+
+            _popTimestamps[chain.Head] = 0;
+            _inFlight--;
+            if (!_device.CanComplete || !Ring.Push(chain, length))
+            {
+                return false;
+            }
+
+            if (_handling)
+            {
+                _notifyPending = true;
+            }
+            else
+            {
+                NotifyIfNeeded();
+            }
+
+            return true;
+        }
+    }
+
+    /// <summary>Chains popped and not yet completed (the device's view; <see cref="SplitQueue.InUse"/> is the ring's).</summary>
+    public int InFlight
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _inFlight;
+            }
+        }
+    }
+
+    /// <summary>
+    /// The heads of the chains popped and not yet completed, with how long ago each was popped: what a stuck
+    /// device is working on. Allocates; for diagnostics only.
+    /// </summary>
+    public IReadOnlyList<(ushort Head, TimeSpan Age)> GetInFlight()
+    {
+        var result = new List<(ushort, TimeSpan)>();
+        lock (_lock)
+        {
+            if (_inFlight == 0)
+            {
+                return result;
+            }
+
+            long now = _device.Clock.GetTimestamp();
+            for (int head = 0; head < _popTimestamps.Length; head++)
+            {
+                long popped = _popTimestamps[head];
+                if (popped != 0)
+                {
+                    result.Add(((ushort)head, _device.Clock.GetElapsedTime(popped, now)));
+                }
+            }
+        }
+
+        return result;
+    }
+
+    /// <summary>Runs the device's handler for this queue under the queue lock, then sends a pending notification.</summary>
+    internal void Handle()
+    {
+        lock (_lock)
+        {
+            if (!_device.CanProcess || !Ring.IsReady)
+            {
+                return;
+            }
+
+            _handling = true;
+            try
+            {
+                _device.HandleQueueCore(this);
+            }
+            finally
+            {
+                _handling = false;
+            }
+
+            if (_notifyPending)
+            {
+                _notifyPending = false;
+                NotifyIfNeeded();
+            }
+        }
+    }
+
+    /// <summary>Takes the queue lock for the device's own state changes (reset, enable).</summary>
+    internal Lock.Scope EnterLock() => _lock.EnterScope();
+
+    internal void ResetBookkeeping()
+    {
+        Array.Clear(_popTimestamps);
+        _inFlight = 0;
+        _notifyPending = false;
+    }
+
+    private void NotifyIfNeeded()
+    {
+        if (Ring.ShouldNotify())
+        {
+            Notifications++;
+            _device.RaiseInterrupt(InterruptReason.UsedBuffer, Call);
+        }
+    }
+}
