@@ -126,17 +126,18 @@ public sealed class HeldBlockBackend : IBlockBackend
 
     /// <summary>Waits until at least <paramref name="count"/> requests are held, for tests whose submitters are other threads.</summary>
     /// <param name="count">Requests to wait for.</param>
-    /// <param name="timeout">How long to wait.</param>
+    /// <param name="timeout">How long to wait; <see cref="Timeout.InfiniteTimeSpan"/> waits for ever.</param>
     /// <returns>True when that many are held; false on timeout.</returns>
     public bool WaitForHeld(int count, TimeSpan timeout)
     {
-        long deadline = Environment.TickCount64 + (long)timeout.TotalMilliseconds;
+        bool infinite = timeout == Timeout.InfiniteTimeSpan;
+        long deadline = infinite ? long.MaxValue : Environment.TickCount64 + (long)timeout.TotalMilliseconds;
         lock (_held)
         {
             while (_held.Count < count)
             {
                 long left = deadline - Environment.TickCount64;
-                if (left <= 0 || !Monitor.Wait(_held, TimeSpan.FromMilliseconds(left)))
+                if (left <= 0 || !Monitor.Wait(_held, infinite ? Timeout.InfiniteTimeSpan : TimeSpan.FromMilliseconds(left)))
                 {
                     return _held.Count >= count;
                 }
