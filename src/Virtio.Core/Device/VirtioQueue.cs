@@ -132,6 +132,27 @@ public sealed class VirtioQueue
         }
     }
 
+    /// <summary>
+    /// Writes <paramref name="status"/> to the last writable byte of the chain (the status byte that ends a
+    /// virtio-blk, -scsi or -crypto request), then completes it as <see cref="Complete"/> does. The status is written
+    /// under the queue's lock and only for a current chain, so a completion arriving after a reset writes nothing.
+    /// </summary>
+    /// <returns>False when nothing was written: the chain was stale, the device is broken, or it has no writable byte.</returns>
+    public bool CompleteWithStatus(in DescriptorChain chain, uint usedLength, byte status)
+    {
+        lock (_lock)
+        {
+            if (chain.WritableLength == 0 || !chain.IsFrom(Ring) || chain.Generation != Ring.Generation || !_device.CanComplete)
+            {
+                return Complete(chain, usedLength);
+            }
+
+            ReadOnlySpan<byte> value = [status];
+            chain.CopyToWritable(value, chain.WritableLength - 1);
+            return Complete(chain, usedLength);
+        }
+    }
+
     /// <summary>Chains popped and not yet completed (the device's view; <see cref="SplitQueue.InUse"/> is the ring's).</summary>
     public int InFlight
     {

@@ -1,0 +1,420 @@
+using System.Buffers.Binary;
+using System.Text;
+using Microsoft.Extensions.Logging;
+using Virtio.Device;
+using Virtio.Memory;
+using Virtio.Rings;
+
+namespace Virtio.Devices.Block;
+
+/// <summary>
+/// virtio-blk (VIRTIO 1.x section 5.2): parses each request chain, checks it against the disk and the config limits,
+/// and hands it to an <see cref="IBlockBackend"/>; the request is acknowledged only when the backend completes it.
+/// Errors follow QEMU's <c>virtio_blk_handle_request</c>: a chain too short for the header or with no status byte is a
+/// device error (NEEDS_RESET); a bad range, misalignment, oversize or read-only write gets IOERR; an unknown type UNSUPP.
+/// </summary>
+public sealed class BlockDevice : VirtioDevice
+{
+    /// <summary>The VIRTIO device ID of a block device.</summary>
+    public const uint BlockDeviceId = 2;
+
+    /// <summary>Bytes of config space this device exposes (up to <c>write_zeroes_may_unmap</c> and its padding).</summary>
+    public const int ConfigBytes = 60;
+
+    /// <summary>Bytes GET_ID returns.</summary>
+    public const int IdBytes = 20;
+
+    private const int HeaderBytes = 16;
+    private const int SegmentDescriptorBytes = 16;
+    private const byte StatusOk = 0;
+    private const byte StatusIoErr = 1;
+    private const byte StatusUnsupp = 2;
+
+    private readonly IBlockBackend _backend;
+    private readonly BlockDeviceOptions _options;
+    private readonly BlockRequest[][] _requests;
+    private readonly byte[] _id = new byte[IdBytes];
+    private readonly ulong _capacitySectors;
+    private readonly ulong _sectorMask;
+    private readonly int _segMax;
+    private readonly KeyValuePair<string, object?> _deviceTag;
+
+    /// <summary>A block device over <paramref name="backend"/> (which it disposes).</summary>
+    public BlockDevice(GuestMemory memory, IBlockBackend backend, BlockDeviceOptions? options = null)
+        : base(memory, BlockDeviceId, "virtio-blk", Validate(options).NumQueues, ConfigBytes, Features(backend, options ?? new()), (options ?? new()).Device)
+    {
+        _backend = backend;
+        _options = options ?? new BlockDeviceOptions();
+        _capacitySectors = backend.Capacity / 512;
+        _sectorMask = (ulong)(_options.LogicalBlockSize / 512) - 1;
+        _deviceTag = new("device", Name);
+        int queueSize = _options.Device.QueueSize;
+
+        // seg_max = queue size - 2, QEMU's choice (seg_max_adjust): the header and the status take two descriptors.
+        _segMax = Math.Max(queueSize - 2, 1);
+        Encoding.ASCII.GetBytes(_options.Serial.AsSpan(0, Math.Min(_options.Serial.Length, IdBytes)), _id);
+        int maxRanges = (int)Math.Max(_options.MaxDiscardSegments, _options.MaxWriteZeroesSegments);
+        _requests = new BlockRequest[Queues.Count][];
+        for (int q = 0; q < Queues.Count; q++)
+        {
+            _requests[q] = new BlockRequest[queueSize];
+            for (int h = 0; h < queueSize; h++)
+            {
+                _requests[q][h] = new BlockRequest(this, Queues[q], _segMax, maxRanges);
+            }
+        }
+
+        WriteConfig();
+    }
+
+    /// <summary>The backend.</summary>
+    public IBlockBackend Backend => _backend;
+
+    /// <summary>Disk size in 512-byte sectors (<c>capacity</c>).</summary>
+    public ulong CapacitySectors => _capacitySectors;
+
+    /// <summary>The advertised and enforced <c>seg_max</c>.</summary>
+    public int SegMax => _segMax;
+
+    /// <summary>Whether the cache is in writeback mode (<c>writeback</c> in config space).</summary>
+    public bool Writeback => Config[32] != 0;
+
+    /// <inheritdoc/>
+    protected override void HandleChain(VirtioQueue queue, in DescriptorChain chain)
+    {
+        // Mirrors virtio_blk_handle_request: the header and the status byte must be there, or the driver is broken.
+        if (chain.ReadableCount < 1 || chain.WritableCount < 1)
+        {
+            Detach(queue, chain, "virtio-blk missing headers");
+            return;
+        }
+
+        Span<byte> header = stackalloc byte[HeaderBytes];
+        if (chain.CopyFromReadable(header) != HeaderBytes)
+        {
+            Detach(queue, chain, "virtio-blk request outhdr too short");
+            return;
+        }
+
+        var type = (VirtioBlkRequestType)BinaryPrimitives.ReadUInt32LittleEndian(header);
+        ulong sector = BinaryPrimitives.ReadUInt64LittleEndian(header[8..]);
+        BlockRequest request = _requests[queue.Index][chain.Head];
+        request.Begin(chain, type);
+        switch (type)
+        {
+            case VirtioBlkRequestType.In:
+            case VirtioBlkRequestType.Out:
+                StartReadWrite(request, chain, sector);
+                break;
+            case VirtioBlkRequestType.Flush:
+                if ((_backend.Capabilities & BlockBackendCapabilities.Flush) == 0)
+                {
+                    Finish(request, StatusUnsupp, "the backend cannot flush");
+                    break;
+                }
+
+                request.SetKind(BlockIoKind.Flush);
+                Submit(request);
+                break;
+            case VirtioBlkRequestType.GetId:
+                chain.CopyToWritable(_id.AsSpan(0, (int)Math.Min(chain.WritableLength - 1, IdBytes)));
+                Finish(request, StatusOk, null);
+                break;
+            case VirtioBlkRequestType.Discard:
+            case VirtioBlkRequestType.WriteZeroes:
+                StartDiscardOrWriteZeroes(request, chain);
+                break;
+            default:
+                Finish(request, StatusUnsupp, "unknown request type");
+                break;
+        }
+    }
+
+    /// <inheritdoc/>
+    protected override bool WriteConfigField(int offset, ReadOnlySpan<byte> source)
+    {
+        // writeback is the only writable field, and only with VIRTIO_BLK_F_CONFIG_WCE (5.2.5).
+        if (offset != 32 || source.Length != 1 || !HasFeature(VirtioBlkFeature.ConfigWce))
+        {
+            return false;
+        }
+
+        Config[32] = source[0] != 0 ? (byte)1 : (byte)0;
+        return true;
+    }
+
+    /// <inheritdoc/>
+    protected override void OnReset() => Config[32] = _options.Writeback ? (byte)1 : (byte)0;
+
+    /// <inheritdoc/>
+    protected override void Dispose(bool disposing)
+    {
+        base.Dispose(disposing);
+        if (disposing)
+        {
+            _backend.Dispose();
+        }
+    }
+
+    /// <summary>The backend finished a request (any thread).</summary>
+    internal void OnBackendComplete(BlockRequest request, BlockIoStatus status)
+    {
+        BlockMetrics.InFlight.Add(-1, _deviceTag);
+        if (status == BlockIoStatus.Ok && request.FlushAfter)
+        {
+            // Writethrough: the write is acknowledged only once it is stable.
+            request.FlushAfter = false;
+            request.SetKind(BlockIoKind.Flush);
+            Submit(request);
+            return;
+        }
+
+        Finish(request, (byte)status, status == BlockIoStatus.Ok ? null : "the backend failed the request");
+    }
+
+    private static BlockDeviceOptions Validate(BlockDeviceOptions? options)
+    {
+        options ??= new BlockDeviceOptions();
+        ArgumentOutOfRangeException.ThrowIfLessThan(options.NumQueues, 1, nameof(options));
+        int lbs = options.LogicalBlockSize;
+        if (lbs < 512 || lbs > 65536 || (lbs & (lbs - 1)) != 0)
+        {
+            throw new ArgumentException($"logical block size {lbs} is not a power of two in 512..65536", nameof(options));
+        }
+
+        if (options.Device.QueueSize < 4)
+        {
+            throw new ArgumentException("virtio-blk needs queues of at least 4 entries (seg_max = size - 2)", nameof(options));
+        }
+
+        return options;
+    }
+
+    private static ulong Features(IBlockBackend backend, BlockDeviceOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(backend);
+        ulong f = VirtioBlkFeature.SegMax | VirtioBlkFeature.BlockSize | VirtioBlkFeature.Topology | VirtioBlkFeature.ConfigWce;
+        BlockBackendCapabilities caps = backend.Capabilities;
+        f |= (caps & BlockBackendCapabilities.Flush) != 0 ? VirtioBlkFeature.Flush : 0;
+        f |= backend.IsReadOnly ? VirtioBlkFeature.ReadOnly : 0;
+        f |= options.NumQueues > 1 ? VirtioBlkFeature.MultiQueue : 0;
+        if (!backend.IsReadOnly)
+        {
+            f |= (caps & BlockBackendCapabilities.Discard) != 0 ? VirtioBlkFeature.Discard : 0;
+            f |= (caps & BlockBackendCapabilities.WriteZeroes) != 0 ? VirtioBlkFeature.WriteZeroes : 0;
+        }
+
+        return f;
+    }
+
+    private void WriteConfig()
+    {
+        // struct virtio_blk_config (5.2.4), little-endian.
+        Span<byte> c = Config;
+        BinaryPrimitives.WriteUInt64LittleEndian(c, _capacitySectors);
+        BinaryPrimitives.WriteUInt32LittleEndian(c[8..], 0); // size_max: not offered
+        BinaryPrimitives.WriteUInt32LittleEndian(c[12..], (uint)_segMax);
+        BinaryPrimitives.WriteUInt32LittleEndian(c[20..], (uint)_options.LogicalBlockSize);
+        c[24] = 0; // physical_block_exp
+        c[25] = 0; // alignment_offset
+        BinaryPrimitives.WriteUInt16LittleEndian(c[26..], 1); // min_io_size (blocks)
+        BinaryPrimitives.WriteUInt32LittleEndian(c[28..], 0); // opt_io_size
+        c[32] = _options.Writeback ? (byte)1 : (byte)0;
+        BinaryPrimitives.WriteUInt16LittleEndian(c[34..], (ushort)Queues.Count);
+        BinaryPrimitives.WriteUInt32LittleEndian(c[36..], _options.MaxDiscardSectors);
+        BinaryPrimitives.WriteUInt32LittleEndian(c[40..], _options.MaxDiscardSegments);
+        BinaryPrimitives.WriteUInt32LittleEndian(c[44..], _options.DiscardSectorAlignment);
+        BinaryPrimitives.WriteUInt32LittleEndian(c[48..], _options.MaxWriteZeroesSectors);
+        BinaryPrimitives.WriteUInt32LittleEndian(c[52..], _options.MaxWriteZeroesSegments);
+        c[56] = 1; // write_zeroes_may_unmap
+    }
+
+    private void StartReadWrite(BlockRequest request, in DescriptorChain chain, ulong sector)
+    {
+        bool write = request.Type == VirtioBlkRequestType.Out;
+        if (write && _backend.IsReadOnly)
+        {
+            Finish(request, StatusIoErr, "write to a read-only disk");
+            return;
+        }
+
+        // The data: for a read, the writable part without its last byte (the status); for a write, the readable part
+        // after the header. Each descriptor carrying data is one segment, limited to seg_max.
+        ulong dataBytes = write ? chain.ReadableLength - HeaderBytes : chain.WritableLength - 1UL;
+        ulong skip = write ? HeaderBytes : 0UL;
+        ulong left = dataBytes;
+        foreach (DescriptorBuffer buffer in chain)
+        {
+            if (buffer.IsWritable != !write || left == 0)
+            {
+                continue;
+            }
+
+            if (skip >= buffer.Length)
+            {
+                skip -= buffer.Length;
+                continue;
+            }
+
+            int n = (int)Math.Min(buffer.Length - skip, left);
+            if (request.SegmentCount == request.MaxSegments)
+            {
+                Finish(request, StatusIoErr, "more data segments than seg_max");
+                return;
+            }
+
+            request.AddSegment(buffer.Span.Slice((int)skip, n));
+            skip = 0;
+            left -= (ulong)n;
+        }
+
+        if (!SectorRangeOk(sector, dataBytes))
+        {
+            Finish(request, StatusIoErr, "sector range outside the disk or misaligned");
+            return;
+        }
+
+        request.SetTransfer(write ? BlockIoKind.Write : BlockIoKind.Read, sector * 512);
+        request.FlushAfter = write && !Writeback && (_backend.Capabilities & BlockBackendCapabilities.Flush) != 0;
+        if (Logger.IsEnabled(LogLevel.Trace))
+        {
+            if (write)
+            {
+                BlockLog.HandleWrite(Logger, Name, request.Queue.Index, sector, dataBytes / 512);
+            }
+            else
+            {
+                BlockLog.HandleRead(Logger, Name, request.Queue.Index, sector, dataBytes / 512);
+            }
+        }
+
+        Submit(request);
+    }
+
+    private void StartDiscardOrWriteZeroes(BlockRequest request, in DescriptorChain chain)
+    {
+        bool zeroes = request.Type == VirtioBlkRequestType.WriteZeroes;
+        if (!HasFeature(zeroes ? VirtioBlkFeature.WriteZeroes : VirtioBlkFeature.Discard))
+        {
+            Finish(request, StatusUnsupp, "feature not negotiated");
+            return;
+        }
+
+        ulong payload = chain.ReadableLength - HeaderBytes;
+        if (payload < SegmentDescriptorBytes)
+        {
+            Detach(request.Queue, chain, "virtio-blk discard/write_zeroes header too short");
+            return;
+        }
+
+        uint maxSegments = zeroes ? _options.MaxWriteZeroesSegments : _options.MaxDiscardSegments;
+        uint maxSectors = zeroes ? _options.MaxWriteZeroesSectors : _options.MaxDiscardSectors;
+        if (payload % SegmentDescriptorBytes != 0)
+        {
+            Finish(request, StatusIoErr, "segment list is not a whole number of 16-byte segments");
+            return;
+        }
+
+        if (payload / SegmentDescriptorBytes > maxSegments || payload / SegmentDescriptorBytes > (ulong)request.MaxRanges)
+        {
+            Finish(request, StatusUnsupp, "more segments than the config allows");
+            return;
+        }
+
+        Span<byte> segment = stackalloc byte[SegmentDescriptorBytes];
+        for (uint offset = HeaderBytes; offset < chain.ReadableLength; offset += SegmentDescriptorBytes)
+        {
+            chain.CopyFromReadable(segment, offset);
+            ulong sector = BinaryPrimitives.ReadUInt64LittleEndian(segment);
+            uint sectors = BinaryPrimitives.ReadUInt32LittleEndian(segment[8..]);
+            uint flags = BinaryPrimitives.ReadUInt32LittleEndian(segment[12..]);
+
+            // Discard takes no flags; write-zeroes only UNMAP (QEMU virtio_blk_handle_discard_write_zeroes).
+            if (zeroes ? (flags & ~1u) != 0 : flags != 0)
+            {
+                Finish(request, StatusUnsupp, "unsupported segment flags");
+                return;
+            }
+
+            if (sectors > maxSectors || !SectorRangeOk(sector, (ulong)sectors * 512))
+            {
+                Finish(request, StatusIoErr, "segment outside the disk, misaligned or above the sector limit");
+                return;
+            }
+
+            request.AddRange(new BlockRange(sector * 512, (ulong)sectors * 512, (flags & 1) != 0));
+        }
+
+        request.SetKind(zeroes ? BlockIoKind.WriteZeroes : BlockIoKind.Discard);
+        request.FlushAfter = !Writeback && (_backend.Capabilities & BlockBackendCapabilities.Flush) != 0;
+        Submit(request);
+    }
+
+    private bool SectorRangeOk(ulong sector, ulong bytes)
+    {
+        // virtio_blk_sect_range_ok: whole logical blocks, aligned, inside the disk (no overflow).
+        if (bytes % (ulong)_options.LogicalBlockSize != 0 || (sector & _sectorMask) != 0)
+        {
+            return false;
+        }
+
+        ulong sectors = bytes / 512;
+        return sector <= _capacitySectors && sectors <= _capacitySectors - sector;
+    }
+
+    private void Submit(BlockRequest request)
+    {
+        BlockMetrics.InFlight.Add(1, _deviceTag);
+        _backend.Submit(request);
+    }
+
+    private void Finish(BlockRequest request, byte status, string? reason)
+    {
+        VirtioQueue queue = request.Queue;
+        DescriptorChain chain = request.Chain;
+        VirtioBlkRequestType type = request.Type;
+        ulong bytes = request.Length;
+        if (status != StatusOk)
+        {
+            BlockMetrics.Errors.Add(1, _deviceTag, new("status", status == StatusIoErr ? "ioerr" : "unsupp"));
+            if (Logger.IsEnabled(LogLevel.Debug))
+            {
+                BlockLog.BadRequest(Logger, Name, queue.Index, chain.Head, type, status, reason ?? "");
+            }
+        }
+        else
+        {
+            BlockMetrics.Requests.Add(1, _deviceTag, new("type", TypeName(type)));
+            if (bytes != 0)
+            {
+                BlockMetrics.Bytes.Add((long)bytes, _deviceTag, new("type", TypeName(type)));
+            }
+        }
+
+        if (Logger.IsEnabled(LogLevel.Trace))
+        {
+            BlockLog.ReqComplete(Logger, Name, queue.Index, chain.Head, type, status);
+        }
+
+        // QEMU pushes the whole writable length (req->in_len) whatever the outcome.
+        queue.CompleteWithStatus(chain, chain.WritableLength, status);
+    }
+
+    private void Detach(VirtioQueue queue, in DescriptorChain chain, string error)
+    {
+        // virtio_error + virtqueue_detach_element: the device breaks, and the chain is dropped without a used element.
+        DeviceError(error);
+        queue.Complete(chain, 0);
+    }
+
+    private static string TypeName(VirtioBlkRequestType type) => type switch
+    {
+        VirtioBlkRequestType.In => "in",
+        VirtioBlkRequestType.Out => "out",
+        VirtioBlkRequestType.Flush => "flush",
+        VirtioBlkRequestType.GetId => "get_id",
+        VirtioBlkRequestType.Discard => "discard",
+        VirtioBlkRequestType.WriteZeroes => "write_zeroes",
+        _ => "other",
+    };
+}
