@@ -1,3 +1,4 @@
+using System.Text.Encodings.Web;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 
@@ -11,16 +12,23 @@ namespace Virtio.Diagnostics;
     DefaultIgnoreCondition = JsonIgnoreCondition.Never)]
 [JsonSerializable(typeof(QueueStatus))]
 [JsonSerializable(typeof(QmpReturn<QueueStatus>), TypeInfoPropertyName = "QmpReturnQueueStatus")]
-[JsonSerializable(typeof(QueueElementReply), GenerationMode = JsonSourceGenerationMode.Serialization)]
-[JsonSerializable(typeof(QmpReturn<QueueElementReply>), TypeInfoPropertyName = "QmpReturnQueueElement", GenerationMode = JsonSourceGenerationMode.Serialization)]
-[JsonSerializable(typeof(HangReport), GenerationMode = JsonSourceGenerationMode.Serialization)]
+[JsonSerializable(typeof(QueueElementReply))]
+[JsonSerializable(typeof(QmpReturn<QueueElementReply>), TypeInfoPropertyName = "QmpReturnQueueElement")]
+[JsonSerializable(typeof(HangReport))]
 internal sealed partial class DiagnosticsJsonContext : JsonSerializerContext
 {
+    private static DiagnosticsJsonContext? s_compact;
     private static DiagnosticsJsonContext? s_indented;
 
-    /// <summary>The default context, or an indented copy.</summary>
+    /// <summary>
+    /// The context to write with, compact or indented. Both leave '&gt;' and quotes unescaped: the output goes to files
+    /// and terminals, never into HTML, and the findings quote <c>avail-&gt;idx</c> on every line.
+    /// </summary>
     public static DiagnosticsJsonContext For(bool indented) =>
-        !indented
-            ? Default
-            : s_indented ??= new DiagnosticsJsonContext(new JsonSerializerOptions(Default.Options) { WriteIndented = true });
+        indented
+            ? s_indented ??= Create(indented: true)
+            : s_compact ??= Create(indented: false);
+
+    private static DiagnosticsJsonContext Create(bool indented) =>
+        new(new JsonSerializerOptions(Default.Options) { WriteIndented = indented, Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
 }
