@@ -12,6 +12,7 @@ public static class Program
         var root = new RootCommand("virtio: a VIRTIO split-virtqueue emulator — benchmarks and diagnostics")
         {
             BuildBenchCommand(),
+            Analyze.AnalyzeCommand.Build(),
         };
         return root.Parse(args).Invoke();
     }

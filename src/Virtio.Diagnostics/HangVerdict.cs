@@ -1,0 +1,28 @@
+using System.Text.Json.Serialization;
+
+namespace Virtio.Diagnostics;
+
+/// <summary>What the hang analysis concludes about one queue. The JSON names are stable kebab-case strings.</summary>
+[JsonConverter(typeof(JsonStringEnumConverter<HangVerdict>))]
+public enum HangVerdict
+{
+    /// <summary>Nothing is stuck on the ring (with the caveats in the findings).</summary>
+    [JsonStringEnumMemberName("healthy")]
+    Healthy = 0,
+
+    /// <summary>The driver published buffers the device has not read: a kick was lost or not acted on.</summary>
+    [JsonStringEnumMemberName("device-missed-kick")]
+    DeviceMissedKick,
+
+    /// <summary>The device popped requests and has not completed (or not published) them.</summary>
+    [JsonStringEnumMemberName("device-stuck")]
+    DeviceStuck,
+
+    /// <summary>The device completed requests the driver has not consumed (visible with EVENT_IDX only).</summary>
+    [JsonStringEnumMemberName("driver-missed-notification")]
+    DriverMissedNotification,
+
+    /// <summary>The queue is broken, or the guest's ring breaks a rule that will break it.</summary>
+    [JsonStringEnumMemberName("queue-broken")]
+    QueueBroken,
+}
