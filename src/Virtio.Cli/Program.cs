@@ -21,6 +21,7 @@ public static class Program
     {
         var bench = new Command("bench", "Measure throughput");
         bench.Subcommands.Add(RingBenchCommand.Build());
+        bench.Subcommands.Add(BlkBenchCommand.Build());
         return bench;
     }
 }
