@@ -153,6 +153,86 @@ public sealed class VirtioQueue
         }
     }
 
+    /// <summary>
+    /// Completes several popped chains with one <c>used-&gt;idx</c> update (<c>virtqueue_fill</c> for each, then one
+    /// <c>virtqueue_flush</c>), so the driver sees all of them or none: virtio-net's mergeable rx buffers of one frame
+    /// (QEMU's <c>virtio_net_receive_rcu</c>). Then notifies as <see cref="Complete"/> does.
+    /// </summary>
+    /// <returns>False when nothing was written: a chain was stale or the device is broken.</returns>
+    /// <exception cref="ArgumentException">The spans differ in length.</exception>
+    public bool CompleteBatch(ReadOnlySpan<DescriptorChain> chains, ReadOnlySpan<uint> lengths)
+    {
+        if (chains.Length != lengths.Length)
+        {
+            throw new ArgumentException($"{chains.Length} chains but {lengths.Length} lengths", nameof(lengths));
+        }
+
+        lock (_lock)
+        {
+            foreach (ref readonly DescriptorChain chain in chains)
+            {
+                if (!chain.IsFrom(Ring) || chain.Generation != Ring.Generation)
+                {
+                    StaleCompletions += chains.Length;
+                    for (int i = 0; i < chains.Length; i++)
+                    {
+                        _device.OnStaleCompletion();
+                    }
+
+                    return false;
+                }
+            }
+
+            for (int i = 0; i < chains.Length; i++)
+            {
+                _popTimestamps[chains[i].Head] = 0;
+                _inFlight--;
+                if (_device.CanComplete)
+                {
+                    Ring.Fill(chains[i].Head, lengths[i], i);
+                }
+            }
+
+            if (!_device.CanComplete || Ring.IsBroken)
+            {
+                return false;
+            }
+
+            Ring.Flush(chains.Length);
+            if (_handling)
+            {
+                _notifyPending = true;
+            }
+            else
+            {
+                NotifyIfNeeded();
+            }
+
+            return true;
+        }
+    }
+
+    /// <summary>
+    /// Gives back the most recently popped chain (<c>virtqueue_unpop</c>): the next <see cref="TryPop"/> returns it
+    /// again. For a device that popped a buffer it cannot fill yet (net rx). Call only from the queue's handler, in
+    /// reverse pop order when giving back several.
+    /// </summary>
+    /// <returns>False when the chain is not from this queue's current generation or nothing is in flight.</returns>
+    public bool Unpop(in DescriptorChain chain)
+    {
+        lock (_lock)
+        {
+            if (!chain.IsFrom(Ring) || chain.Generation != Ring.Generation || _inFlight == 0 || !Ring.Rewind(1))
+            {
+                return false;
+            }
+
+            _popTimestamps[chain.Head] = 0;
+            _inFlight--;
+            return true;
+        }
+    }
+
     /// <summary>Chains popped and not yet completed (the device's view; <see cref="SplitQueue.InUse"/> is the ring's).</summary>
     public int InFlight
     {

@@ -1,0 +1,219 @@
+using Virtio.Device;
+using Virtio.Rings;
+
+namespace Virtio.Devices.Net;
+
+public sealed partial class VirtioNetDevice
+{
+    private enum EnqueueResult
+    {
+        Accepted,
+        Dropped,
+        Refused,
+    }
+
+    private enum Placement
+    {
+        Delivered,
+        Dropped,
+        NoBuffers,
+        Broken,
+    }
+
+    /// <summary>A frame from the backend: checked, filtered, queued, then the rx queue is kicked to place it.</summary>
+    private EnqueueResult Enqueue(int pair, in VirtioNetHeader header, ReadOnlySpan<byte> frame, bool refuseWhenFull)
+    {
+        int active = Volatile.Read(ref _activePairs);
+        pair = (uint)pair < (uint)active ? pair : (int)((uint)pair % (uint)active);
+        NetDropReason? reason = frame.Length > MaxFrameLength ? NetDropReason.Oversize
+            : frame.Length < MinFrameLength ? NetDropReason.Runt
+            : !LinkIsUp ? NetDropReason.LinkDown
+            : !_filter.Accepts(frame, _mac) ? NetDropReason.Filtered
+            : null;
+        if (reason is { } r)
+        {
+            CountDrop(r, pair, frame.Length);
+            return EnqueueResult.Dropped;
+        }
+
+        if (!_backlogs[pair].TryEnqueue(header, frame, remember: refuseWhenFull))
+        {
+            if (refuseWhenFull)
+            {
+                return EnqueueResult.Refused;
+            }
+
+            CountDrop(NetDropReason.BacklogFull, pair, frame.Length);
+            return EnqueueResult.Dropped;
+        }
+
+        // A self-kick: the rx handler places the frame under the queue's lock, here (inline) or on the rx worker.
+        Notify(RxIndex(pair));
+        return EnqueueResult.Accepted;
+    }
+
+    /// <summary>
+    /// Places backlogged frames into rx buffers (QEMU's <c>virtio_net_receive_rcu</c> per queued packet); stops, with
+    /// notifications on, when the driver has too few buffers, and resumes on its next kick.
+    /// </summary>
+    private void HandleRx(VirtioQueue queue, int pair)
+    {
+        NetRxBacklog backlog = _backlogs[pair];
+        bool wakeBackend = false;
+        while (IsLive && backlog.TryPeek(out VirtioNetHeader header, out Span<byte> frame))
+        {
+            Placement placement = PrepareRxHeader(ref header, frame, pair)
+                ? PlaceFrame(queue, pair, header, frame)
+                : Placement.Dropped;
+            if (placement == Placement.NoBuffers)
+            {
+                // virtio_net_has_buffers: ask for a kick, then look once more in case buffers came meanwhile.
+                int had = queue.Ring.AvailableCount();
+                queue.Ring.SetNotification(true);
+                if (queue.Ring.AvailableCount() > had)
+                {
+                    backlog.SetHeadHeader(header);
+                    continue;
+                }
+
+                backlog.SetHeadHeader(header); // keeps a checksum already completed from being completed twice
+                break;
+            }
+
+            if (placement == Placement.Broken)
+            {
+                break;
+            }
+
+            wakeBackend |= backlog.Dequeue();
+        }
+
+        if (wakeBackend)
+        {
+            _backend.ReceiveReady();
+        }
+    }
+
+    /// <summary>
+    /// Fits the header to what the driver negotiated: a partial checksum is completed here without GUEST_CSUM (as a
+    /// tap device does for a guest without the offload); a GSO frame the driver cannot take is dropped.
+    /// </summary>
+    private bool PrepareRxHeader(ref VirtioNetHeader header, Span<byte> frame, int pair)
+    {
+        NetGsoType gso = header.GsoType;
+        if (gso != NetGsoType.None)
+        {
+            bool accepted = gso switch
+            {
+                NetGsoType.TcpV4 => HasFeature(NetFeature.GuestTso4),
+                NetGsoType.TcpV6 => HasFeature(NetFeature.GuestTso6),
+                _ => false, // UDP, UDP_L4 and ECN are never offered
+            };
+            if (!accepted)
+            {
+                CountDrop(NetDropReason.GsoNotNegotiated, pair, frame.Length);
+                return false;
+            }
+        }
+
+        if (HasFeature(NetFeature.GuestCsum))
+        {
+            header = header with { BufferCount = 0 };
+            return true;
+        }
+
+        if ((header.Flags & NetHeaderFlags.NeedsCsum) != 0 && !NetChecksum.TryComplete(frame, header.ChecksumStart, header.ChecksumOffset))
+        {
+            CountDrop(NetDropReason.BadHeader, pair, frame.Length);
+            return false;
+        }
+
+        header = new VirtioNetHeader(); // section 5.1.6.4.1: no flags or GSO for a driver without the offloads
+        return true;
+    }
+
+    private Placement PlaceFrame(VirtioQueue queue, int pair, in VirtioNetHeader header, ReadOnlySpan<byte> frame)
+    {
+        RxState state = _rx[pair];
+        uint need = (uint)(VirtioNetHeader.Size + frame.Length);
+        bool mergeable = HasFeature(NetFeature.MrgRxBuf);
+        int count = 0;
+        ulong room = 0;
+        while (room < need)
+        {
+            if (!mergeable && count == 1)
+            {
+                // virtio_net_receive_rcu: "truncated non-mergeable packet"; the buffer goes back for the next frame.
+                queue.Unpop(state.Chains[0]);
+                CountDrop(NetDropReason.RxBufferTooSmall, pair, frame.Length);
+                return Placement.Dropped;
+            }
+
+            if (!queue.TryPop(out DescriptorChain chain))
+            {
+                for (int i = count - 1; i >= 0; i--)
+                {
+                    queue.Unpop(state.Chains[i]);
+                }
+
+                return Placement.NoBuffers;
+            }
+
+            if (chain.WritableCount == 0)
+            {
+                DeviceError($"virtio-net receive queue contains no in buffers (chain {chain.Head} on queue {queue.Index})");
+                return Placement.Broken;
+            }
+
+            if (chain.WritableLength < VirtioNetHeader.Size)
+            {
+                // Section 5.1.6.3.1: every rx buffer holds at least the header; this one never can.
+                DeviceError($"virtio-net rx chain {chain.Head} on queue {queue.Index} has {chain.WritableLength} writable byte(s), less than the {VirtioNetHeader.Size}-byte header");
+                return Placement.Broken;
+            }
+
+            state.Chains[count++] = chain;
+            room += chain.WritableLength;
+        }
+
+        Span<byte> head = stackalloc byte[VirtioNetHeader.Size];
+        (header with { BufferCount = (ushort)count }).Write(head);
+        int placed = 0; // bytes of the frame placed so far
+        for (int i = 0; i < count; i++)
+        {
+            ref readonly DescriptorChain chain = ref state.Chains[i];
+            uint written;
+            if (i == 0)
+            {
+                chain.CopyToWritable(head);
+                int n = (int)Math.Min(chain.WritableLength - VirtioNetHeader.Size, (uint)frame.Length);
+                chain.CopyToWritable(frame[..n], VirtioNetHeader.Size);
+                placed = n;
+                written = (uint)(VirtioNetHeader.Size + n);
+            }
+            else
+            {
+                int n = (int)Math.Min(chain.WritableLength, (uint)(frame.Length - placed));
+                chain.CopyToWritable(frame.Slice(placed, n));
+                placed += n;
+                written = (uint)n;
+            }
+
+            state.Lengths[i] = written;
+        }
+
+        queue.CompleteBatch(state.Chains.AsSpan(0, count), state.Lengths.AsSpan(0, count));
+        Interlocked.Increment(ref _rxPackets);
+        Interlocked.Add(ref _rxBytes, frame.Length);
+        NetMetrics.RxPackets.Add(1, _deviceTag);
+        NetMetrics.RxBytes.Add(frame.Length, _deviceTag);
+        return Placement.Delivered;
+    }
+
+    /// <summary>Per rx queue: the chains of the frame being placed (up to the queue size with MRG_RXBUF).</summary>
+    private sealed class RxState(int queueSize)
+    {
+        public readonly DescriptorChain[] Chains = new DescriptorChain[queueSize];
+        public readonly uint[] Lengths = new uint[queueSize];
+    }
+}

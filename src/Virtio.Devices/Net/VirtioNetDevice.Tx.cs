@@ -1,0 +1,195 @@
+using Microsoft.Extensions.Logging;
+using Virtio.Device;
+using Virtio.Rings;
+
+namespace Virtio.Devices.Net;
+
+public sealed partial class VirtioNetDevice
+{
+    /// <summary>
+    /// Sends every available tx chain (QEMU's <c>virtio_net_flush_tx</c>). A chain the backend refuses is kept and the
+    /// queue stops, notifications off, until the backend says it is ready (<c>virtio_net_tx_complete</c>).
+    /// </summary>
+    private void HandleTx(VirtioQueue queue, int pair)
+    {
+        TxState state = _tx[pair];
+        if (state.HasPending)
+        {
+            NetTransmitResult result = _backend.Transmit(pair, state.PendingHeader, state.Buffer.AsSpan(VirtioNetHeader.Size, state.PendingLength));
+            if (result == NetTransmitResult.Busy)
+            {
+                return;
+            }
+
+            if (state.TryTakePending(out DescriptorChain sent))
+            {
+                CompleteSent(queue, sent, state.PendingLength);
+            }
+        }
+
+        SplitQueue ring = queue.Ring;
+        do
+        {
+            ring.SetNotification(false);
+            while (IsLive && queue.TryPop(out DescriptorChain chain))
+            {
+                if (!TransmitChain(queue, pair, state, chain))
+                {
+                    return;
+                }
+            }
+        }
+        while (IsLive && ring.EnableNotificationAndRecheck());
+    }
+
+    /// <returns>False when the queue must stop: the backend is busy (chain held) or the chain broke the device.</returns>
+    private bool TransmitChain(VirtioQueue queue, int pair, TxState state, in DescriptorChain chain)
+    {
+        if (chain.WritableCount != 0)
+        {
+            DeviceError($"virtio-net tx chain {chain.Head} on queue {queue.Index} has {chain.WritableCount} device-writable descriptor(s)");
+            return false;
+        }
+
+        if (chain.ReadableLength < VirtioNetHeader.Size)
+        {
+            DeviceError($"virtio-net header incorrect: tx chain {chain.Head} on queue {queue.Index} has {chain.ReadableLength} byte(s), the header is {VirtioNetHeader.Size}");
+            return false;
+        }
+
+        long frameLength = chain.ReadableLength - VirtioNetHeader.Size;
+        if (frameLength > MaxFrameLength || frameLength < MinFrameLength)
+        {
+            Drop(queue, chain, frameLength > MaxFrameLength ? NetDropReason.Oversize : NetDropReason.Runt, pair, (int)Math.Min(frameLength, int.MaxValue));
+            return true;
+        }
+
+        // Gather: the header may share a descriptor with the frame or be split across several (section 5.1.6.2).
+        int length = (int)frameLength;
+        chain.CopyFromReadable(state.Buffer.AsSpan(0, VirtioNetHeader.Size + length));
+        VirtioNetHeader header = VirtioNetHeader.Read(state.Buffer);
+        if (CheckTxHeader(header, length) is { } problem)
+        {
+            if (Logger.IsEnabled(LogLevel.Warning))
+            {
+                NetLog.BadHeader(Logger, Name, pair, problem);
+            }
+
+            Drop(queue, chain, NetDropReason.BadHeader, pair, length);
+            return true;
+        }
+
+        if (!LinkIsUp)
+        {
+            Drop(queue, chain, NetDropReason.LinkDown, pair, length); // virtio_net_drop_tx_queue_data
+            return true;
+        }
+
+        // Section 5.1.6.2.2: the device ignores rx-only flags and num_buffers on tx.
+        header = header with { Flags = header.Flags & NetHeaderFlags.NeedsCsum, BufferCount = 0 };
+        if (_backend.Transmit(pair, header, state.Buffer.AsSpan(VirtioNetHeader.Size, length)) == NetTransmitResult.Busy)
+        {
+            state.Hold(chain, header, length);
+            NetLog.TxBusy(Logger, Name, pair, chain.Head);
+            return false;
+        }
+
+        CompleteSent(queue, chain, length);
+        return true;
+    }
+
+    /// <summary>Why a tx header is impossible for the negotiated features (section 5.1.6.2.1), or null.</summary>
+    private string? CheckTxHeader(in VirtioNetHeader header, int frameLength)
+    {
+        bool needsCsum = (header.Flags & NetHeaderFlags.NeedsCsum) != 0;
+        if (needsCsum)
+        {
+            if (!HasFeature(NetFeature.Csum))
+            {
+                return "NEEDS_CSUM without VIRTIO_NET_F_CSUM";
+            }
+
+            if (!NetChecksum.IsInside(frameLength, header.ChecksumStart, header.ChecksumOffset))
+            {
+                return $"checksum at {header.ChecksumStart}+{header.ChecksumOffset} outside the {frameLength}-byte frame";
+            }
+        }
+
+        NetGsoType gso = header.GsoType;
+        if (gso == NetGsoType.None)
+        {
+            return null;
+        }
+
+        bool negotiated = gso switch
+        {
+            NetGsoType.TcpV4 => HasFeature(NetFeature.HostTso4),
+            NetGsoType.TcpV6 => HasFeature(NetFeature.HostTso6),
+            _ => false, // UFO, USO and ECN are not offered
+        };
+        if (!negotiated)
+        {
+            return $"gso_type {(byte)gso} not negotiated";
+        }
+
+        if (!needsCsum)
+        {
+            return "gso_type without NEEDS_CSUM";
+        }
+
+        return header.GsoSize == 0 ? "gso_type with gso_size 0" : null;
+    }
+
+    private void CompleteSent(VirtioQueue queue, in DescriptorChain chain, int length)
+    {
+        queue.Complete(chain, 0);
+        Interlocked.Increment(ref _txPackets);
+        Interlocked.Add(ref _txBytes, length);
+        NetMetrics.TxPackets.Add(1, _deviceTag);
+        NetMetrics.TxBytes.Add(length, _deviceTag);
+    }
+
+    private void Drop(VirtioQueue queue, in DescriptorChain chain, NetDropReason reason, int pair, int length)
+    {
+        queue.Complete(chain, 0);
+        CountDrop(reason, pair, length);
+    }
+
+    /// <summary>The backend can take frames again: kick every tx queue in use so a held chain is retried.</summary>
+    private void OnTransmitReady()
+    {
+        for (int pair = 0; pair < _featurePairs; pair++)
+        {
+            Notify(TxIndex(pair));
+        }
+    }
+
+    /// <summary>Per tx queue: the gather buffer, and the chain the backend refused, if any.</summary>
+    private sealed class TxState
+    {
+        public readonly byte[] Buffer = new byte[VirtioNetHeader.Size + MaxFrameLength];
+        private DescriptorChain _pending;
+        private int _hasPending;
+
+        public bool HasPending => Volatile.Read(ref _hasPending) != 0;
+
+        public VirtioNetHeader PendingHeader { get; private set; }
+
+        public int PendingLength { get; private set; }
+
+        public void Hold(in DescriptorChain chain, in VirtioNetHeader header, int length)
+        {
+            _pending = chain;
+            PendingHeader = header;
+            PendingLength = length;
+            Volatile.Write(ref _hasPending, 1);
+        }
+
+        /// <summary>Claims the held chain once, whether the handler sent it or a reset gives it back.</summary>
+        public bool TryTakePending(out DescriptorChain chain)
+        {
+            chain = _pending;
+            return Interlocked.Exchange(ref _hasPending, 0) != 0;
+        }
+    }
+}
