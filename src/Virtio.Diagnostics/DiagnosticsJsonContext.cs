@@ -15,6 +15,8 @@ namespace Virtio.Diagnostics;
 [JsonSerializable(typeof(QueueElementReply))]
 [JsonSerializable(typeof(QmpReturn<QueueElementReply>), TypeInfoPropertyName = "QmpReturnQueueElement")]
 [JsonSerializable(typeof(HangReport))]
+[JsonSerializable(typeof(VirtioStatus))]
+[JsonSerializable(typeof(QmpReturn<VirtioStatus>), TypeInfoPropertyName = "QmpReturnVirtioStatus")]
 internal sealed partial class DiagnosticsJsonContext : JsonSerializerContext
 {
     private static DiagnosticsJsonContext? s_compact;
