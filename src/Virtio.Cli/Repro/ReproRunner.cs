@@ -59,7 +59,7 @@ public sealed class ReproRunner : IDisposable
         _memory = GuestMemory.Create(MemoryBytes);
         _device = adapter.Create(_memory, new VirtioDeviceOptions
         {
-            QueueSize = options.RingSize,
+            QueueSize = Math.Max(options.RingSize, 256), // the maximum (QueueNumMax); the driver sets up RingSize entries
             Processing = QueueProcessing.Inline,
             TimeProvider = _clock,
             ResetDrainTimeout = TimeSpan.FromMilliseconds(10),
@@ -193,7 +193,7 @@ public sealed class ReproRunner : IDisposable
                 armedAt = batch;
             }
 
-            if (_armed && _scenario.Name == "device-missing-barrier")
+            if (_armed && !_raced && _scenario.Name == "device-missing-barrier")
             {
                 _vq.DisableCallbacks(); // the driver is still in its completion handler (virtblk_done) for the last batch
             }
