@@ -11,6 +11,7 @@ public static class Program
     {
         var root = new RootCommand("virtio: a VIRTIO split-virtqueue emulator — benchmarks and diagnostics")
         {
+            Repro.ReproCommand.Build(),
             BuildBenchCommand(),
             Analyze.AnalyzeCommand.Build(),
         };

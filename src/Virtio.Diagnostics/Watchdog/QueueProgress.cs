@@ -37,8 +37,12 @@ public readonly record struct QueueProgress(
     /// </summary>
     public int NotConsumed => DriverConsumedIdx is { } consumed ? Math.Max(0, (int)(short)(UsedIdx - consumed)) : 0;
 
-    /// <summary>True when someone owes the other side something: buffers not popped, popped and not completed, or completed and not consumed.</summary>
-    public bool WorkOutstanding => IsReady && (NotPopped != 0 || InUse > 0 || NotConsumed > 0);
+    /// <summary>
+    /// True when someone owes the other side something: buffers not popped, popped and not completed, or completed and
+    /// not consumed; on a broken queue, any buffer the driver made available that was not completed (the pop that broke
+    /// the queue moved <c>last_avail_idx</c> past it, but it is owed for good).
+    /// </summary>
+    public bool WorkOutstanding => IsReady && (NotPopped != 0 || InUse > 0 || NotConsumed > 0 || (IsBroken && AvailIdx != UsedIdx));
 
     /// <summary>True when the device popped or completed something, or the driver consumed something, since <paramref name="earlier"/>.</summary>
     /// <remarks><c>avail-&gt;idx</c> moving is not progress: a driver adding work to a stuck device is still a stall.</remarks>

@@ -1,3 +1,4 @@
+using Virtio.Memory;
 using Virtio.Rings;
 
 namespace Virtio.Diagnostics.Watchdog;
@@ -39,7 +40,14 @@ public sealed class SplitQueueWatch : IWatchedQueue
     {
         if (!Queue.ReadGuestFields(out GuestRingFields guest))
         {
-            return default; // not ready: nothing outstanding
+            if (!Queue.IsBroken || Queue.Memory.TryRead(Queue.AvailRingAddress + 2, out ushort availIdx) != GuestMemoryError.None)
+            {
+                return default; // not ready: nothing outstanding
+            }
+
+            // A broken queue drops its ring mappings, but the driver's buffers are still owed: read avail->idx directly.
+            SplitQueueState broken = Queue.GetState();
+            return new QueueProgress(true, true, availIdx, broken.LastAvailIdx, broken.ShadowAvailIdx, broken.UsedIdx, broken.InUse, _driverConsumed?.Invoke());
         }
 
         SplitQueueState state = Queue.GetState();
