@@ -15,7 +15,7 @@ namespace Virtio.Device;
 /// exposes it to the driver.
 /// </summary>
 /// <remarks>
-/// <para>Errors follow QEMU: a ring or protocol violation is a device error (<see cref="DeviceError"/>, QEMU's
+/// <para>Errors follow QEMU: a ring or protocol violation is a device error (<see cref="DeviceError(string)"/>, QEMU's
 /// <c>virtio_error</c>): the device sets DEVICE_NEEDS_RESET, raises a config-change interrupt, stops processing every
 /// queue and keeps the reason for diagnostics until reset. A bad request only fails that request.</para>
 /// <para>Threading: the driver-facing members (status, features, config, queue setup, reset) are called by one thread at
@@ -333,6 +333,19 @@ public abstract class VirtioDevice : IDisposable
         DeviceLog.DeviceError(Logger, Name, message);
         DeviceMetrics.NeedsReset.Add(1, new KeyValuePair<string, object?>("device", Name));
         RaiseInterrupt(InterruptReason.ConfigChange, _interrupt);
+    }
+
+    /// <summary>
+    /// A device error caused by a chain the handler popped (QEMU's <c>virtio_error</c> followed by
+    /// <c>virtqueue_detach_element</c>): breaks the device as <see cref="DeviceError(string)"/> does and gives the chain
+    /// up without a used element, so a reset does not wait for it.
+    /// </summary>
+    /// <exception cref="ArgumentNullException"><paramref name="queue"/> is null.</exception>
+    public void DeviceError(VirtioQueue queue, in DescriptorChain chain, string message)
+    {
+        ArgumentNullException.ThrowIfNull(queue);
+        DeviceError(message);
+        queue.Complete(chain, 0); // on a broken device this writes nothing: it only ends the chain's time in flight
     }
 
     /// <inheritdoc/>

@@ -99,6 +99,8 @@ public sealed class VirtioMmioGuestDriver<TToken> : IDisposable
             throw new InvalidOperationException("the device did not reset");
         }
 
+        ReleaseQueues(); // a second probe (after a reset, or NEEDS_RESET) sets every queue up afresh
+
         AddStatus(DeviceStatus.Acknowledge);
         AddStatus(DeviceStatus.Driver);
         ulong offered = ReadDeviceFeatures();
@@ -193,6 +195,11 @@ public sealed class VirtioMmioGuestDriver<TToken> : IDisposable
     public void Dispose()
     {
         WriteStatus(DeviceStatus.None);
+        ReleaseQueues();
+    }
+
+    private void ReleaseQueues()
+    {
         foreach (DriverQueue<TToken> queue in _queues)
         {
             queue.Dispose();

@@ -85,14 +85,14 @@ public sealed class BlockDevice : VirtioDevice
         // Mirrors virtio_blk_handle_request: the header and the status byte must be there, or the driver is broken.
         if (chain.ReadableCount < 1 || chain.WritableCount < 1)
         {
-            Detach(queue, chain, "virtio-blk missing headers");
+            DeviceError(queue, chain, "virtio-blk missing headers");
             return;
         }
 
         Span<byte> header = stackalloc byte[HeaderBytes];
         if (chain.CopyFromReadable(header) != HeaderBytes)
         {
-            Detach(queue, chain, "virtio-blk request outhdr too short");
+            DeviceError(queue, chain, "virtio-blk request outhdr too short");
             return;
         }
 
@@ -303,7 +303,7 @@ public sealed class BlockDevice : VirtioDevice
         ulong payload = chain.ReadableLength - HeaderBytes;
         if (payload < SegmentDescriptorBytes)
         {
-            Detach(request.Queue, chain, "virtio-blk discard/write_zeroes header too short");
+            DeviceError(request.Queue, chain, "virtio-blk discard/write_zeroes header too short");
             return;
         }
 
@@ -398,13 +398,6 @@ public sealed class BlockDevice : VirtioDevice
 
         // QEMU pushes the whole writable length (req->in_len) whatever the outcome.
         queue.CompleteWithStatus(chain, chain.WritableLength, status);
-    }
-
-    private void Detach(VirtioQueue queue, in DescriptorChain chain, string error)
-    {
-        // virtio_error + virtqueue_detach_element: the device breaks, and the chain is dropped without a used element.
-        DeviceError(error);
-        queue.Complete(chain, 0);
     }
 
     private static string TypeName(VirtioBlkRequestType type) => type switch
