@@ -15,7 +15,7 @@ public sealed partial class VirtioNetDevice
         ArgumentNullException.ThrowIfNull(queue);
         if (chain.ReadableLength < 2 || chain.WritableLength < 1)
         {
-            DeviceError($"virtio-net ctrl missing headers: chain {chain.Head} has {chain.ReadableLength} readable and {chain.WritableLength} writable byte(s)");
+            DeviceError(queue, chain, $"virtio-net ctrl missing headers: chain {chain.Head} has {chain.ReadableLength} readable and {chain.WritableLength} writable byte(s)");
             return;
         }
 

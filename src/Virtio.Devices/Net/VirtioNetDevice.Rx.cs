@@ -159,16 +159,21 @@ public sealed partial class VirtioNetDevice
                 return Placement.NoBuffers;
             }
 
-            if (chain.WritableCount == 0)
+            // Section 5.1.6.3.1: every rx buffer holds at least the header; this one never can.
+            string? error = chain.WritableCount == 0
+                ? $"virtio-net receive queue contains no in buffers (chain {chain.Head} on queue {queue.Index})"
+                : chain.WritableLength < VirtioNetHeader.Size
+                    ? $"virtio-net rx chain {chain.Head} on queue {queue.Index} has {chain.WritableLength} writable byte(s), less than the {VirtioNetHeader.Size}-byte header"
+                    : null;
+            if (error is not null)
             {
-                DeviceError($"virtio-net receive queue contains no in buffers (chain {chain.Head} on queue {queue.Index})");
-                return Placement.Broken;
-            }
+                // virtio_error, then every chain popped for this frame is detached: none stays in flight.
+                DeviceError(queue, chain, error);
+                for (int i = 0; i < count; i++)
+                {
+                    queue.Complete(state.Chains[i], 0);
+                }
 
-            if (chain.WritableLength < VirtioNetHeader.Size)
-            {
-                // Section 5.1.6.3.1: every rx buffer holds at least the header; this one never can.
-                DeviceError($"virtio-net rx chain {chain.Head} on queue {queue.Index} has {chain.WritableLength} writable byte(s), less than the {VirtioNetHeader.Size}-byte header");
                 return Placement.Broken;
             }
 

@@ -47,13 +47,13 @@ public sealed partial class VirtioNetDevice
     {
         if (chain.WritableCount != 0)
         {
-            DeviceError($"virtio-net tx chain {chain.Head} on queue {queue.Index} has {chain.WritableCount} device-writable descriptor(s)");
+            DeviceError(queue, chain, $"virtio-net tx chain {chain.Head} on queue {queue.Index} has {chain.WritableCount} device-writable descriptor(s)");
             return false;
         }
 
         if (chain.ReadableLength < VirtioNetHeader.Size)
         {
-            DeviceError($"virtio-net header incorrect: tx chain {chain.Head} on queue {queue.Index} has {chain.ReadableLength} byte(s), the header is {VirtioNetHeader.Size}");
+            DeviceError(queue, chain, $"virtio-net header incorrect: tx chain {chain.Head} on queue {queue.Index} has {chain.ReadableLength} byte(s), the header is {VirtioNetHeader.Size}");
             return false;
         }
 
