@@ -83,7 +83,7 @@ public sealed class VirtioQueue
         switch (Ring.Pop(out chain))
         {
             case PopResult.Chain:
-                _popTimestamps[chain.Head] = _device.Clock.GetTimestamp();
+                _popTimestamps[chain.Head] = _device.PopTimestamp();
                 _inFlight++;
                 return true;
             case PopResult.Broken:
@@ -259,13 +259,13 @@ public sealed class VirtioQueue
                 return result;
             }
 
-            long now = _device.Clock.GetTimestamp();
+            long now = _device.PopTimestamp();
             for (int head = 0; head < _popTimestamps.Length; head++)
             {
                 long popped = _popTimestamps[head];
                 if (popped != 0)
                 {
-                    result.Add(((ushort)head, _device.Clock.GetElapsedTime(popped, now)));
+                    result.Add(((ushort)head, _device.PopAge(popped, now)));
                 }
             }
         }
