@@ -36,7 +36,9 @@ public sealed partial class VirtioNetDevice
             return EnqueueResult.Dropped;
         }
 
-        if (!_backlogs[pair].TryEnqueue(header, frame, remember: refuseWhenFull))
+        NetRxBacklog backlog = _backlogs[pair];
+        bool own = ReferenceEquals(t_transmitting, this);
+        if (!backlog.TryEnqueue(header, frame, remember: refuseWhenFull) && !(own && FlushDeferredRx(pair) && backlog.TryEnqueue(header, frame, remember: refuseWhenFull)))
         {
             if (refuseWhenFull)
             {
@@ -47,9 +49,53 @@ public sealed partial class VirtioNetDevice
             return EnqueueResult.Dropped;
         }
 
+        if (own)
+        {
+            // Sent by this device's own tx handler on this thread (loopback): one rx kick when the tx batch ends.
+            t_rxKickDeferred = true;
+            return EnqueueResult.Accepted;
+        }
+
         // A self-kick: the rx handler places the frame under the queue's lock, here (inline) or on the rx worker.
         Notify(RxIndex(pair));
         return EnqueueResult.Accepted;
+    }
+
+    /// <summary>Kicks <paramref name="pair"/>'s rx queue for the frames a tx batch left in its backlog.</summary>
+    /// <returns>True (so it can guard a retry).</returns>
+    private bool FlushDeferredRx(int pair)
+    {
+        Notify(RxIndex(pair));
+        return true;
+    }
+
+    /// <summary>Runs the tx handler with rx kicks to this device deferred to its end, then kicks each rx queue once.</summary>
+    private void TransmitBatch(VirtioQueue queue, int pair)
+    {
+        VirtioNetDevice? outer = t_transmitting;
+        bool outerDeferred = t_rxKickDeferred;
+        t_transmitting = this;
+        t_rxKickDeferred = false;
+        try
+        {
+            HandleTx(queue, pair);
+        }
+        finally
+        {
+            t_transmitting = outer;
+            bool deferred = t_rxKickDeferred;
+            t_rxKickDeferred = outerDeferred;
+            if (deferred)
+            {
+                for (int i = 0; i < _backlogs.Length; i++)
+                {
+                    if (_backlogs[i].Count > 0)
+                    {
+                        Notify(RxIndex(i));
+                    }
+                }
+            }
+        }
     }
 
     /// <summary>

@@ -59,6 +59,15 @@ public sealed partial class VirtioNetDevice : VirtioDevice
     private int _activePairs = 1;
     private int _featurePairs = 1;
     private int _ctrlIndex = 2;
+    private bool _linkUp;
+
+    /// <summary>The device whose tx handler runs on this thread: frames it sends to its own rx queue wait for one kick at the end.</summary>
+    [ThreadStatic]
+    private static VirtioNetDevice? t_transmitting;
+
+    /// <summary>True when this thread's tx handler deferred an rx kick.</summary>
+    [ThreadStatic]
+    private static bool t_rxKickDeferred;
 
     /// <summary>Creates the device and attaches it to <paramref name="backend"/>.</summary>
     /// <param name="memory">Guest RAM.</param>
@@ -95,6 +104,7 @@ public sealed partial class VirtioNetDevice : VirtioDevice
         mac.CopyTo(_mac, 0);
         mac.CopyTo(Config[ConfigMac..]);
         BinaryPrimitives.WriteUInt16LittleEndian(Config[ConfigStatus..], (ushort)(netOptions.LinkUp ? NetConfigStatus.LinkUp : NetConfigStatus.None));
+        _linkUp = netOptions.LinkUp;
         BinaryPrimitives.WriteUInt16LittleEndian(Config[ConfigMaxPairs..], (ushort)MaxQueuePairs);
         BinaryPrimitives.WriteUInt16LittleEndian(Config[ConfigMtu..], netOptions.Mtu ?? 0);
         backend.Attach(new Port(this));
@@ -280,7 +290,7 @@ public sealed partial class VirtioNetDevice : VirtioDevice
             }
             else
             {
-                HandleTx(queue, index >> 1);
+                TransmitBatch(queue, index >> 1);
             }
         }
 
@@ -312,7 +322,8 @@ public sealed partial class VirtioNetDevice : VirtioDevice
 
     private static int TxIndex(int pair) => (2 * pair) + 1;
 
-    private bool LinkIsUp => (LinkStatus & NetConfigStatus.LinkUp) != 0;
+    /// <summary>LINK_UP, read on every frame without the config lock (<see cref="UpdateStatus"/> keeps it current).</summary>
+    private bool LinkIsUp => Volatile.Read(ref _linkUp);
 
     /// <returns>True when the status changed.</returns>
     private bool UpdateStatus(NetConfigStatus value, NetConfigStatus mask)
@@ -322,6 +333,7 @@ public sealed partial class VirtioNetDevice : VirtioDevice
             ushort old = BinaryPrimitives.ReadUInt16LittleEndian(Config[ConfigStatus..]);
             ushort next = (ushort)((old & ~(ushort)mask) | ((ushort)value & (ushort)mask));
             BinaryPrimitives.WriteUInt16LittleEndian(Config[ConfigStatus..], next);
+            Volatile.Write(ref _linkUp, (next & (ushort)NetConfigStatus.LinkUp) != 0);
             return next != old;
         }
     }
