@@ -23,6 +23,7 @@ public static class Program
         var bench = new Command("bench", "Measure throughput");
         bench.Subcommands.Add(RingBenchCommand.Build());
         bench.Subcommands.Add(BlkBenchCommand.Build());
+        bench.Subcommands.Add(NetBenchCommand.Build());
         return bench;
     }
 }

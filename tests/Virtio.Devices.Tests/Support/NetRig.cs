@@ -73,7 +73,12 @@ internal sealed class NetRig : IDisposable
     /// <summary>A guest buffer holding <paramref name="content"/> (or zeroes of <paramref name="length"/>).</summary>
     public GuestSegment Buffer(int length, ReadOnlySpan<byte> content = default)
     {
-        ulong a = Driver.Allocate((ulong)Math.Max(length, 1));
+        ulong a;
+        lock (_rxBuffers)
+        {
+            a = Driver.Allocate((ulong)Math.Max(length, 1)); // a tx thread and an rx thread may both allocate
+        }
+
         content.CopyTo(Memory.GetSpan(a, length));
         return new GuestSegment(a, (uint)length);
     }
@@ -108,7 +113,7 @@ internal sealed class NetRig : IDisposable
         for (int i = 0; i < count; i++)
         {
             GuestSegment[] writable = [.. BlkRig.Split(bytes, segments).Select(n => Buffer(n))];
-            int token = _nextToken++;
+            int token = Interlocked.Increment(ref _nextToken);
             Assert.Equal(AddResult.Added, Rx(pair).Add([], writable, token));
             _rxBuffers[token] = writable;
         }
@@ -189,7 +194,7 @@ internal sealed class NetRig : IDisposable
         byte[] head = [@class, command];
         GuestSegment ack = Buffer(1, [0xee]);
         GuestSegment[] readable = data.IsEmpty ? [Buffer(2, head)] : [Buffer(2, head), Buffer(data.Length, data)];
-        Assert.Equal(AddResult.Added, Ctrl.Add(readable, [ack], _nextToken++));
+        Assert.Equal(AddResult.Added, Ctrl.Add(readable, [ack], Interlocked.Increment(ref _nextToken)));
         Ctrl.Kick();
         return Ctrl.TryGetBuffer(out _, out uint len) && len == 1 ? Memory.GetSpan(ack.Address, 1)[0] : null;
     }
@@ -249,7 +254,7 @@ internal sealed class NetRig : IDisposable
 
     private void Add(int pair, List<GuestSegment> readable, bool kick)
     {
-        Assert.Equal(AddResult.Added, Tx(pair).Add([.. readable], [], _nextToken++));
+        Assert.Equal(AddResult.Added, Tx(pair).Add([.. readable], [], Interlocked.Increment(ref _nextToken)));
         if (kick)
         {
             Tx(pair).Kick();
