@@ -1,4 +1,3 @@
-using System.Threading.Channels;
 using Virtio.Devices.Net;
 
 namespace Virtio.Devices.Tests.Net;
@@ -15,8 +14,8 @@ internal sealed class RecordingFrameSink : INetFrameSink
     private readonly object _gate = new();
     private readonly List<byte[]> _frames = [];
     private readonly List<(int Count, TaskCompletionSource Done)> _waiters = [];
-    private readonly Channel<bool> _transmitReady = Channel.CreateUnbounded<bool>();
     private readonly TaskCompletionSource _firstRefusal = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private TaskCompletionSource _nextTransmitReady = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private int _refuseNext;
     private bool _blocked;
     private int _refusals;
@@ -103,18 +102,11 @@ internal sealed class RecordingFrameSink : INetFrameSink
         }
     }
 
-    /// <summary>Waits for the backend's next TransmitReady (or one already signalled and not yet waited for).</summary>
-    public async Task WaitTransmitReadyAsync()
-    {
-        try
-        {
-            await _transmitReady.Reader.ReadAsync().AsTask().WaitAsync(Timeout);
-        }
-        catch (TimeoutException)
-        {
-            throw new TimeoutException($"no TransmitReady within {Timeout.TotalSeconds} s after Busy");
-        }
-    }
+    /// <summary>
+    /// Completes at the first TransmitReady after it was read (the device kicks every tx queue then): read it before
+    /// Transmit, await it after Busy, and no wake-up can be missed.
+    /// </summary>
+    public Task NextTransmitReady => Volatile.Read(ref _nextTransmitReady).Task;
 
     public NetReceiveResult Receive(int queuePair, in VirtioNetHeader header, ReadOnlySpan<byte> frame)
     {
@@ -166,6 +158,6 @@ internal sealed class RecordingFrameSink : INetFrameSink
     public void TransmitReady()
     {
         Interlocked.Increment(ref _transmitReadyCalls);
-        _transmitReady.Writer.TryWrite(true);
+        Interlocked.Exchange(ref _nextTransmitReady, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
     }
 }

@@ -103,18 +103,13 @@ public class StreamNetBackendTests
         const int threads = 4;
         const int perThread = 500;
 
-        // Each thread owns a range of sequence numbers (a tx queue pair each); Busy is retried on a timer since
-        // one TransmitReady may answer several threads' Busy.
+        // Each thread owns a range of sequence numbers, as a tx queue pair would.
         await Task.WhenAll(Enumerable.Range(0, threads).Select(t => Task.Run(async () =>
         {
             for (int i = 0; i < perThread; i++)
             {
                 int sequence = (t * perThread) + i;
-                byte[] frame = NetTestFrames.Numbered(sequence, 60 + (sequence % 3000));
-                while (sender.Transmit(t, default, frame) == NetTransmitResult.Busy)
-                {
-                    await Task.Delay(1);
-                }
+                await TransmitAsync(sender, tx, t, NetTestFrames.Numbered(sequence, 60 + (sequence % 3000)));
             }
         })));
         await rx.WaitForFramesAsync(threads * perThread);
@@ -265,6 +260,7 @@ public class StreamNetBackendTests
         byte[] second = NetTestFrames.Numbered(1, 200);
 
         // 1518 bytes pass the pause threshold: the frame is taken, its flush waits for the reader.
+        Task ready = sink.NextTransmitReady;
         Assert.Equal(NetTransmitResult.Sent, backend.Transmit(0, default, first));
         Assert.Equal(NetTransmitResult.Busy, backend.Transmit(0, default, second));
         Assert.Equal(NetTransmitResult.Busy, backend.Transmit(0, default, second));
@@ -273,7 +269,7 @@ public class StreamNetBackendTests
         ReadResult read = await output.Reader.ReadAsync();
         Assert.Equal(NetTestFrames.OnTheWire(first), read.Buffer.ToArray()); // the refused frame was not taken
         output.Reader.AdvanceTo(read.Buffer.End);
-        await sink.WaitTransmitReadyAsync();
+        await ready.WaitAsync(Timeout);
 
         Assert.Equal(NetTransmitResult.Sent, backend.Transmit(0, default, second));
         read = await output.Reader.ReadAsync();
@@ -316,6 +312,25 @@ public class StreamNetBackendTests
         Assert.Equal(0, await peer.Raw.ReceiveAsync(new byte[1]).WaitAsync(Timeout)); // the socket was closed
     }
 
+    [Fact]
+    public async Task DisposeAsync_does_not_wait_for_a_peer_that_stopped_reading()
+    {
+        await using var peer = new RawStreamPeer(); // its raw end never reads
+        byte[] frame = NetTestFrames.Numbered(0, VirtioNetDevice.MaxFrameLength);
+        int sent = 0;
+        while (peer.Backend.Transmit(0, default, frame) == NetTransmitResult.Sent)
+        {
+            Assert.True(++sent < 1000, "64 MB went into a socket nobody reads");
+        }
+
+        await peer.Backend.DisposeAsync().AsTask().WaitAsync(Timeout);
+
+        Assert.True(sent > 0);
+        Assert.True(peer.Backend.Completion.IsCompletedSuccessfully);
+        Assert.Equal(NetTransmitResult.Sent, peer.Backend.Transmit(0, default, frame)); // discarded, not refused
+        Assert.Equal(1, peer.Backend.FramesDiscarded);
+    }
+
     /// <summary>What a device's tx side does: on Busy, wait for TransmitReady and offer the same frame again.</summary>
     private static async Task<int> SendAsync(
         StreamNetBackend backend, RecordingFrameSink sink, int count, Func<int, int> sizeOf, TaskCompletionSource? firstBusy = null)
@@ -323,16 +338,27 @@ public class StreamNetBackendTests
         int busy = 0;
         for (int i = 0; i < count; i++)
         {
-            byte[] frame = NetTestFrames.Numbered(i, sizeOf(i));
-            while (backend.Transmit(0, default, frame) == NetTransmitResult.Busy)
-            {
-                busy++;
-                firstBusy?.TrySetResult();
-                await sink.WaitTransmitReadyAsync();
-            }
+            busy += await TransmitAsync(backend, sink, 0, NetTestFrames.Numbered(i, sizeOf(i)), firstBusy);
         }
 
         return busy;
+    }
+
+    /// <summary>Transmits one frame, retrying after each TransmitReady while the backend is busy; returns the Busy answers.</summary>
+    private static async Task<int> TransmitAsync(
+        StreamNetBackend backend, RecordingFrameSink sink, int queuePair, byte[] frame, TaskCompletionSource? onBusy = null)
+    {
+        for (int busy = 0; ; busy++)
+        {
+            Task ready = sink.NextTransmitReady;
+            if (backend.Transmit(queuePair, default, frame) == NetTransmitResult.Sent)
+            {
+                return busy;
+            }
+
+            onBusy?.TrySetResult();
+            await ready.WaitAsync(Timeout);
+        }
     }
 
     private static async Task ReceiveExactlyAsync(Socket socket, byte[] buffer)
