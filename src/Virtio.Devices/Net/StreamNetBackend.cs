@@ -185,8 +185,9 @@ public sealed class StreamNetBackend : INetBackend, IAsyncDisposable
                 output.Advance(LengthPrefixSize + frame.Length);
                 flush = output.FlushAsync();
             }
-            catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException or InvalidOperationException)
+            catch (Exception e)
             {
+                // Whatever the transport throws, the device's tx handler must not see it: the output is closed.
                 CloseTransmit(e);
                 Interlocked.Increment(ref _framesDiscarded);
                 return NetTransmitResult.Sent;
