@@ -60,14 +60,13 @@ public class DeviceCompletionTests
         rig.Queue(0).Kick();
         var (queue, chain) = Assert.Single(rig.Device.Held);
         ulong used = queue.Ring.UsedRingAddress;
-        var completer = new Thread(() =>
-        {
-            Thread.Sleep(100);
-            queue.Complete(chain, 1);
-        });
-        completer.Start();
-        rig.Device.Reset();
-        Assert.True(completer.Join(TimeSpan.FromSeconds(30)));
+        var resetter = new Thread(rig.Device.Reset);
+        resetter.Start();
+        Assert.True(SpinWait.SpinUntil(() => !rig.Device.IsLive, TimeSpan.FromSeconds(10)), "the reset did not start");
+        Assert.False(resetter.Join(200), "the reset returned with a request in flight");
+        Assert.True(queue.Ring.IsReady); // the rings are still there while the request is out
+        queue.Complete(chain, 1);
+        Assert.True(resetter.Join(TimeSpan.FromSeconds(30)));
         Assert.Equal(0, queue.StaleCompletions); // completed before the reset went on
         Assert.Equal(1, BitConverter.ToUInt16(rig.Memory.GetSpan(used + 2, 2))); // and published to the used ring
         Assert.False(queue.Ring.IsReady);

@@ -102,7 +102,7 @@ internal sealed class BlkRig : IDisposable
         return Send([.. readable], [Buffer(1)], queue, kick);
     }
 
-    /// <summary>Collects completions (polling for up to the timeout): token → (status, used length, data read).</summary>
+    /// <summary>Collects completions (waiting on the interrupt for up to the timeout): token → (status, used length, data read).</summary>
     public Dictionary<int, Completion> Collect(int expected, int queue = 0, int timeoutMs = 10_000)
     {
         var done = new Dictionary<int, Completion>();
@@ -111,7 +111,14 @@ internal sealed class BlkRig : IDisposable
         {
             if (!Driver.Queues[queue].TryGetBuffer(out int token, out uint len))
             {
-                Thread.Sleep(0);
+                // Sleep until the used-buffer interrupt (the driver asked for one by consuming everything); the
+                // notifier counts signals, so one that came since the last look is not lost.
+                int remaining = (int)Math.Max(0, (deadline - DateTime.UtcNow).TotalMilliseconds);
+                if (Device.Interrupt.Wait(remaining))
+                {
+                    Device.Interrupt.TestAndClear();
+                }
+
                 continue;
             }
 
