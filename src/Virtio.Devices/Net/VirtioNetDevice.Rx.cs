@@ -38,7 +38,15 @@ public sealed partial class VirtioNetDevice
 
         NetRxBacklog backlog = _backlogs[pair];
         bool own = ReferenceEquals(t_transmitting, this);
-        if (!backlog.TryEnqueue(header, frame, remember: refuseWhenFull) && !(own && FlushDeferredRx(pair) && backlog.TryEnqueue(header, frame, remember: refuseWhenFull)))
+        bool queued = backlog.TryEnqueue(header, frame, remember: refuseWhenFull);
+        if (!queued && own)
+        {
+            // This tx batch filled the backlog with frames waiting for its rx kick: place them now, then look again.
+            Notify(RxIndex(pair));
+            queued = backlog.TryEnqueue(header, frame, remember: refuseWhenFull);
+        }
+
+        if (!queued)
         {
             if (refuseWhenFull)
             {
@@ -59,14 +67,6 @@ public sealed partial class VirtioNetDevice
         // A self-kick: the rx handler places the frame under the queue's lock, here (inline) or on the rx worker.
         Notify(RxIndex(pair));
         return EnqueueResult.Accepted;
-    }
-
-    /// <summary>Kicks <paramref name="pair"/>'s rx queue for the frames a tx batch left in its backlog.</summary>
-    /// <returns>True (so it can guard a retry).</returns>
-    private bool FlushDeferredRx(int pair)
-    {
-        Notify(RxIndex(pair));
-        return true;
     }
 
     /// <summary>Runs the tx handler with rx kicks to this device deferred to its end, then kicks each rx queue once.</summary>
