@@ -1,5 +1,4 @@
 using System.Buffers.Binary;
-using System.Diagnostics;
 using Virtio.Device;
 using Virtio.Devices.Block;
 using Virtio.Driver;
@@ -89,14 +88,7 @@ public sealed class BlkBench : IDisposable
     /// <summary>Runs <paramref name="requests"/> requests (after <paramref name="warmup"/> unmeasured ones).</summary>
     /// <returns>Elapsed time, requests done, bytes allocated by this thread during the measured run, and failures.</returns>
     public (TimeSpan Elapsed, long Requests, long AllocatedBytes, long Failed) Run(long requests, long warmup)
-    {
-        Loop(warmup);
-        long before = GC.GetAllocatedBytesForCurrentThread();
-        long start = Stopwatch.GetTimestamp();
-        long failed = Loop(requests);
-        TimeSpan elapsed = Stopwatch.GetElapsedTime(start);
-        return (elapsed, requests, GC.GetAllocatedBytesForCurrentThread() - before, failed);
-    }
+        => BenchRun.Measure(Loop, requests, warmup);
 
     /// <inheritdoc/>
     public void Dispose()

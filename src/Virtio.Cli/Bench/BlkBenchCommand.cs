@@ -35,19 +35,17 @@ public static class BlkBenchCommand
             double iops = done / elapsed.TotalSeconds;
             if (parse.GetValue(json))
             {
-                using var w = new Utf8JsonWriter(Console.OpenStandardOutput());
-                w.WriteStartObject();
-                w.WriteString("rw", parse.GetValue(rw));
-                w.WriteNumber("blockSize", bs);
-                w.WriteNumber("queueDepth", qd);
-                w.WriteNumber("requests", done);
-                w.WriteNumber("iops", Math.Round(iops));
-                w.WriteNumber("nsPerRequest", Math.Round(ns, 2));
-                w.WriteNumber("allocatedBytes", allocated);
-                w.WriteNumber("failed", failed);
-                w.WriteEndObject();
-                w.Flush();
-                Console.WriteLine();
+                BenchRun.PrintJson(w =>
+                {
+                    w.WriteString("rw", parse.GetValue(rw));
+                    w.WriteNumber("blockSize", bs);
+                    w.WriteNumber("queueDepth", qd);
+                    w.WriteNumber("requests", done);
+                    w.WriteNumber("iops", Math.Round(iops));
+                    w.WriteNumber("nsPerRequest", Math.Round(ns, 2));
+                    w.WriteNumber("allocatedBytes", allocated);
+                    w.WriteNumber("failed", failed);
+                });
             }
             else
             {

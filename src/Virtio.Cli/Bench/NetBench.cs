@@ -1,6 +1,4 @@
-using System.Diagnostics;
 using System.Numerics;
-using System.Runtime.CompilerServices;
 using Virtio.Device;
 using Virtio.Devices.Net;
 using Virtio.Driver;
@@ -82,14 +80,7 @@ public sealed class NetBench : IDisposable
     /// did not come back, or came back in the wrong number of buffers).
     /// </returns>
     public (TimeSpan Elapsed, long Frames, long AllocatedBytes, long Failed) Run(long frames, long warmup)
-    {
-        Loop(warmup);
-        long before = GC.GetAllocatedBytesForCurrentThread();
-        long start = Stopwatch.GetTimestamp();
-        long failed = Loop(frames);
-        TimeSpan elapsed = Stopwatch.GetElapsedTime(start);
-        return (elapsed, frames, GC.GetAllocatedBytesForCurrentThread() - before, failed);
-    }
+        => BenchRun.Measure(Loop, frames, warmup);
 
     /// <inheritdoc/>
     public void Dispose()
@@ -99,9 +90,6 @@ public sealed class NetBench : IDisposable
         _memory.Dispose();
     }
 
-    // Fully optimized from the first call: a tier-0 loop that reaches its OSR patchpoint in the measured run would be
-    // jitted there, on this thread, and the JIT's type loads count as this thread's allocations.
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private long Loop(long frames)
     {
         long done = 0, failed = 0;

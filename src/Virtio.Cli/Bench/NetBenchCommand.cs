@@ -35,20 +35,18 @@ public static class NetBenchCommand
             double pps = done / elapsed.TotalSeconds;
             if (parse.GetValue(json))
             {
-                using var w = new Utf8JsonWriter(Console.OpenStandardOutput());
-                w.WriteStartObject();
-                w.WriteNumber("frameSize", fs);
-                w.WriteBoolean("mrgRxBuf", mrg);
-                w.WriteNumber("batch", b);
-                w.WriteNumber("frames", done);
-                w.WriteNumber("pps", Math.Round(pps));
-                w.WriteNumber("nsPerFrame", Math.Round(ns, 2));
-                w.WriteNumber("gbitPerSecond", Math.Round(pps * fs * 8 / 1e9, 3));
-                w.WriteNumber("allocatedBytes", allocated);
-                w.WriteNumber("failed", failed);
-                w.WriteEndObject();
-                w.Flush();
-                Console.WriteLine();
+                BenchRun.PrintJson(w =>
+                {
+                    w.WriteNumber("frameSize", fs);
+                    w.WriteBoolean("mrgRxBuf", mrg);
+                    w.WriteNumber("batch", b);
+                    w.WriteNumber("frames", done);
+                    w.WriteNumber("pps", Math.Round(pps));
+                    w.WriteNumber("nsPerFrame", Math.Round(ns, 2));
+                    w.WriteNumber("gbitPerSecond", Math.Round(pps * fs * 8 / 1e9, 3));
+                    w.WriteNumber("allocatedBytes", allocated);
+                    w.WriteNumber("failed", failed);
+                });
             }
             else
             {
