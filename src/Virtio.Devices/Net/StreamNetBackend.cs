@@ -4,6 +4,7 @@ using System.IO.Pipelines;
 using System.Net.Sockets;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using Virtio.Notifications;
 
 namespace Virtio.Devices.Net;
 
@@ -38,7 +39,7 @@ public sealed class StreamNetBackend : INetBackend, IAsyncDisposable
     private readonly Stream? _ownedStream;
     private readonly ILogger _logger;
     private readonly Lock _txGate = new();
-    private readonly NetReadySignal _rxReady = new();
+    private readonly EventNotifier _rxReady = new(); // eventfd-like: a ReceiveReady before the wait is kept
     private readonly TaskCompletionSource _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly Action<Task<FlushResult>> _onFlushed;
 
@@ -210,7 +211,7 @@ public sealed class StreamNetBackend : INetBackend, IAsyncDisposable
     }
 
     /// <inheritdoc/>
-    public void ReceiveReady() => _rxReady.Set();
+    public void ReceiveReady() => _rxReady.Signal();
 
     /// <summary>
     /// Stops the receive loop, closes both directions (completing the pipe ends, closing an owned stream or socket)
@@ -232,7 +233,7 @@ public sealed class StreamNetBackend : INetBackend, IAsyncDisposable
         }
 
         _pipe.Input.CancelPendingRead();
-        _rxReady.Set();
+        _rxReady.Signal();
         if (flush is not null)
         {
             _pipe.Output.CancelPendingFlush();
@@ -291,6 +292,7 @@ public sealed class StreamNetBackend : INetBackend, IAsyncDisposable
                     {
                         // The device's backlog is full: hold this frame (and, unread, the stream) until it has room.
                         await _rxReady.WaitAsync().ConfigureAwait(false);
+                        _rxReady.TestAndClear();
                         if (_stopping)
                         {
                             return;
