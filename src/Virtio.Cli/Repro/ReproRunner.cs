@@ -64,7 +64,7 @@ public sealed class ReproRunner : IDisposable
             TimeProvider = _clock,
             ResetDrainTimeout = TimeSpan.FromMilliseconds(10),
         });
-        _queue = _device.Queues[0];
+        _queue = _device.Queues[adapter.QueueIndex];
         _driver = new VirtioMmioGuestDriver<int>(new VirtioMmioTransport(_device), _memory, 0x1000, MemoryBytes - 0x1000);
         _watchdog = new QueueWatchdog(new QueueWatchdogOptions
         {
@@ -79,13 +79,13 @@ public sealed class ReproRunner : IDisposable
     private bool Inject => _options.InjectFault;
 
     /// <summary>Runs <paramref name="scenario"/> with <paramref name="options"/>.</summary>
-    /// <exception cref="ArgumentException">The device is not available or the ring size is not a power of two of at least 2.</exception>
+    /// <exception cref="ArgumentException">The device is unknown or the ring size is not a power of two of at least 2.</exception>
     public static ReproResult Run(ReproScenario scenario, ReproOptions options)
     {
         ArgumentNullException.ThrowIfNull(scenario);
         ArgumentNullException.ThrowIfNull(options);
         ScenarioDevice adapter = ScenarioDevice.Create(options.Device)
-            ?? throw new ArgumentException($"device '{options.Device}' is not available yet", nameof(options));
+            ?? throw new ArgumentException($"unknown device '{options.Device}' (ring, blk or net)", nameof(options));
         if (options.RingSize < 2 || !SplitRing.IsValidSize(options.RingSize))
         {
             throw new ArgumentException($"ring size {options.RingSize} is not a power of two from 2 to {SplitRing.MaxQueueSize}", nameof(options));
@@ -108,8 +108,8 @@ public sealed class ReproRunner : IDisposable
     private ReproResult Execute()
     {
         InstallChannelFaults();
-        _driver.Probe(VirtioFeature.RingEventIdx | VirtioFeature.RingIndirectDesc | _adapter.Features, 1, _options.RingSize, driverOk: false);
-        _vq = _driver.Queues[0];
+        _driver.Probe(VirtioFeature.RingEventIdx | VirtioFeature.RingIndirectDesc | _adapter.Features, _adapter.QueueIndex + 1, _options.RingSize, driverOk: false);
+        _vq = _driver.Queues[_adapter.QueueIndex];
         _adapter.AllocateSlots(_driver, _options.RingSize);
         _queue.Ring.FaultPlan = new ScenarioRingFaultPlan(DeviceStep);
         _vq.FaultPlan = new ScenarioRingFaultPlan((point, _) => point == RingFaultPoint.DriverReadAvailEventBeforeAvailIdx && _racingAdd && Inject);
@@ -148,12 +148,12 @@ public sealed class ReproRunner : IDisposable
         if (_scenario.Name == "dropped-kick")
         {
             var plan = new SignalFaultPlan { Seed = _options.Seed, TimeProvider = _clock }.Drop(SignalSelector.After(() => _armed && Inject));
-            _queue.Kick = new FaultyEventNotifier(new EventNotifier(), plan, $"{_device.Name}/0/kick");
+            _queue.Kick = new FaultyEventNotifier(new EventNotifier(), plan, $"{_device.Name}/{_queue.Index}/kick");
         }
         else if (_scenario.Name == "dropped-call")
         {
             var plan = new SignalFaultPlan { Seed = _options.Seed, TimeProvider = _clock }.Drop(SignalSelector.After(() => _armed && Inject));
-            _queue.Call = new FaultyEventNotifier(_device.Interrupt, plan, $"{_device.Name}/0/call");
+            _queue.Call = new FaultyEventNotifier(_device.Interrupt, plan, $"{_device.Name}/{_queue.Index}/call");
         }
     }
 

@@ -17,6 +17,9 @@ public abstract class ScenarioDevice
     /// <summary>Device-specific features the guest asks for (the ring features are added by the scenario).</summary>
     public abstract ulong Features { get; }
 
+    /// <summary>The queue the workload runs on (the driver sets up the queues up to it); 0 unless the device says otherwise.</summary>
+    public virtual int QueueIndex => 0;
+
     /// <summary>The QOM-style path HMP prints for the device.</summary>
     public virtual string QomPath => $"/machine/peripheral/{Name}0/virtio-backend";
 
@@ -35,11 +38,12 @@ public abstract class ScenarioDevice
     /// <summary>Ends a <see cref="Stall"/>: completes what was kept.</summary>
     public abstract void Release();
 
-    /// <summary>The devices <c>--device</c> accepts; null for a name that is not available (yet).</summary>
+    /// <summary>The devices <c>--device</c> accepts; null for an unknown name.</summary>
     public static ScenarioDevice? Create(string name) => name switch
     {
         "blk" => new BlkScenarioDevice(),
         "ring" => new RingScenarioDevice(),
+        "net" => new NetScenarioDevice(),
         _ => null,
     };
 }

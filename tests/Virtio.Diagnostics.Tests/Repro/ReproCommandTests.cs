@@ -65,11 +65,12 @@ public sealed class ReproCommandTests : IDisposable
     }
 
     [Fact]
-    public void Net_is_not_available_yet()
+    public void Net_runs_on_its_transmit_queue()
     {
-        (int exit, _, string err) = Invoke("healthy", "--device", "net");
-        Assert.Equal(1, exit);
-        Assert.Contains("not available yet", err, StringComparison.Ordinal);
+        (int exit, string text, _) = Invoke("stalled-backend", "--device", "net");
+        Assert.Equal(0, exit);
+        Assert.Contains("expected device-stuck, found device-stuck: ok", text, StringComparison.Ordinal);
+        Assert.Contains("/machine/peripheral/net0/virtio-backend:\n  device_name:          virtio-net\n  queue_index:          1\n", text, StringComparison.Ordinal);
     }
 
     [Theory]

@@ -12,6 +12,7 @@ public sealed class ReproScenarioTests
         {
             data.Add(s.Name, "blk");
             data.Add(s.Name, "ring");
+            data.Add(s.Name, "net");
         }
 
         return data;
@@ -64,6 +65,7 @@ public sealed class ReproScenarioTests
     [Theory]
     [InlineData("blk")]
     [InlineData("ring")]
+    [InlineData("net")]
     public void Healthy_runs_to_completion_without_the_watchdog_firing(string device)
     {
         foreach (int seed in new[] { 1, 2, 3 })
