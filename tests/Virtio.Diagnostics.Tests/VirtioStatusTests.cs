@@ -23,6 +23,38 @@ public sealed class VirtioStatusTests
     }
 
     [Fact]
+    public void Net_features_decode_with_qemus_names_in_reverse_map_order()
+    {
+        ulong bits = (1UL << 5) | (1UL << 15) | (1UL << 16) | (1UL << 17) | (1UL << 63) | VirtioFeature.Version1 | (1UL << 53);
+        VirtioFeatureSet decoded = VirtioFeatureNames.Decode(1, bits);
+        Assert.Equal(
+            [
+                "VIRTIO_NET_F_SPEED_DUPLEX: Device set linkspeed and duplex",
+                "VIRTIO_NET_F_CTRL_VQ: Control channel available",
+                "VIRTIO_NET_F_STATUS: Configuration status field available",
+                "VIRTIO_NET_F_MRG_RXBUF: Driver can merge receive buffers",
+                "VIRTIO_NET_F_MAC: Device has given MAC address",
+            ],
+            decoded.DevFeatures);
+        Assert.Equal(["VIRTIO_F_VERSION_1: Device compliant for v1 spec (legacy)"], decoded.Transports);
+        Assert.Equal(1UL << 53, decoded.UnknownDevFeatures); // NOTF_COAL: named only after QEMU 7.2
+    }
+
+    [Fact]
+    public void Legacy_blk_bits_decode_instead_of_counting_as_unknown()
+    {
+        VirtioFeatureSet decoded = VirtioFeatureNames.Decode(2, 1UL | (1UL << 7) | (1UL << 26));
+        Assert.Equal(
+            [
+                "VHOST_F_LOG_ALL: Logging write descriptors supported",
+                "VIRTIO_BLK_F_SCSI: SCSI packet commands supported",
+                "VIRTIO_BLK_F_BARRIER: Request barriers supported",
+            ],
+            decoded.DevFeatures);
+        Assert.Null(decoded.UnknownDevFeatures);
+    }
+
+    [Fact]
     public void Status_decodes_in_qemu_order()
     {
         using JsonDocument reference = JsonDocument.Parse(Reference.VirtioStatusJson);
