@@ -178,13 +178,13 @@ public static class HangAnalysis
                 ? F($" avail->flags {g.AvailFlags} has VRING_AVAIL_F_NO_INTERRUPT: the driver has callbacks disabled and is polling or processing.")
                 : string.Empty;
             return new(HangQuestion.DriverSawCompletions, FindingAnswer.CannotTell, 0,
-                "cannot tell: without VIRTIO_RING_F_EVENT_IDX the driver's position in the used ring (Linux's last_used_idx) is not in guest RAM, so completions it missed are invisible." + flags);
+                "without VIRTIO_RING_F_EVENT_IDX the driver's position in the used ring (Linux's last_used_idx) is not in guest RAM, so completions it missed are invisible." + flags);
         }
 
         if (eventIdx is null)
         {
             return new(HangQuestion.DriverSawCompletions, FindingAnswer.CannotTell, 0, F(
-                $"cannot tell: whether VIRTIO_RING_F_EVENT_IDX was negotiated is unknown, so used_event {g.UsedEvent} (used_idx {s.UsedIdx}) may be meaningless; give the device's features (x-query-virtio-status) to answer"));
+                $"whether VIRTIO_RING_F_EVENT_IDX was negotiated is unknown, so used_event {g.UsedEvent} (used_idx {s.UsedIdx}) may be meaningless; give the device's features (x-query-virtio-status) to answer"));
         }
 
         int unconsumed = (ushort)(s.UsedIdx - g.UsedEvent);

@@ -3,7 +3,7 @@ namespace Virtio.Cli.Repro;
 /// <summary>How to run a scenario.</summary>
 public sealed record ReproOptions
 {
-    /// <summary>The device: <c>blk</c> (default) or <c>ring</c>.</summary>
+    /// <summary>The device: <c>blk</c> (default), <c>ring</c> or <c>net</c>.</summary>
     public string Device { get; init; } = "blk";
 
     /// <summary>Seeds the batch sizes and the batch at which the fault strikes.</summary>
@@ -17,6 +17,9 @@ public sealed record ReproOptions
     /// so 65530 starts just before the wrap). Ignored by <c>kick-before-ready</c>, whose fault needs a fresh queue.
     /// </summary>
     public ushort StartIndex { get; init; }
+
+    /// <summary>Negotiate VIRTIO_RING_F_EVENT_IDX (the default); false uses the flags (NO_NOTIFY, NO_INTERRUPT) instead.</summary>
+    public bool EventIdx { get; init; } = true;
 
     /// <summary>False runs the same workload and interleaving with the fault switched off (the control run: it must be healthy).</summary>
     public bool InjectFault { get; init; } = true;

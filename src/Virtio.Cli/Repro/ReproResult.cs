@@ -22,6 +22,9 @@ public sealed record ReproResult(
     /// <summary>The verdict found.</summary>
     public HangVerdict Verdict => Report.Verdict;
 
-    /// <summary>True when the verdict is the one expected (and the watchdog fired exactly when a hang was expected).</summary>
-    public bool Matches => Verdict == Scenario.Expected && WatchdogFired == (Scenario.Expected != HangVerdict.Healthy);
+    /// <summary>The verdict expected for how the scenario ran (with or without EVENT_IDX).</summary>
+    public HangVerdict Expected => Scenario.ExpectedFor(Options.EventIdx) ?? Scenario.Expected;
+
+    /// <summary>True when the verdict is the one expected (and the watchdog fired exactly when the fault hangs the queue).</summary>
+    public bool Matches => Verdict == Expected && WatchdogFired == Scenario.Hangs;
 }

@@ -86,6 +86,11 @@ public sealed class ReproRunner : IDisposable
         ArgumentNullException.ThrowIfNull(options);
         ScenarioDevice adapter = ScenarioDevice.Create(options.Device)
             ?? throw new ArgumentException($"unknown device '{options.Device}' (ring, blk or net)", nameof(options));
+        if (scenario.ExpectedFor(options.EventIdx) is null)
+        {
+            throw new ArgumentException($"{scenario.Name} needs VIRTIO_RING_F_EVENT_IDX: its race is on avail_event or used_event", nameof(options));
+        }
+
         if (options.RingSize < 2 || !SplitRing.IsValidSize(options.RingSize))
         {
             throw new ArgumentException($"ring size {options.RingSize} is not a power of two from 2 to {SplitRing.MaxQueueSize}", nameof(options));
@@ -108,7 +113,7 @@ public sealed class ReproRunner : IDisposable
     private ReproResult Execute()
     {
         InstallChannelFaults();
-        _driver.Probe(VirtioFeature.RingEventIdx | VirtioFeature.RingIndirectDesc | _adapter.Features, _adapter.QueueIndex + 1, _options.RingSize, driverOk: false);
+        _driver.Probe((_options.EventIdx ? VirtioFeature.RingEventIdx : 0) | VirtioFeature.RingIndirectDesc | _adapter.Features, _adapter.QueueIndex + 1, _options.RingSize, driverOk: false);
         _vq = _driver.Queues[_adapter.QueueIndex];
         _adapter.AllocateSlots(_driver, _options.RingSize);
         _queue.Ring.FaultPlan = new ScenarioRingFaultPlan(DeviceStep);
@@ -175,7 +180,7 @@ public sealed class ReproRunner : IDisposable
     private bool RunBatches()
     {
         _watchdog.Check(); // baseline
-        int faultBatch = _scenario.Expected == HangVerdict.Healthy ? -1 : 1 + _random.Next(3);
+        int faultBatch = _scenario.Hangs ? 1 + _random.Next(3) : -1;
         int armedAt = -1;
         for (int batch = 0; batch < Batches || (faultBatch >= 0 && (armedAt < 0 || batch <= armedAt + 1)); batch++)
         {

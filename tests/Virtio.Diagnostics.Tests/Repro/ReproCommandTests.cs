@@ -65,6 +65,24 @@ public sealed class ReproCommandTests : IDisposable
     }
 
     [Fact]
+    public void Without_event_idx_the_table_runs_the_scenarios_that_apply()
+    {
+        (int exit, string text, _) = Invoke("--event-idx", "false", "--device", "ring");
+        Assert.Equal(0, exit);
+        Assert.Contains("7/7 verdicts as expected", text, StringComparison.Ordinal);
+        Assert.DoesNotContain("stale-avail-event", text, StringComparison.Ordinal);
+        Assert.Matches(@"dropped-call +call channel drops an interrupt +healthy +healthy ", text);
+    }
+
+    [Fact]
+    public void A_scenario_that_needs_event_idx_is_refused_without_it()
+    {
+        (int exit, _, string err) = Invoke("device-missing-barrier", "--event-idx", "false");
+        Assert.Equal(1, exit);
+        Assert.Contains("needs VIRTIO_RING_F_EVENT_IDX", err, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Net_runs_on_its_transmit_queue()
     {
         (int exit, string text, _) = Invoke("stalled-backend", "--device", "net");
