@@ -28,9 +28,9 @@ public static class DumpAnalysis
         ArgumentNullException.ThrowIfNull(queueStatusPath);
         string queueStatusJson = ReadText(queueStatusPath, "--queue-status");
         string? virtioStatusJson = virtioStatusPath is null ? null : ReadText(virtioStatusPath, "--virtio-status");
-        (QueueStatus status, bool? negotiated, bool broken) = ParseInputs(queueStatusJson, virtioStatusJson, eventIdx);
+        (QueueStatus status, bool? negotiated, bool broken, int? queueCount) = ParseInputs(queueStatusJson, virtioStatusJson, eventIdx);
         using GuestMemory memory = MapDump(ramPath, ramBase);
-        return Analyze(memory, status, negotiated, broken);
+        return Analyze(memory, status, negotiated, broken, queueCount);
     }
 
     /// <summary>Analyses a dump read from a stream (loaded into memory).</summary>
@@ -39,14 +39,14 @@ public static class DumpAnalysis
     {
         ArgumentNullException.ThrowIfNull(ram);
         ArgumentNullException.ThrowIfNull(queueStatusJson);
-        (QueueStatus status, bool? negotiated, bool broken) = ParseInputs(queueStatusJson, virtioStatusJson, eventIdx);
+        (QueueStatus status, bool? negotiated, bool broken, int? queueCount) = ParseInputs(queueStatusJson, virtioStatusJson, eventIdx);
         if (ram.CanSeek && ram.Length - ram.Position <= 0)
         {
             throw new DiagnosticInputException(DiagnosticInputErrorKind.DumpTruncated, "the RAM dump is empty");
         }
 
         using GuestMemory memory = LoadDump(ram, ramBase);
-        return Analyze(memory, status, negotiated, broken);
+        return Analyze(memory, status, negotiated, broken, queueCount);
     }
 
     /// <summary>
@@ -54,12 +54,22 @@ public static class DumpAnalysis
     /// ring area lies inside <paramref name="memory"/>.
     /// </summary>
     /// <exception cref="DiagnosticInputException">The queue size is invalid or a ring area is outside the memory.</exception>
-    public static HangReport Analyze(GuestMemory memory, QueueStatus status, bool? eventIdx, bool broken = false)
+    /// <param name="memory">Guest RAM.</param>
+    /// <param name="status">The queue's status.</param>
+    /// <param name="eventIdx">Whether EVENT_IDX was negotiated; null when unknown.</param>
+    /// <param name="broken">Whether the device is broken.</param>
+    /// <param name="queueCount">The device's queues (<c>num-vqs</c>), when known: tells virtio-net's control queue from its rx queues.</param>
+    public static HangReport Analyze(GuestMemory memory, QueueStatus status, bool? eventIdx, bool broken = false, int? queueCount = null)
     {
         ArgumentNullException.ThrowIfNull(memory);
         ArgumentNullException.ThrowIfNull(status);
         GuestRingFields guest = ReadGuestFields(memory, status, eventIdx);
-        return HangAnalysis.Analyze(new HangAnalysisInput(status, guest) { EventIdx = eventIdx, Broken = broken });
+        return HangAnalysis.Analyze(new HangAnalysisInput(status, guest)
+        {
+            EventIdx = eventIdx,
+            Broken = broken,
+            PopsOnDemand = HangAnalysisInput.PopsOnDemandFor(status.Name, status.QueueIndex, queueCount),
+        });
     }
 
     /// <summary>
@@ -96,6 +106,13 @@ public static class DumpAnalysis
     /// <exception cref="DiagnosticInputException">The text is not a device status.</exception>
     public static (bool EventIdx, bool Broken) ParseVirtioStatus(string json)
     {
+        (bool eventIdx, bool broken, _) = ParseDeviceStatus(json);
+        return (eventIdx, broken);
+    }
+
+    /// <summary><see cref="ParseVirtioStatus"/>, and <c>num-vqs</c> when the reply has it.</summary>
+    private static (bool EventIdx, bool Broken, int? QueueCount) ParseDeviceStatus(string json)
+    {
         ArgumentNullException.ThrowIfNull(json);
         const string What = "virtio status";
         using JsonDocument document = QmpJson.ParseDocument(json, What);
@@ -131,22 +148,24 @@ public static class DumpAnalysis
         }
 
         bool broken = body.TryGetProperty("broken", out JsonElement b) && b.ValueKind == JsonValueKind.True;
-        return (eventIdx, broken);
+        int? queueCount = body.TryGetProperty("num-vqs", out JsonElement n) && n.ValueKind == JsonValueKind.Number && n.TryGetInt32(out int count) ? count : null;
+        return (eventIdx, broken, queueCount);
     }
 
-    private static (QueueStatus Status, bool? EventIdx, bool Broken) ParseInputs(string queueStatusJson, string? virtioStatusJson, bool? eventIdx)
+    private static (QueueStatus Status, bool? EventIdx, bool Broken, int? QueueCount) ParseInputs(string queueStatusJson, string? virtioStatusJson, bool? eventIdx)
     {
         QueueStatus status = QueueStatus.Parse(queueStatusJson);
         CheckSize(status);
         bool broken = false;
         bool? negotiated = eventIdx;
+        int? queueCount = null;
         if (virtioStatusJson is not null)
         {
-            (bool fromFeatures, broken) = ParseVirtioStatus(virtioStatusJson);
+            (bool fromFeatures, broken, queueCount) = ParseDeviceStatus(virtioStatusJson);
             negotiated ??= fromFeatures;
         }
 
-        return (status, negotiated, broken);
+        return (status, negotiated, broken, queueCount);
     }
 
     private static int CheckSize(QueueStatus status)

@@ -16,7 +16,8 @@ public static class HangAnalysis
     /// <param name="queue">The queue.</param>
     /// <param name="inFlight">The requests the driver considers in flight, if the caller knows them.</param>
     /// <exception cref="InvalidOperationException">The queue is neither ready nor broken: there is no ring to look at.</exception>
-    public static HangReport Analyze(SplitQueue queue, IReadOnlyList<InFlightRequest>? inFlight = null)
+    /// <param name="popsOnDemand">Whether the device pops this queue only when it has something to deliver (<see cref="HangAnalysisInput.PopsOnDemand"/>).</param>
+    public static HangReport Analyze(SplitQueue queue, IReadOnlyList<InFlightRequest>? inFlight = null, bool? popsOnDemand = null)
     {
         ArgumentNullException.ThrowIfNull(queue);
         if (!queue.ReadGuestFields(out GuestRingFields guest) && !queue.IsBroken)
@@ -30,6 +31,7 @@ public static class HangAnalysis
             Broken = queue.IsBroken,
             BrokenError = queue.Error?.Message,
             InFlight = inFlight ?? [],
+            PopsOnDemand = popsOnDemand,
         });
     }
 
@@ -56,7 +58,7 @@ public static class HangAnalysis
             : new(HangQuestion.QueueBroken, FindingAnswer.No, 0, "the queue is not broken");
 
         (HangFinding q1, string? violation) = DeviceSawRequests(s, g, input.EventIdx, num);
-        HangFinding q2 = DeviceCompletedRequests(s, g, num);
+        HangFinding q2 = DeviceCompletedRequests(s, g, num, input.PopsOnDemand);
         HangFinding q3 = DriverSawCompletions(s, g, input.EventIdx, num);
 
         HangVerdict verdict =
@@ -137,7 +139,7 @@ public static class HangAnalysis
             : F($"used->flags {g.UsedFlags} does not have VRING_USED_F_NO_NOTIFY: the driver had to kick, so the kick was lost on the way to the device or the device did not run its handler on it");
 
     // Question 2: what the device popped (last_avail_idx, inuse) against what it completed (used_idx).
-    private static HangFinding DeviceCompletedRequests(QueueStatus s, GuestRingFields g, int num)
+    private static HangFinding DeviceCompletedRequests(QueueStatus s, GuestRingFields g, int num, bool? popsOnDemand)
     {
         int popped = (ushort)(s.LastAvailIdx - s.UsedIdx);
         int seenNotPopped = (ushort)(s.ShadowAvailIdx - s.LastAvailIdx);
@@ -161,9 +163,17 @@ public static class HangAnalysis
                 $"the device's used_idx is {s.UsedIdx} but used->idx in guest RAM is {g.UsedIdx}: the device has not published its completions (virtqueue_flush did not write used->idx) or something else wrote the used ring"));
         }
 
+        if (seenNotPopped > 0 && seenNotPopped <= num && popsOnDemand == false)
+        {
+            return new(HangQuestion.DeviceCompletedRequests, FindingAnswer.No, seenNotPopped, F(
+                $"the device read {seenNotPopped} buffer(s) [{s.LastAvailIdx}, {s.ShadowAvailIdx}) (shadow_avail_idx) but popped none (last_avail_idx {s.LastAvailIdx}, inuse 0): on a request queue a buffer read is a buffer to serve, so its handler stopped between reading avail->idx and popping (a re-check after enabling notifications whose answer it ignored, an early return, a wait on something else)"));
+        }
+
         string idle = seenNotPopped == 0
             ? string.Empty
-            : F($" {seenNotPopped} buffer(s) [{s.LastAvailIdx}, {s.ShadowAvailIdx}) are read but not popped: normal for a queue the device fills when it has something to deliver (net rx waiting for packets, balloon stats, vsock events), which is idle, not stuck; on a request queue (blk, scsi) it means the device stopped popping, so look at what its handle_output waits for.");
+            : popsOnDemand == true
+                ? F($" {seenNotPopped} buffer(s) [{s.LastAvailIdx}, {s.ShadowAvailIdx}) are read but not popped: this queue is filled when the device has something to deliver (net rx waiting for packets), so it is idle, not stuck.")
+                : F($" {seenNotPopped} buffer(s) [{s.LastAvailIdx}, {s.ShadowAvailIdx}) are read but not popped: normal for a queue the device fills when it has something to deliver (net rx waiting for packets, balloon stats, vsock events), which is idle, not stuck; on a request queue (blk, scsi) it means the device stopped popping, so look at what its handle_output waits for.");
         return new(HangQuestion.DeviceCompletedRequests, FindingAnswer.Yes, 0, F(
             $"last_avail_idx {s.LastAvailIdx} equals used_idx {s.UsedIdx} and inuse is 0: the device completed every request it popped.{idle}"));
     }

@@ -30,6 +30,9 @@ public sealed record HangReport(HangVerdict Verdict, IReadOnlyList<HangFinding> 
         HangVerdict.DeviceMissedKick =>
             "Look at the kick path: is the host notifier (ioeventfd) of this queue wired and does the device's handle_output run on it (virtio_queue_host_notifier_read)? "
             + "Trace virtio_queue_notify and virtqueue_pop; notifying the queue by hand should make it move. If the device had notifications off, look for the missing re-enable and re-check (virtio_queue_set_notification(vq, 1), then virtio_queue_empty).",
+        HangVerdict.DeviceStuck when QueueStatus.InUse == 0 && QueueStatus.LastAvailIdx == QueueStatus.UsedIdx =>
+            "Look at the device's queue handler: it read avail->idx but did not pop what it found. Trace virtio_queue_notify, virtqueue_pop and "
+            + "virtio_queue_set_notification; look for a re-check (virtio_queue_empty) whose answer is not acted on, or a return before the pop loop. Notifying the queue by hand should make it move.",
         HangVerdict.DeviceStuck =>
             "Look inside the device: the in-use requests were popped and never pushed. Trace virtqueue_pop, virtqueue_fill and virtqueue_flush, and find where the backend holds them "
             + "(block layer or AIO completion that never came, a throttled or drained backend, an error path that dropped the element without virtqueue_push).",

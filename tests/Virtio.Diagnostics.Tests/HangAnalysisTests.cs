@@ -179,6 +179,43 @@ public class HangAnalysisTests
     }
 
     [Fact]
+    public void A_request_queue_with_buffers_read_but_not_popped_has_a_stopped_handler()
+    {
+        // A blk queue: the device read avail->idx (a re-check, say) and then did not pop what it found.
+        HangReport r = HangAnalysis.Analyze(new HangAnalysisInput(Status(36, 100, 36), Guest(100, 36, 36, 36)) { EventIdx = true, PopsOnDemand = false });
+        Assert.Equal(HangVerdict.DeviceStuck, r.Verdict);
+        Assert.Equal(FindingAnswer.Yes, Finding(r, HangQuestion.DeviceSawRequests).Answer);
+        HangFinding q2 = Finding(r, HangQuestion.DeviceCompletedRequests);
+        Assert.Equal(FindingAnswer.No, q2.Answer);
+        Assert.Equal(64, q2.Count);
+        Assert.Contains("read 64 buffer(s) [36, 100) (shadow_avail_idx) but popped none", q2.Detail, StringComparison.Ordinal);
+        Assert.Contains("read avail->idx but did not pop", r.NextSteps, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_queue_known_to_pop_on_demand_with_buffers_read_but_not_popped_is_idle()
+    {
+        HangReport r = HangAnalysis.Analyze(new HangAnalysisInput(Status(36, 100, 36), Guest(100, 36, 36, 36)) { EventIdx = true, PopsOnDemand = true });
+        Assert.Equal(HangVerdict.Healthy, r.Verdict);
+        HangFinding q2 = Finding(r, HangQuestion.DeviceCompletedRequests);
+        Assert.Contains("idle, not stuck", q2.Detail, StringComparison.Ordinal);
+        Assert.DoesNotContain("request queue", q2.Detail, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("virtio-blk", 0, null, false)]
+    [InlineData("virtio-net", 0, 3, true)]
+    [InlineData("virtio-net", 1, 3, false)]
+    [InlineData("virtio-net", 2, 3, false)] // the control queue of one pair
+    [InlineData("virtio-net", 2, 5, true)] // rx1 of two pairs
+    [InlineData("virtio-net", 2, null, true)] // num-vqs unknown: an even queue is taken for rx
+    [InlineData("virtio-scsi", 2, null, null)]
+    public void Which_qemu_queues_pop_on_demand(string device, int index, int? queueCount, bool? expected)
+    {
+        Assert.Equal(expected, HangAnalysisInput.PopsOnDemandFor(device, index, queueCount));
+    }
+
+    [Fact]
     public void Index_arithmetic_wraps_at_65536_for_a_missed_kick()
     {
         HangReport r = Analyze(Status(65534, 65534, 65534), Guest(1, 65534, 65534, 65534));

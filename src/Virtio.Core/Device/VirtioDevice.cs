@@ -349,6 +349,14 @@ public abstract class VirtioDevice : IDisposable
     }
 
     /// <summary>
+    /// Whether the device pops <paramref name="queueIndex"/>'s buffers only when it has something to put in them (a
+    /// receive queue: net rx, balloon stats, vsock events) rather than serving each as it comes (a request queue, the
+    /// default). The hang analysis reads buffers seen but not popped as idle on the first and as a stopped handler on
+    /// the second.
+    /// </summary>
+    public virtual bool PopsOnDemand(int queueIndex) => false;
+
+    /// <summary>
     /// A device error caused by a chain the handler popped (QEMU's <c>virtio_error</c> followed by
     /// <c>virtqueue_detach_element</c>): breaks the device as <see cref="DeviceError(string)"/> does and gives the chain
     /// up without a used element, so a reset does not wait for it.

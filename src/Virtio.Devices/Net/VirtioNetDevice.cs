@@ -196,6 +196,10 @@ public sealed partial class VirtioNetDevice : VirtioDevice
     }
 
     /// <inheritdoc/>
+    /// <remarks>The rx queues: their buffers wait, read but not popped, until a frame comes.</remarks>
+    public override bool PopsOnDemand(int queueIndex) => queueIndex < 2 * MaxQueuePairs && (queueIndex & 1) == 0;
+
+    /// <inheritdoc/>
     protected override string? ValidateFeatures(ulong driverFeatures)
     {
         // Section 5.1.3.1: the driver MUST NOT negotiate a feature without the ones it depends on.

@@ -15,7 +15,7 @@ public static class LiveHangDiagnosis
     public static HangReport Analyze(VirtioQueue queue)
     {
         ArgumentNullException.ThrowIfNull(queue);
-        return HangAnalysis.Analyze(queue.Ring, InFlight(queue));
+        return HangAnalysis.Analyze(queue.Ring, InFlight(queue), queue.Device.PopsOnDemand(queue.Index));
     }
 
     /// <summary>The chains <paramref name="queue"/> popped and has not completed, oldest first, with their descriptors as guest RAM holds them.</summary>

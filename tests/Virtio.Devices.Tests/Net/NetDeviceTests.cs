@@ -31,6 +31,13 @@ public class NetDeviceTests
     }
 
     [Fact]
+    public void Only_the_rx_queues_pop_on_demand()
+    {
+        using var rig = new NetRig(netOptions: new VirtioNetDeviceOptions { MaxQueuePairs = 2 });
+        Assert.Equal([true, false, true, false, false], Enumerable.Range(0, 5).Select(rig.Device.PopsOnDemand));
+    }
+
+    [Fact]
     public void Without_mtu_or_queue_pairs_the_features_are_not_offered()
     {
         using var rig = new NetRig();

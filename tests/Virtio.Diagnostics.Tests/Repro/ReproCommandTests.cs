@@ -98,6 +98,9 @@ public sealed class ReproCommandTests : IDisposable
     [InlineData("device-missing-barrier", "blk")]
     [InlineData("hostile-descriptor-loop", "ring")]
     [InlineData("healthy", "blk")]
+    [InlineData("stalled-backend", "net")]
+    [InlineData("dropped-kick", "net")]
+    [InlineData("healthy", "net")]
     public void Dump_then_offline_analysis_gives_the_live_verdict(string name, string device)
     {
         ReproResult live = ReproRunner.Run(ReproScenario.Find(name)!, new ReproOptions { Device = device, DumpDirectory = _dir });
