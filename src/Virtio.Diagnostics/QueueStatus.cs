@@ -75,7 +75,10 @@ public sealed record QueueStatus
 
     /// <summary>
     /// Takes the status of <paramref name="queue"/> as <c>qmp_x_query_virtio_queue_status</c> does. Reads only the
-    /// queue's shadow state and configuration: the queue and guest RAM are not changed.
+    /// queue's shadow state and configuration: the queue and guest RAM are not changed, and the thread running the
+    /// queue allocates nothing for it. QEMU takes it under the big lock, with the device still; here the fields are
+    /// read without stopping the device, so on a queue that is moving they may come from slightly different moments:
+    /// take it on a stalled queue (as the watchdog does) or with the device paused when the numbers must agree.
     /// </summary>
     /// <param name="queue">The queue.</param>
     /// <param name="deviceName">The device name to report (QEMU's <c>vdev-&gt;name</c>, such as <c>virtio-blk</c>).</param>
