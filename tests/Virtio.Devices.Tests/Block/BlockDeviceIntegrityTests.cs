@@ -2,6 +2,7 @@ using Virtio.Device;
 using Virtio.Devices.Block;
 using Virtio.Devices.Tests.Support;
 using Virtio.Driver;
+using Virtio.Tests;
 
 namespace Virtio.Devices.Tests.Block;
 
@@ -165,9 +166,8 @@ public class BlockDeviceIntegrityTests
         }
 
         Assert.Equal(0, Loop(1000));
-        long before = GC.GetAllocatedBytesForCurrentThread();
-        int bad = Loop(10_000);
-        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        int bad = 0;
+        long allocated = SteadyState.AllocatedBytes(() => bad += Loop(10_000));
         Assert.Equal(0, bad);
         Assert.Equal(0, allocated);
     }
