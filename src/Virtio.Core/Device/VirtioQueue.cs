@@ -103,32 +103,15 @@ public sealed class VirtioQueue
     /// <returns>False when nothing was written: the chain was stale or the device is broken.</returns>
     public bool Complete(in DescriptorChain chain, uint length)
     {
+        // Inside the queue's own handler the lock is already this thread's: skip the recursive enter (the per-buffer case).
+        if (_lock.IsHeldByCurrentThread)
+        {
+            return CompleteLocked(chain, length);
+        }
+
         lock (_lock)
         {
-            if (!chain.IsFrom(Ring) || chain.Generation != Ring.Generation)
-            {
-                StaleCompletions++;
-                _device.OnStaleCompletion();
-                return false;
-            }
-
-            _popTimestamps[chain.Head] = 0;
-            _inFlight--;
-            if (!_device.CanComplete || !Ring.Push(chain, length))
-            {
-                return false;
-            }
-
-            if (_handling)
-            {
-                _notifyPending = true;
-            }
-            else
-            {
-                NotifyIfNeeded();
-            }
-
-            return true;
+            return CompleteLocked(chain, length);
         }
     }
 
@@ -167,48 +150,14 @@ public sealed class VirtioQueue
             throw new ArgumentException($"{chains.Length} chains but {lengths.Length} lengths", nameof(lengths));
         }
 
+        if (_lock.IsHeldByCurrentThread)
+        {
+            return CompleteBatchLocked(chains, lengths);
+        }
+
         lock (_lock)
         {
-            foreach (ref readonly DescriptorChain chain in chains)
-            {
-                if (!chain.IsFrom(Ring) || chain.Generation != Ring.Generation)
-                {
-                    StaleCompletions += chains.Length;
-                    for (int i = 0; i < chains.Length; i++)
-                    {
-                        _device.OnStaleCompletion();
-                    }
-
-                    return false;
-                }
-            }
-
-            for (int i = 0; i < chains.Length; i++)
-            {
-                _popTimestamps[chains[i].Head] = 0;
-                _inFlight--;
-                if (_device.CanComplete)
-                {
-                    Ring.Fill(chains[i].Head, lengths[i], i);
-                }
-            }
-
-            if (!_device.CanComplete || Ring.IsBroken)
-            {
-                return false;
-            }
-
-            Ring.Flush(chains.Length);
-            if (_handling)
-            {
-                _notifyPending = true;
-            }
-            else
-            {
-                NotifyIfNeeded();
-            }
-
-            return true;
+            return CompleteBatchLocked(chains, lengths);
         }
     }
 
@@ -309,6 +258,75 @@ public sealed class VirtioQueue
         Array.Clear(_popTimestamps);
         _inFlight = 0;
         _notifyPending = false;
+    }
+
+    private bool CompleteLocked(in DescriptorChain chain, uint length)
+    {
+        if (!chain.IsFrom(Ring) || chain.Generation != Ring.Generation)
+        {
+            StaleCompletions++;
+            _device.OnStaleCompletion();
+            return false;
+        }
+
+        _popTimestamps[chain.Head] = 0;
+        _inFlight--;
+        if (!_device.CanComplete || !Ring.Push(chain, length))
+        {
+            return false;
+        }
+
+        NotifyOrDefer();
+        return true;
+    }
+
+    private bool CompleteBatchLocked(ReadOnlySpan<DescriptorChain> chains, ReadOnlySpan<uint> lengths)
+    {
+        foreach (ref readonly DescriptorChain chain in chains)
+        {
+            if (!chain.IsFrom(Ring) || chain.Generation != Ring.Generation)
+            {
+                StaleCompletions += chains.Length;
+                for (int i = 0; i < chains.Length; i++)
+                {
+                    _device.OnStaleCompletion();
+                }
+
+                return false;
+            }
+        }
+
+        for (int i = 0; i < chains.Length; i++)
+        {
+            _popTimestamps[chains[i].Head] = 0;
+            _inFlight--;
+            if (_device.CanComplete)
+            {
+                Ring.Fill(chains[i].Head, lengths[i], i);
+            }
+        }
+
+        if (!_device.CanComplete || Ring.IsBroken)
+        {
+            return false;
+        }
+
+        Ring.Flush(chains.Length);
+        NotifyOrDefer();
+        return true;
+    }
+
+    /// <summary>After a completion, under the lock: notify now, or once at the end of the handler running.</summary>
+    private void NotifyOrDefer()
+    {
+        if (_handling)
+        {
+            _notifyPending = true;
+        }
+        else
+        {
+            NotifyIfNeeded();
+        }
     }
 
     private void NotifyIfNeeded()
