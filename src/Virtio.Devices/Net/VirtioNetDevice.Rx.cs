@@ -1,3 +1,4 @@
+using System.Diagnostics.Metrics;
 using Virtio.Device;
 using Virtio.Rings;
 
@@ -37,7 +38,8 @@ public sealed partial class VirtioNetDevice
         }
 
         NetRxBacklog backlog = _backlogs[pair];
-        bool own = ReferenceEquals(t_transmitting, this);
+        TxState tx = _tx[pair];
+        bool own = tx.Transmitter == Environment.CurrentManagedThreadId; // looped back by this pair's own tx handler
         bool queued = backlog.TryEnqueue(header, frame, remember: refuseWhenFull);
         if (!queued && own)
         {
@@ -59,8 +61,8 @@ public sealed partial class VirtioNetDevice
 
         if (own)
         {
-            // Sent by this device's own tx handler on this thread (loopback): one rx kick when the tx batch ends.
-            t_rxKickDeferred = true;
+            // Sent by this pair's own tx handler on this thread (loopback): one rx kick when the tx batch ends.
+            tx.RxKickDeferred = true;
             return EnqueueResult.Accepted;
         }
 
@@ -69,31 +71,27 @@ public sealed partial class VirtioNetDevice
         return EnqueueResult.Accepted;
     }
 
-    /// <summary>Runs the tx handler with rx kicks to this device deferred to its end, then kicks each rx queue once.</summary>
+    /// <summary>
+    /// Runs the tx handler with the rx kicks for frames it loops back to its own pair deferred to its end, then kicks
+    /// that rx queue once. (Thread-local state would do the same, but its lazily grown per-thread storage allocates
+    /// when a thread first meets it in optimized code, mid-run.)
+    /// </summary>
     private void TransmitBatch(VirtioQueue queue, int pair)
     {
-        VirtioNetDevice? outer = t_transmitting;
-        bool outerDeferred = t_rxKickDeferred;
-        t_transmitting = this;
-        t_rxKickDeferred = false;
+        TxState state = _tx[pair];
+        state.Transmitter = Environment.CurrentManagedThreadId; // the queue's lock is held: one handler per pair at a time
         try
         {
             HandleTx(queue, pair);
         }
         finally
         {
-            t_transmitting = outer;
-            bool deferred = t_rxKickDeferred;
-            t_rxKickDeferred = outerDeferred;
-            if (deferred)
+            state.Transmitter = 0;
+            Publish(ref state.Sent, ref _txPackets, ref _txBytes, NetMetrics.TxPackets, NetMetrics.TxBytes);
+            if (state.RxKickDeferred)
             {
-                for (int i = 0; i < _backlogs.Length; i++)
-                {
-                    if (_backlogs[i].Count > 0)
-                    {
-                        Notify(RxIndex(i));
-                    }
-                }
+                state.RxKickDeferred = false;
+                Notify(RxIndex(pair));
             }
         }
     }
@@ -134,6 +132,7 @@ public sealed partial class VirtioNetDevice
             wakeBackend |= backlog.Dequeue();
         }
 
+        Publish(ref _rx[pair].Received, ref _rxPackets, ref _rxBytes, NetMetrics.RxPackets, NetMetrics.RxBytes);
         if (wakeBackend)
         {
             _backend.ReceiveReady();
@@ -254,10 +253,7 @@ public sealed partial class VirtioNetDevice
         }
 
         queue.CompleteBatch(state.Chains.AsSpan(0, count), state.Lengths.AsSpan(0, count));
-        Interlocked.Increment(ref _rxPackets);
-        Interlocked.Add(ref _rxBytes, frame.Length);
-        NetMetrics.RxPackets.Add(1, _deviceTag);
-        NetMetrics.RxBytes.Add(frame.Length, _deviceTag);
+        state.Received.Count(frame.Length); // published once the handler run ends
         return Placement.Delivered;
     }
 
@@ -266,5 +262,35 @@ public sealed partial class VirtioNetDevice
     {
         public readonly DescriptorChain[] Chains = new DescriptorChain[queueSize];
         public readonly uint[] Lengths = new uint[queueSize];
+
+        /// <summary>Frames placed in the current handler run (the handler owns it, under the queue's lock).</summary>
+        public FrameTally Received;
+    }
+
+    /// <summary>Frames and bytes a handler run counted: published with one atomic add and one measurement per run, not per frame.</summary>
+    private struct FrameTally
+    {
+        public long Packets;
+        public long Bytes;
+
+        public void Count(int length)
+        {
+            Packets++;
+            Bytes += length;
+        }
+    }
+
+    private void Publish(ref FrameTally tally, ref long packets, ref long bytes, Counter<long> packetMetric, Counter<long> byteMetric)
+    {
+        if (tally.Packets == 0)
+        {
+            return;
+        }
+
+        Interlocked.Add(ref packets, tally.Packets);
+        Interlocked.Add(ref bytes, tally.Bytes);
+        packetMetric.Add(tally.Packets, _deviceTag);
+        byteMetric.Add(tally.Bytes, _deviceTag);
+        tally = default;
     }
 }

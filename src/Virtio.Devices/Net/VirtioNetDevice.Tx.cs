@@ -23,7 +23,7 @@ public sealed partial class VirtioNetDevice
 
             if (state.TryTakePending(out DescriptorChain sent))
             {
-                CompleteSent(queue, sent, state.PendingLength);
+                CompleteSent(queue, state, sent, state.PendingLength);
             }
         }
 
@@ -94,7 +94,7 @@ public sealed partial class VirtioNetDevice
             return false;
         }
 
-        CompleteSent(queue, chain, length);
+        CompleteSent(queue, state, chain, length);
         return true;
     }
 
@@ -140,13 +140,10 @@ public sealed partial class VirtioNetDevice
         return header.GsoSize == 0 ? "gso_type with gso_size 0" : null;
     }
 
-    private void CompleteSent(VirtioQueue queue, in DescriptorChain chain, int length)
+    private static void CompleteSent(VirtioQueue queue, TxState state, in DescriptorChain chain, int length)
     {
         queue.Complete(chain, 0);
-        Interlocked.Increment(ref _txPackets);
-        Interlocked.Add(ref _txBytes, length);
-        NetMetrics.TxPackets.Add(1, _deviceTag);
-        NetMetrics.TxBytes.Add(length, _deviceTag);
+        state.Sent.Count(length); // published once the handler run ends (TransmitBatch)
     }
 
     private void Drop(VirtioQueue queue, in DescriptorChain chain, NetDropReason reason, int pair, int length)
@@ -168,6 +165,15 @@ public sealed partial class VirtioNetDevice
     private sealed class TxState
     {
         public readonly byte[] Buffer = new byte[VirtioNetHeader.Size + MaxFrameLength];
+
+        /// <summary>Frames sent in the current handler run (the handler owns it, under the queue's lock).</summary>
+        public FrameTally Sent;
+
+        /// <summary>The managed thread ID running this pair's tx handler, 0 when none.</summary>
+        public volatile int Transmitter;
+
+        /// <summary>The tx handler looped frames back to this pair's backlog and owes its rx queue a kick.</summary>
+        public bool RxKickDeferred;
         private DescriptorChain _pending;
         private int _hasPending;
 

@@ -61,14 +61,6 @@ public sealed partial class VirtioNetDevice : VirtioDevice
     private int _ctrlIndex = 2;
     private bool _linkUp;
 
-    /// <summary>The device whose tx handler runs on this thread: frames it sends to its own rx queue wait for one kick at the end.</summary>
-    [ThreadStatic]
-    private static VirtioNetDevice? t_transmitting;
-
-    /// <summary>True when this thread's tx handler deferred an rx kick.</summary>
-    [ThreadStatic]
-    private static bool t_rxKickDeferred;
-
     /// <summary>Creates the device and attaches it to <paramref name="backend"/>.</summary>
     /// <param name="memory">Guest RAM.</param>
     /// <param name="backend">Where frames go and come from; the device does not own it.</param>
