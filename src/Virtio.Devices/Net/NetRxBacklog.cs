@@ -3,15 +3,22 @@ namespace Virtio.Devices.Net;
 /// <summary>
 /// The frames of one queue pair waiting for rx buffers (QEMU keeps them in the peer's <c>NetQueue</c>): a bounded ring
 /// of slots whose buffers grow to the largest frame seen and are then reused, so steady-state delivery allocates
-/// nothing. Any thread enqueues; one consumer (the rx handler, under the rx queue's lock) peeks and dequeues.
+/// nothing. Any thread enqueues (producers take a lock among themselves); one consumer (the rx handler, under the rx
+/// queue's lock) peeks and dequeues without it.
 /// </summary>
+/// <remarks>
+/// The producers own <c>tail</c>, the consumer owns <c>head</c>; each publishes its index with a release store and reads
+/// the other's with an acquire load, so a slot is written before it is seen and freed before it is reused. A producer
+/// refused for want of room records it, fences, and looks again; the consumer, after freeing slots, fences and reads
+/// the record (<see cref="TakeRefusal"/>): one of the two sees the other, so no refusal waits for a wake-up that never comes.
+/// </remarks>
 internal sealed class NetRxBacklog
 {
     private readonly Slot[] _slots;
-    private readonly Lock _lock = new();
-    private int _head;
-    private int _count;
-    private bool _refused;
+    private readonly Lock _producers = new();
+    private long _head;
+    private long _tail;
+    private int _refused;
 
     public NetRxBacklog(int capacity)
     {
@@ -22,20 +29,28 @@ internal sealed class NetRxBacklog
         }
     }
 
-    public int Count => Volatile.Read(ref _count);
+    public int Count => (int)(Volatile.Read(ref _tail) - Volatile.Read(ref _head));
 
     /// <summary>Copies a frame in; when full, returns false and, if <paramref name="remember"/>, records the refusal.</summary>
     public bool TryEnqueue(in VirtioNetHeader header, ReadOnlySpan<byte> frame, bool remember)
     {
-        lock (_lock)
+        lock (_producers)
         {
-            if (_count == _slots.Length)
+            if (_tail - Volatile.Read(ref _head) == _slots.Length)
             {
-                _refused |= remember;
-                return false;
+                if (!remember)
+                {
+                    return false;
+                }
+
+                Interlocked.Exchange(ref _refused, 1); // full fence: the record is visible before we look again
+                if (_tail - Volatile.Read(ref _head) == _slots.Length)
+                {
+                    return false;
+                }
             }
 
-            Slot slot = _slots[(_head + _count) % _slots.Length];
+            Slot slot = _slots[_tail % _slots.Length];
             if (slot.Data.Length < frame.Length)
             {
                 slot.Data = new byte[Math.Max(frame.Length, Math.Min(slot.Data.Length * 2, VirtioNetDevice.MaxFrameLength))];
@@ -44,7 +59,7 @@ internal sealed class NetRxBacklog
             frame.CopyTo(slot.Data);
             slot.Length = frame.Length;
             slot.Header = header;
-            Volatile.Write(ref _count, _count + 1);
+            Volatile.Write(ref _tail, _tail + 1);
             return true;
         }
     }
@@ -52,43 +67,42 @@ internal sealed class NetRxBacklog
     /// <summary>The oldest frame; the slot stays untouched by producers until <see cref="Dequeue"/>.</summary>
     public bool TryPeek(out VirtioNetHeader header, out Span<byte> frame)
     {
-        if (Volatile.Read(ref _count) == 0)
+        if (Volatile.Read(ref _tail) == _head)
         {
             header = default;
             frame = default;
             return false;
         }
 
-        Slot slot = _slots[_head];
+        Slot slot = _slots[_head % _slots.Length];
         header = slot.Header;
         frame = slot.Data.AsSpan(0, slot.Length);
         return true;
     }
 
     /// <summary>Replaces the oldest frame's header (after the consumer completed its checksum).</summary>
-    public void SetHeadHeader(in VirtioNetHeader header) => _slots[_head].Header = header;
+    public void SetHeadHeader(in VirtioNetHeader header) => _slots[_head % _slots.Length].Header = header;
 
-    /// <summary>Drops the oldest frame; returns true when a producer was refused since the last call (it waits for room).</summary>
-    public bool Dequeue()
+    /// <summary>Frees the oldest frame's slot (consumer only).</summary>
+    public void Dequeue() => Volatile.Write(ref _head, _head + 1);
+
+    /// <summary>
+    /// After the consumer freed slots: whether a producer was refused since the last call (it waits for room, so the
+    /// backend must be told). Once per handler run: it costs a full fence.
+    /// </summary>
+    public bool TakeRefusal()
     {
-        lock (_lock)
-        {
-            _head = (_head + 1) % _slots.Length;
-            Volatile.Write(ref _count, _count - 1);
-            bool refused = _refused;
-            _refused = false;
-            return refused;
-        }
+        Interlocked.MemoryBarrier(); // the freed head is visible before we read the record (see the remarks)
+        return Volatile.Read(ref _refused) != 0 && Interlocked.Exchange(ref _refused, 0) != 0;
     }
 
-    /// <summary>Empties the backlog (reset); returns how many frames were discarded.</summary>
+    /// <summary>Empties the backlog (reset, with the rx handler stopped); returns how many frames were discarded.</summary>
     public int Clear()
     {
-        lock (_lock)
+        lock (_producers)
         {
-            int n = _count;
-            _head = 0;
-            Volatile.Write(ref _count, 0);
+            int n = (int)(_tail - _head);
+            Volatile.Write(ref _head, _tail);
             return n;
         }
     }

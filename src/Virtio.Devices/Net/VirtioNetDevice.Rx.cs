@@ -103,7 +103,7 @@ public sealed partial class VirtioNetDevice
     private void HandleRx(VirtioQueue queue, int pair)
     {
         NetRxBacklog backlog = _backlogs[pair];
-        bool wakeBackend = false;
+        bool dequeued = false;
         while (IsLive && backlog.TryPeek(out VirtioNetHeader header, out Span<byte> frame))
         {
             Placement placement = PrepareRxHeader(ref header, frame, pair)
@@ -129,11 +129,12 @@ public sealed partial class VirtioNetDevice
                 break;
             }
 
-            wakeBackend |= backlog.Dequeue();
+            backlog.Dequeue();
+            dequeued = true;
         }
 
         Publish(ref _rx[pair].Received, ref _rxPackets, ref _rxBytes, NetMetrics.RxPackets, NetMetrics.RxBytes);
-        if (wakeBackend)
+        if (dequeued && backlog.TakeRefusal())
         {
             _backend.ReceiveReady();
         }

@@ -260,7 +260,7 @@ public sealed partial class VirtioNetDevice : VirtioDevice
                 CountDrop(NetDropReason.Reset, i, 0);
             }
 
-            refused |= purged > 0;
+            refused |= _backlogs[i].TakeRefusal() | (purged > 0);
         }
 
         if (refused)
