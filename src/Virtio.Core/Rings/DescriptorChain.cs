@@ -1,3 +1,5 @@
+using Virtio.Memory;
+
 namespace Virtio.Rings;
 
 /// <summary>
@@ -7,11 +9,18 @@ namespace Virtio.Rings;
 /// <remarks>
 /// The chain was validated when popped. Walking it reads the descriptors again, with every bound checked again, so a
 /// driver that rewrites an in-flight chain cannot make the device touch memory outside guest RAM; such a rewrite
-/// that breaks a rule breaks the queue and ends the walk.
+/// that breaks a rule breaks the queue and ends the walk. A chain of one direct buffer (the common shape) keeps that
+/// buffer as validated at pop, as QEMU keeps the mapping it made then, and maps it again, bounds checked, on use.
 /// </remarks>
-public readonly struct DescriptorChain
+public readonly unsafe struct DescriptorChain
 {
     private readonly SplitQueue? _queue;
+
+    /// <summary>The guest address of the one buffer of a single-descriptor direct chain, as validated at pop.</summary>
+    private readonly ulong _singleAddress;
+
+    /// <summary>True for a chain of one direct buffer popped by the fast path (<see cref="_singleAddress"/> is set).</summary>
+    private readonly bool _single;
 
     internal DescriptorChain(SplitQueue queue, int generation, ushort head, int descriptorCount, int readableCount, int writableCount, uint readableLength, uint writableLength, bool isIndirect)
     {
@@ -24,6 +33,14 @@ public readonly struct DescriptorChain
         ReadableLength = readableLength;
         WritableLength = writableLength;
         IsIndirect = isIndirect;
+    }
+
+    /// <summary>A chain of one direct buffer (the pop's fast path): the copy helpers use the buffer validated at pop.</summary>
+    internal DescriptorChain(SplitQueue queue, int generation, ushort head, ulong address, uint length, bool writable)
+        : this(queue, generation, head, 1, writable ? 0 : 1, writable ? 1 : 0, writable ? 0 : length, writable ? length : 0, false)
+    {
+        _singleAddress = address;
+        _single = true;
     }
 
     /// <summary>The index of the head descriptor: the id the used element carries.</summary>
@@ -55,7 +72,9 @@ public readonly struct DescriptorChain
     internal bool IsFrom(SplitQueue queue) => ReferenceEquals(_queue, queue);
 
     /// <summary>Walks the buffers in chain order: readable ones first, then writable ones.</summary>
-    public DescriptorChainEnumerator GetEnumerator() => new(_queue, Generation, Head, DescriptorCount);
+    public DescriptorChainEnumerator GetEnumerator() => _single
+        ? new(_queue!, Generation, Head, _singleAddress, ReadableLength + WritableLength, WritableCount != 0)
+        : new(_queue, Generation, Head, DescriptorCount);
 
     /// <summary>
     /// Copies the chain's device-readable bytes, starting <paramref name="offset"/> bytes in, to
@@ -64,6 +83,18 @@ public readonly struct DescriptorChain
     /// <returns>The number of bytes copied.</returns>
     public int CopyFromReadable(Span<byte> destination, uint offset = 0)
     {
+        if (_single)
+        {
+            if (!TryMapSingle(ReadableLength, offset, out Span<byte> source))
+            {
+                return 0;
+            }
+
+            int n = Math.Min(source.Length, destination.Length);
+            source[..n].CopyTo(destination);
+            return n;
+        }
+
         int copied = 0;
         ulong skip = offset;
         foreach (DescriptorBuffer buffer in this)
@@ -96,6 +127,18 @@ public readonly struct DescriptorChain
     /// <returns>The number of bytes copied (less than the source when the writable part is shorter).</returns>
     public int CopyToWritable(ReadOnlySpan<byte> source, uint offset = 0)
     {
+        if (_single)
+        {
+            if (!TryMapSingle(WritableLength, offset, out Span<byte> destination))
+            {
+                return 0;
+            }
+
+            int n = Math.Min(source.Length, destination.Length);
+            source[..n].CopyTo(destination);
+            return n;
+        }
+
         int copied = 0;
         ulong skip = offset;
         foreach (DescriptorBuffer buffer in this)
@@ -124,5 +167,23 @@ public readonly struct DescriptorChain
         }
 
         return copied;
+    }
+
+    /// <summary>
+    /// The one buffer of a single-buffer chain from <paramref name="offset"/> on, without walking the chain: the buffer
+    /// validated at pop (as QEMU keeps the mapping it made at pop), mapped again with its bounds checked. False for
+    /// a stale chain, as the walk would end at once, or an offset past the end.
+    /// </summary>
+    private bool TryMapSingle(uint length, uint offset, out Span<byte> buffer)
+    {
+        buffer = default;
+        if (offset >= length || !_queue!.IsCurrent(Generation)
+            || _queue.TranslateBuffer(_singleAddress, length, out byte* p) != GuestMemoryError.None)
+        {
+            return false;
+        }
+
+        buffer = new Span<byte>(p + offset, (int)(length - offset));
+        return true;
     }
 }

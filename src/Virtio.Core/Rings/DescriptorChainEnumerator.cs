@@ -11,6 +11,10 @@ public unsafe ref struct DescriptorChainEnumerator
     private readonly SplitQueue? _queue;
     private readonly int _generation;
     private readonly ushort _head;
+    private readonly ulong _singleAddress;
+    private readonly uint _singleLength;
+    private readonly bool _single;
+    private readonly bool _singleWritable;
     private byte* _table;
     private uint _max;
     private uint _next;
@@ -27,6 +31,16 @@ public unsafe ref struct DescriptorChainEnumerator
         _remaining = queue is null ? 0 : count;
     }
 
+    /// <summary>A chain of one direct buffer: yields the buffer validated at pop instead of reading the table again.</summary>
+    internal DescriptorChainEnumerator(SplitQueue queue, int generation, ushort head, ulong address, uint length, bool writable)
+        : this(queue, generation, head, 1)
+    {
+        _singleAddress = address;
+        _singleLength = length;
+        _singleWritable = writable;
+        _single = true;
+    }
+
     /// <summary>The current buffer.</summary>
     public readonly DescriptorBuffer Current => _current;
 
@@ -40,6 +54,18 @@ public unsafe ref struct DescriptorChainEnumerator
         }
 
         SplitQueue queue = _queue!;
+        if (_single)
+        {
+            _remaining = 0;
+            if (!queue.IsCurrent(_generation) || queue.TranslateBuffer(_singleAddress, _singleLength, out byte* buffer) != GuestMemoryError.None)
+            {
+                return false;
+            }
+
+            _current = new DescriptorBuffer(_singleAddress, _singleLength, _singleWritable, new Span<byte>(buffer, (int)_singleLength));
+            return true;
+        }
+
         if (_table == null)
         {
             _table = queue.ChainStart(_generation, out _max);

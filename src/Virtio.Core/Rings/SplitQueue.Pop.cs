@@ -66,11 +66,11 @@ public sealed unsafe partial class SplitQueue
         byte* d = _desc + (head * SplitRing.DescriptorSize);
         ushort flags = LittleEndian.Read16(d + 12);
         uint len = LittleEndian.Read32(d + 8);
+        ulong addr = LittleEndian.Read64(d);
         if ((flags & (ushort)(DescriptorFlags.Next | DescriptorFlags.Indirect)) == 0 && len - 1 < MaxBufferLength
-            && TranslateBuffer(LittleEndian.Read64(d), len, out _) == GuestMemoryError.None)
+            && TranslateBuffer(addr, len, out _) == GuestMemoryError.None)
         {
-            bool writable = (flags & (ushort)DescriptorFlags.Write) != 0;
-            chain = new DescriptorChain(this, _generation, head, 1, writable ? 0 : 1, writable ? 1 : 0, writable ? 0 : len, writable ? len : 0, false);
+            chain = new DescriptorChain(this, _generation, head, addr, len, (flags & (ushort)DescriptorFlags.Write) != 0);
         }
         else
         {

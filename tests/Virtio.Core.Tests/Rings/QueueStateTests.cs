@@ -249,4 +249,56 @@ public class QueueStateTests
         Assert.Equal(new byte[] { 0, 9 }, h.Memory.GetSpan(w1.Address, 2).ToArray());
         Assert.Equal(new byte[] { 9, 9, 9, 9 }, h.Memory.GetSpan(w2.Address, 4).ToArray());
     }
+
+    [Fact]
+    public void Single_buffer_chain_keeps_the_buffer_validated_at_pop_when_rewritten_in_flight()
+    {
+        using var h = new RingHarness(size: 8);
+        var w = h.Buffer(4);
+        var other = h.Buffer(4);
+        Assert.Equal(Virtio.Driver.AddResult.Added, h.Driver.Add([], [w], 1));
+        DescriptorChain c = h.PopOne();
+        Assert.Equal(1, c.DescriptorCount);
+
+        // A hostile driver points the in-flight descriptor outside guest RAM, then at another buffer.
+        h.WriteDescriptor(0, RingHarness.MemorySize + 0x1000, 4, DescriptorFlags.Write, 0);
+        Assert.Equal(4, c.CopyToWritable([1, 2, 3, 4]));
+        h.WriteDescriptor(0, other.Address, 4, DescriptorFlags.Write, 0);
+        Assert.Equal(2, c.CopyToWritable([5, 6], offset: 2));
+        int n = 0;
+        foreach (DescriptorBuffer buffer in c)
+        {
+            Assert.Equal(w.Address, buffer.Address);
+            Assert.True(buffer.IsWritable);
+            n++;
+        }
+
+        Assert.Equal(1, n);
+        Assert.Equal(new byte[] { 1, 2, 5, 6 }, h.Memory.GetSpan(w.Address, 4).ToArray());
+        Assert.Equal(new byte[4], h.Memory.GetSpan(other.Address, 4).ToArray());
+        Assert.Null(h.Device.Error);
+    }
+
+    [Fact]
+    public void Single_buffer_chain_copies_nothing_once_stale_or_past_its_end()
+    {
+        using var h = new RingHarness(size: 8);
+        var r = h.Buffer(4, 7);
+        var w = h.Buffer(4);
+        Assert.Equal(Virtio.Driver.AddResult.Added, h.Driver.Add([r], [], 1));
+        Assert.Equal(Virtio.Driver.AddResult.Added, h.Driver.Add([], [w], 2));
+        DescriptorChain readable = h.PopOne();
+        DescriptorChain writable = h.PopOne();
+        byte[] got = new byte[8];
+        Assert.Equal(0, readable.CopyFromReadable(got, offset: 4));
+        Assert.Equal(0, readable.CopyToWritable([1]));
+        Assert.Equal(0, writable.CopyFromReadable(got));
+        Assert.Equal(4, readable.CopyFromReadable(got));
+        Assert.Equal(new byte[] { 7, 7, 7, 7, 0, 0, 0, 0 }, got);
+
+        h.Device.Reset();
+        Assert.Equal(0, readable.CopyFromReadable(got));
+        Assert.Equal(0, writable.CopyToWritable([1, 2, 3]));
+        Assert.Equal(new byte[4], h.Memory.GetSpan(w.Address, 4).ToArray());
+    }
 }
