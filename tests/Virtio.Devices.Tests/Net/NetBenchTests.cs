@@ -7,14 +7,15 @@ namespace Virtio.Devices.Tests.Net;
 public class NetBenchTests
 {
     [Theory]
-    [InlineData(64, true, 32)]
-    [InlineData(64, false, 1)]
-    [InlineData(1514, true, 8)]
-    [InlineData(65550, true, 4)]
-    [InlineData(65550, false, 2)]
-    public void Bench_frames_all_come_back_without_allocating(int frameSize, bool mergeable, int batch)
+    [InlineData(64, true, 32, false)]
+    [InlineData(64, true, 32, true)]
+    [InlineData(64, false, 1, false)]
+    [InlineData(1514, true, 8, true)]
+    [InlineData(65550, true, 4, false)]
+    [InlineData(65550, false, 2, true)]
+    public void Bench_frames_all_come_back_without_allocating(int frameSize, bool mergeable, int batch, bool callbacks)
     {
-        using var bench = new NetBench(frameSize, mergeable, batch);
+        using var bench = new NetBench(frameSize, mergeable, batch, callbacks);
         long failed = 0, frames = 0;
         long allocated = SteadyState.Least(() =>
         {
