@@ -180,21 +180,40 @@ public sealed partial class VirtioNetDevice
 
     private Placement PlaceFrame(VirtioQueue queue, int pair, in VirtioNetHeader header, ReadOnlySpan<byte> frame)
     {
-        RxState state = _rx[pair];
         uint need = (uint)(VirtioNetHeader.Size + frame.Length);
-        bool mergeable = HasFeature(NetFeature.MrgRxBuf);
-        int count = 0;
-        ulong room = 0;
+        if (!queue.TryPop(out DescriptorChain first))
+        {
+            return Placement.NoBuffers;
+        }
+
+        if (!CheckRxChain(queue, first, ReadOnlySpan<DescriptorChain>.Empty))
+        {
+            return Placement.Broken;
+        }
+
+        RxState state = _rx[pair];
+        if (first.WritableLength >= need)
+        {
+            // The common case: the frame fits the first buffer, num_buffers = 1.
+            WriteHeaderAndFrame(first, header, 1, frame, frame.Length);
+            queue.Complete(first, need);
+            state.Received.Count(frame.Length); // published once the handler run ends
+            return Placement.Delivered;
+        }
+
+        if (!HasFeature(NetFeature.MrgRxBuf))
+        {
+            // virtio_net_receive_rcu: "truncated non-mergeable packet"; the buffer goes back for the next frame.
+            queue.Unpop(first);
+            CountDrop(NetDropReason.RxBufferTooSmall, pair, frame.Length);
+            return Placement.Dropped;
+        }
+
+        state.Chains[0] = first;
+        int count = 1;
+        ulong room = first.WritableLength;
         while (room < need)
         {
-            if (!mergeable && count == 1)
-            {
-                // virtio_net_receive_rcu: "truncated non-mergeable packet"; the buffer goes back for the next frame.
-                queue.Unpop(state.Chains[0]);
-                CountDrop(NetDropReason.RxBufferTooSmall, pair, frame.Length);
-                return Placement.Dropped;
-            }
-
             if (!queue.TryPop(out DescriptorChain chain))
             {
                 for (int i = count - 1; i >= 0; i--)
@@ -205,21 +224,8 @@ public sealed partial class VirtioNetDevice
                 return Placement.NoBuffers;
             }
 
-            // Section 5.1.6.3.1: every rx buffer holds at least the header; this one never can.
-            string? error = chain.WritableCount == 0
-                ? $"virtio-net receive queue contains no in buffers (chain {chain.Head} on queue {queue.Index})"
-                : chain.WritableLength < VirtioNetHeader.Size
-                    ? $"virtio-net rx chain {chain.Head} on queue {queue.Index} has {chain.WritableLength} writable byte(s), less than the {VirtioNetHeader.Size}-byte header"
-                    : null;
-            if (error is not null)
+            if (!CheckRxChain(queue, chain, state.Chains.AsSpan(0, count)))
             {
-                // virtio_error, then every chain popped for this frame is detached: none stays in flight.
-                DeviceError(queue, chain, error);
-                for (int i = 0; i < count; i++)
-                {
-                    queue.Complete(state.Chains[i], 0);
-                }
-
                 return Placement.Broken;
             }
 
@@ -227,35 +233,53 @@ public sealed partial class VirtioNetDevice
             room += chain.WritableLength;
         }
 
-        Span<byte> head = stackalloc byte[VirtioNetHeader.Size];
-        (header with { BufferCount = (ushort)count }).Write(head);
-        int placed = 0; // bytes of the frame placed so far
-        for (int i = 0; i < count; i++)
+        int placed = (int)Math.Min(first.WritableLength - VirtioNetHeader.Size, (uint)frame.Length);
+        WriteHeaderAndFrame(first, header, count, frame, placed);
+        state.Lengths[0] = (uint)(VirtioNetHeader.Size + placed);
+        for (int i = 1; i < count; i++)
         {
             ref readonly DescriptorChain chain = ref state.Chains[i];
-            uint written;
-            if (i == 0)
-            {
-                chain.CopyToWritable(head);
-                int n = (int)Math.Min(chain.WritableLength - VirtioNetHeader.Size, (uint)frame.Length);
-                chain.CopyToWritable(frame[..n], VirtioNetHeader.Size);
-                placed = n;
-                written = (uint)(VirtioNetHeader.Size + n);
-            }
-            else
-            {
-                int n = (int)Math.Min(chain.WritableLength, (uint)(frame.Length - placed));
-                chain.CopyToWritable(frame.Slice(placed, n));
-                placed += n;
-                written = (uint)n;
-            }
-
-            state.Lengths[i] = written;
+            int n = (int)Math.Min(chain.WritableLength, (uint)(frame.Length - placed));
+            chain.CopyToWritable(frame.Slice(placed, n));
+            placed += n;
+            state.Lengths[i] = (uint)n;
         }
 
         queue.CompleteBatch(state.Chains.AsSpan(0, count), state.Lengths.AsSpan(0, count));
-        state.Received.Count(frame.Length); // published once the handler run ends
+        state.Received.Count(frame.Length);
         return Placement.Delivered;
+    }
+
+    /// <summary>
+    /// Section 5.1.6.3.1: every rx buffer holds at least the header. A chain that never can is a device error
+    /// (virtio_error), and every chain popped for this frame is detached with it: none stays in flight.
+    /// </summary>
+    private bool CheckRxChain(VirtioQueue queue, in DescriptorChain chain, ReadOnlySpan<DescriptorChain> popped)
+    {
+        if (chain.WritableLength >= VirtioNetHeader.Size)
+        {
+            return true;
+        }
+
+        string error = chain.WritableCount == 0
+            ? $"virtio-net receive queue contains no in buffers (chain {chain.Head} on queue {queue.Index})"
+            : $"virtio-net rx chain {chain.Head} on queue {queue.Index} has {chain.WritableLength} writable byte(s), less than the {VirtioNetHeader.Size}-byte header";
+        DeviceError(queue, chain, error);
+        foreach (ref readonly DescriptorChain other in popped)
+        {
+            queue.Complete(other, 0);
+        }
+
+        return false;
+    }
+
+    /// <summary>The header, with <c>num_buffers</c>, then the first <paramref name="length"/> bytes of the frame, into the first rx buffer.</summary>
+    private static void WriteHeaderAndFrame(in DescriptorChain chain, in VirtioNetHeader header, int buffers, ReadOnlySpan<byte> frame, int length)
+    {
+        Span<byte> head = stackalloc byte[VirtioNetHeader.Size];
+        (header with { BufferCount = (ushort)buffers }).Write(head);
+        chain.CopyToWritable(head);
+        chain.CopyToWritable(frame[..length], VirtioNetHeader.Size);
     }
 
     /// <summary>Per rx queue: the chains of the frame being placed (up to the queue size with MRG_RXBUF).</summary>

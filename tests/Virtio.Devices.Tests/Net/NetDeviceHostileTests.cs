@@ -55,6 +55,20 @@ public class NetDeviceHostileTests
     }
 
     [Fact]
+    public void A_too_small_rx_chain_in_the_middle_of_a_mergeable_frame_breaks_the_device_and_detaches_the_chains_before_it()
+    {
+        using var rig = new NetRig();
+        Assert.True(rig.Mergeable);
+        Assert.Equal(AddResult.Added, rig.Rx().Add([], [rig.Buffer(MrgBuffer)], 1));
+        Assert.Equal(AddResult.Added, rig.Rx().Add([], [rig.Buffer(VirtioNetHeader.Size - 1)], 2));
+        rig.Rx().Kick();
+        ushort usedBefore = rig.Device.Queues[0].Ring.UsedIdx;
+        rig.Send(NetRig.Frame(3000)); // needs a second buffer: the bad one
+        AssertBroken(rig, "header");
+        Assert.Equal(usedBefore, rig.Device.Queues[0].Ring.UsedIdx); // nothing of the frame was published
+    }
+
+    [Fact]
     public void A_control_command_without_its_ack_breaks_the_device()
     {
         using var rig = new NetRig();
