@@ -77,6 +77,24 @@ public readonly unsafe struct DescriptorChain
         : new(_queue, Generation, Head, DescriptorCount);
 
     /// <summary>
+    /// The chain's only buffer, in guest RAM, when it is a chain of one direct buffer (the common shape of a simple
+    /// request or a network frame): the buffer as validated at pop, mapped again with its bounds checked. A device may
+    /// read it (a readable chain) or fill it (a writable one) in place, without a copy; the guest can change it
+    /// meanwhile, so what is parsed from it is read once. False for other chains (walk them, or use the copy helpers)
+    /// and for a stale one.
+    /// </summary>
+    public bool TryGetSingleBuffer(out Span<byte> buffer)
+    {
+        if (_single)
+        {
+            return TryMapSingle(ReadableLength + WritableLength, 0, out buffer);
+        }
+
+        buffer = default;
+        return false;
+    }
+
+    /// <summary>
     /// Copies the chain's device-readable bytes, starting <paramref name="offset"/> bytes in, to
     /// <paramref name="destination"/> (for parsing a request header or gathering a frame).
     /// </summary>

@@ -301,4 +301,25 @@ public class QueueStateTests
         Assert.Equal(0, writable.CopyToWritable([1, 2, 3]));
         Assert.Equal(new byte[4], h.Memory.GetSpan(w.Address, 4).ToArray());
     }
+
+    [Fact]
+    public void TryGetSingleBuffer_maps_a_one_buffer_chain_in_place_and_nothing_else()
+    {
+        using var h = new RingHarness(size: 8);
+        var r = h.Buffer(6, 3);
+        Assert.Equal(Virtio.Driver.AddResult.Added, h.Driver.Add([r], [], 1));
+        Assert.Equal(Virtio.Driver.AddResult.Added, h.Driver.Add([h.Buffer(2)], [h.Buffer(2)], 2));
+        DescriptorChain single = h.PopOne();
+        DescriptorChain two = h.PopOne();
+
+        Assert.True(single.TryGetSingleBuffer(out Span<byte> buffer));
+        Assert.Equal(6, buffer.Length);
+        buffer[0] = 9; // in place: the guest's own bytes
+        Assert.Equal(new byte[] { 9, 3, 3, 3, 3, 3 }, h.Memory.GetSpan(r.Address, 6).ToArray());
+        Assert.False(two.TryGetSingleBuffer(out buffer));
+        Assert.True(buffer.IsEmpty);
+
+        h.Device.Reset();
+        Assert.False(single.TryGetSingleBuffer(out _));
+    }
 }
