@@ -195,7 +195,7 @@ public sealed partial class VirtioNetDevice
         if (first.WritableLength >= need)
         {
             // The common case: the frame fits the first buffer, num_buffers = 1.
-            WriteHeaderAndFrame(first, header, 1, frame, frame.Length);
+            WriteHeaderAndFrame(state, first, header, 1, frame, frame.Length);
             queue.Complete(first, need);
             state.Received.Count(frame.Length); // published once the handler run ends
             return Placement.Delivered;
@@ -234,7 +234,7 @@ public sealed partial class VirtioNetDevice
         }
 
         int placed = (int)Math.Min(first.WritableLength - VirtioNetHeader.Size, (uint)frame.Length);
-        WriteHeaderAndFrame(first, header, count, frame, placed);
+        WriteHeaderAndFrame(state, first, header, count, frame, placed);
         state.Lengths[0] = (uint)(VirtioNetHeader.Size + placed);
         for (int i = 1; i < count; i++)
         {
@@ -274,10 +274,19 @@ public sealed partial class VirtioNetDevice
     }
 
     /// <summary>The header, with <c>num_buffers</c>, then the first <paramref name="length"/> bytes of the frame, into the first rx buffer.</summary>
-    private static void WriteHeaderAndFrame(in DescriptorChain chain, in VirtioNetHeader header, int buffers, ReadOnlySpan<byte> frame, int length)
+    private static void WriteHeaderAndFrame(RxState state, in DescriptorChain chain, in VirtioNetHeader header, int buffers, ReadOnlySpan<byte> frame, int length)
     {
-        Span<byte> head = stackalloc byte[VirtioNetHeader.Size];
-        (header with { BufferCount = (ushort)buffers }).Write(head);
+        VirtioNetHeader rx = header with { BufferCount = (ushort)buffers };
+        if (chain.TryGetSingleBuffer(out Span<byte> buffer))
+        {
+            // One buffer, checked to hold the header: written in place.
+            rx.Write(buffer);
+            frame[..length].CopyTo(buffer[VirtioNetHeader.Size..]);
+            return;
+        }
+
+        Span<byte> head = state.Header;
+        rx.Write(head);
         chain.CopyToWritable(head);
         chain.CopyToWritable(frame[..length], VirtioNetHeader.Size);
     }
@@ -287,6 +296,9 @@ public sealed partial class VirtioNetDevice
     {
         public readonly DescriptorChain[] Chains = new DescriptorChain[queueSize];
         public readonly uint[] Lengths = new uint[queueSize];
+
+        /// <summary>The header written into a first rx buffer made of several descriptors.</summary>
+        public readonly byte[] Header = new byte[VirtioNetHeader.Size];
 
         /// <summary>Frames placed in the current handler run (the handler owns it, under the queue's lock).</summary>
         public FrameTally Received;

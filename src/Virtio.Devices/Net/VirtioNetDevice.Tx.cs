@@ -64,10 +64,17 @@ public sealed partial class VirtioNetDevice
             return true;
         }
 
-        // Gather: the header may share a descriptor with the frame or be split across several (section 5.1.6.2).
+        // The header may share a descriptor with the frame or be split across several (section 5.1.6.2). One buffer is
+        // read in place, as QEMU hands the backend the mapped guest buffers; several are gathered into one frame.
         int length = (int)frameLength;
-        chain.CopyFromReadable(state.Buffer.AsSpan(0, VirtioNetHeader.Size + length));
-        VirtioNetHeader header = VirtioNetHeader.Read(state.Buffer);
+        bool inPlace = chain.TryGetSingleBuffer(out Span<byte> packet);
+        if (!inPlace)
+        {
+            packet = state.Buffer.AsSpan(0, VirtioNetHeader.Size + length);
+            chain.CopyFromReadable(packet);
+        }
+
+        VirtioNetHeader header = VirtioNetHeader.Read(packet); // read once: the guest may change its buffer meanwhile
         if (CheckTxHeader(header, length) is { } problem)
         {
             if (Logger.IsEnabled(LogLevel.Warning))
@@ -87,8 +94,14 @@ public sealed partial class VirtioNetDevice
 
         // Section 5.1.6.2.2: the device ignores rx-only flags and num_buffers on tx.
         header = header with { Flags = header.Flags & NetHeaderFlags.NeedsCsum, BufferCount = 0 };
-        if (_backend.Transmit(pair, header, state.Buffer.AsSpan(VirtioNetHeader.Size, length)) == NetTransmitResult.Busy)
+        ReadOnlySpan<byte> frame = packet.Slice(VirtioNetHeader.Size, length);
+        if (_backend.Transmit(pair, header, frame) == NetTransmitResult.Busy)
         {
+            if (inPlace)
+            {
+                frame.CopyTo(state.Buffer.AsSpan(VirtioNetHeader.Size)); // the retry sends the held copy
+            }
+
             state.Hold(chain, header, length);
             NetLog.TxBusy(Logger, Name, pair, chain.Head);
             return false;

@@ -82,6 +82,26 @@ public class NetDeviceTests
         Assert.False(rig.NeedsReset);
     }
 
+    [Theory]
+    [InlineData(TxLayout.HeaderWithFrame, 1)] // one buffer: handed to the backend in place
+    [InlineData(TxLayout.HeaderApart, 2)] // gathered
+    public void A_frame_the_backend_refuses_is_held_and_sent_intact_when_it_is_ready(TxLayout layout, int frameSegments)
+    {
+        var backend = new FakeNetBackend { CarriesHeader = true };
+        using var rig = new NetRig(backend);
+        byte[] first = NetRig.Frame(100, seed: 1), second = NetRig.Frame(200, seed: 2);
+        backend.BusyNext(1);
+        rig.Send(first, layout: layout, frameSegments: frameSegments);
+        rig.Send(second, layout: layout, frameSegments: frameSegments);
+        Assert.Empty(backend.Sent);
+        Assert.Equal(0, rig.ReclaimTx()); // held, not completed: the queue waits for the backend
+
+        backend.Sink!.TransmitReady();
+        Assert.Equal([first, second], backend.Sent);
+        Assert.Equal(2, rig.ReclaimTx());
+        Assert.Equal(2, rig.Device.Statistics.TxPackets);
+    }
+
     [Fact]
     public void Mergeable_frames_span_multi_descriptor_chains_and_keep_their_order()
     {
