@@ -17,15 +17,10 @@ public sealed unsafe partial class SplitQueue
     /// <returns><see cref="PopResult.Chain"/>, <see cref="PopResult.Empty"/>, or <see cref="PopResult.Broken"/>.</returns>
     public PopResult Pop(out DescriptorChain chain)
     {
-        chain = default;
-        if (_error is not null)
+        if (_error is not null || _avail == null)
         {
-            return PopResult.Broken;
-        }
-
-        if (_avail == null)
-        {
-            return PopResult.Empty;
+            chain = default;
+            return _error is not null ? PopResult.Broken : PopResult.Empty;
         }
 
         ushort last = _lastAvailIdx;
@@ -35,25 +30,26 @@ public sealed unsafe partial class SplitQueue
             _shadowAvailIdx = LittleEndian.ReadIndex(_avail + 2);
             if (last == _shadowAvailIdx)
             {
+                chain = default;
                 return PopResult.Empty;
             }
         }
 
         if ((ushort)(_shadowAvailIdx - last) > (uint)_size)
         {
-            return BreakPop(VirtqueueErrorKind.AvailIndexTooFar, last, _shadowAvailIdx);
+            return BreakPop(VirtqueueErrorKind.AvailIndexTooFar, last, _shadowAvailIdx, out chain);
         }
 
         if (_inUse >= _size)
         {
-            return BreakPop(VirtqueueErrorKind.SizeExceeded, 0, 0);
+            return BreakPop(VirtqueueErrorKind.SizeExceeded, 0, 0, out chain);
         }
 
         ushort head = LittleEndian.Read16(_avail + AvailRingOffset + (2 * (last & _mask)));
         _lastAvailIdx = ++last;
         if (head >= (uint)_size)
         {
-            return BreakPop(VirtqueueErrorKind.HeadOutOfRange, head, 0);
+            return BreakPop(VirtqueueErrorKind.HeadOutOfRange, head, 0, out chain);
         }
 
         if (_eventIdx && _notification)
@@ -77,8 +73,7 @@ public sealed unsafe partial class SplitQueue
             VirtqueueErrorKind error = Walk(head, out chain, out ulong a, out ulong b);
             if (error != 0)
             {
-                chain = default;
-                return BreakPop(error, a, b);
+                return BreakPop(error, a, b, out chain);
             }
         }
 
@@ -144,8 +139,9 @@ public sealed unsafe partial class SplitQueue
     }
 
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private PopResult BreakPop(VirtqueueErrorKind kind, ulong a, ulong b)
+    private PopResult BreakPop(VirtqueueErrorKind kind, ulong a, ulong b, out DescriptorChain chain)
     {
+        chain = default;
         Break(kind, a, b);
         return PopResult.Broken;
     }
