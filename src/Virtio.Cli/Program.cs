@@ -14,6 +14,7 @@ public static class Program
             Repro.ReproCommand.Build(),
             BuildBenchCommand(),
             Analyze.AnalyzeCommand.Build(),
+            Ping.PingCommand.Build(),
         };
         return root.Parse(args).Invoke();
     }
