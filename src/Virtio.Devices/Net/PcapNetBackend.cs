@@ -1,3 +1,4 @@
+using System.Buffers;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -14,11 +15,17 @@ namespace Virtio.Devices.Net;
 /// (<see cref="INetFrameSink.Receive"/>), so a frame retried after back-pressure appears once. The capture never breaks
 /// the data path: a write error is logged and counted, and capturing stops (see <see cref="CaptureError"/>). Headers
 /// are not captured. Disposing flushes and closes the capture; the inner backend stays the caller's to dispose.
+/// <para>Calls to <see cref="Transmit"/> go through the tap one at a time. A frame the inner backend delivers back on
+/// the transmitting thread before its <see cref="Transmit"/> returns (a loopback, a back-to-back pair) is captured
+/// after the transmitted frame, with the time it arrived, so a capture reads in cause-and-effect order.</para>
 /// </remarks>
 public sealed class PcapNetBackend : INetBackend, IDisposable
 {
     private readonly INetBackend _inner;
     private readonly Lock _gate = new();
+    private readonly Lock _transmitGate = new();
+    private readonly List<(DateTimeOffset At, byte[] Frame, int Length)> _deferred = []; // the transmitting thread's, under _transmitGate
+    private int _transmitter; // the managed thread ID inside the inner Transmit, 0 when none
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly bool _leaveOpen;
@@ -95,13 +102,29 @@ public sealed class PcapNetBackend : INetBackend, IDisposable
     /// <inheritdoc/>
     public NetTransmitResult Transmit(int queuePair, in VirtioNetHeader header, ReadOnlySpan<byte> frame)
     {
-        NetTransmitResult result = _inner.Transmit(queuePair, header, frame);
-        if (result == NetTransmitResult.Sent)
+        lock (_transmitGate)
         {
-            Capture(frame);
-        }
+            DateTimeOffset sentAt = _time.GetUtcNow();
+            int outer = _transmitter; // a Transmit nested on this thread (a TransmitReady served inline) keeps the outer one's mark
+            Volatile.Write(ref _transmitter, Environment.CurrentManagedThreadId);
+            NetTransmitResult result;
+            try
+            {
+                result = _inner.Transmit(queuePair, header, frame);
+            }
+            finally
+            {
+                Volatile.Write(ref _transmitter, outer);
+            }
 
-        return result;
+            if (result == NetTransmitResult.Sent)
+            {
+                Capture(frame, sentAt);
+            }
+
+            CaptureDeferred();
+            return result;
+        }
     }
 
     /// <inheritdoc/>
@@ -137,7 +160,32 @@ public sealed class PcapNetBackend : INetBackend, IDisposable
     private static bool IsCaptureFailure(Exception e) =>
         e is IOException or UnauthorizedAccessException or ObjectDisposedException or NotSupportedException;
 
-    private void Capture(ReadOnlySpan<byte> frame)
+    /// <summary>A received frame: captured now, or, on a thread inside the inner Transmit, after the frame it sends.</summary>
+    private void CaptureReceived(ReadOnlySpan<byte> frame)
+    {
+        if (Volatile.Read(ref _transmitter) != Environment.CurrentManagedThreadId)
+        {
+            Capture(frame, _time.GetUtcNow());
+            return;
+        }
+
+        byte[] copy = ArrayPool<byte>.Shared.Rent(frame.Length);
+        frame.CopyTo(copy);
+        _deferred.Add((_time.GetUtcNow(), copy, frame.Length));
+    }
+
+    private void CaptureDeferred()
+    {
+        foreach ((DateTimeOffset at, byte[] frame, int length) in _deferred)
+        {
+            Capture(frame.AsSpan(0, length), at);
+            ArrayPool<byte>.Shared.Return(frame);
+        }
+
+        _deferred.Clear();
+    }
+
+    private void Capture(ReadOnlySpan<byte> frame, DateTimeOffset at)
     {
         lock (_gate)
         {
@@ -149,7 +197,7 @@ public sealed class PcapNetBackend : INetBackend, IDisposable
 
             try
             {
-                _writer.WriteRecord(_time.GetUtcNow(), frame);
+                _writer.WriteRecord(at, frame);
                 Interlocked.Increment(ref _framesCaptured);
             }
             catch (Exception e) when (IsCaptureFailure(e))
@@ -215,7 +263,7 @@ public sealed class PcapNetBackend : INetBackend, IDisposable
         public NetReceiveResult Receive(int queuePair, in VirtioNetHeader header, ReadOnlySpan<byte> frame)
         {
             // On the wire whatever the device then does with it (a tap sees drops too).
-            tap.Capture(frame);
+            tap.CaptureReceived(frame);
             return device.Receive(queuePair, header, frame);
         }
 
@@ -227,7 +275,7 @@ public sealed class PcapNetBackend : INetBackend, IDisposable
                 return false;
             }
 
-            tap.Capture(frame);
+            tap.CaptureReceived(frame);
             return true;
         }
 

@@ -61,6 +61,30 @@ public class PcapNetBackendTests
     }
 
     [Fact]
+    public void A_reply_the_inner_backend_delivers_during_transmit_is_captured_after_the_frame_that_caused_it()
+    {
+        var time = new FakeTimeProvider(Start);
+        var inner = new AnsweringBackend(time);
+        var device = new RecordingFrameSink();
+        var capture = new MemoryStream();
+        using var tap = new PcapNetBackend(inner, capture, leaveOpen: true, new PcapNetBackendOptions { TimeProvider = time });
+        device.Backend = tap;
+        tap.Attach(device);
+        byte[] request = NetTestFrames.Numbered(0, 60), later = NetTestFrames.Numbered(5, 60);
+
+        Assert.Equal(NetTransmitResult.Sent, tap.Transmit(0, default, request));
+        Assert.Equal(NetReceiveResult.Accepted, inner.Sink!.Receive(0, default, later)); // not during a transmit: at once
+        tap.Flush();
+
+        byte[] reply = AnsweringBackend.Reply(request);
+        Assert.Equal([reply, later], device.Frames);
+        var records = PcapRecords.Parse(capture.ToArray()).Records;
+        Assert.Equal([request, reply, later], records.Select(r => r.Data));
+        uint seconds = (uint)Start.ToUnixTimeSeconds();
+        Assert.Equal([(seconds, 0u), (seconds, 5u), (seconds, 5u)], records.Select(r => (r.Seconds, r.Microseconds))); // the reply keeps its arrival time
+    }
+
+    [Fact]
     public void A_frame_refused_on_either_side_is_captured_once_when_it_is_taken()
     {
         var inner = new FakeNetBackend();
@@ -257,6 +281,29 @@ public class PcapNetBackendTests
         {
             Disposed = true;
             base.Dispose(disposing);
+        }
+    }
+
+    /// <summary>A peer that answers every frame before Transmit returns, 5 µs later, as a synchronous loopback or pair does.</summary>
+    private sealed class AnsweringBackend(FakeTimeProvider time) : INetBackend
+    {
+        public INetFrameSink? Sink { get; private set; }
+
+        public bool CarriesHeader => false;
+
+        public static byte[] Reply(byte[] frame) => [.. frame.Select(b => (byte)~b)];
+
+        public void Attach(INetFrameSink sink) => Sink = sink;
+
+        public NetTransmitResult Transmit(int queuePair, in VirtioNetHeader header, ReadOnlySpan<byte> frame)
+        {
+            time.Advance(TimeSpan.FromMicroseconds(5));
+            Sink!.Receive(queuePair, default, Reply(frame.ToArray()));
+            return NetTransmitResult.Sent;
+        }
+
+        public void ReceiveReady()
+        {
         }
     }
 }
