@@ -110,28 +110,6 @@ public sealed class NetPing : IDisposable
         _memory.Dispose();
     }
 
-    /// <summary>The Internet checksum (RFC 1071) of <paramref name="data"/>.</summary>
-    public static ushort InternetChecksum(ReadOnlySpan<byte> data)
-    {
-        uint sum = 0;
-        for (int i = 0; i + 1 < data.Length; i += 2)
-        {
-            sum += BinaryPrimitives.ReadUInt16BigEndian(data[i..]);
-        }
-
-        if ((data.Length & 1) != 0)
-        {
-            sum += (uint)data[^1] << 8;
-        }
-
-        while (sum > 0xFFFF)
-        {
-            sum = (sum & 0xFFFF) + (sum >> 16);
-        }
-
-        return (ushort)~sum;
-    }
-
     private void Post(int index) => _rx.Add([], _rxBuffers.AsSpan(index, 1), index);
 
     private void Send(ReadOnlySpan<byte> frame)
@@ -223,7 +201,7 @@ public sealed class NetPing : IDisposable
         ip[9] = 1; // ICMP
         _source.CopyTo(ip[12..]);
         targetIp.CopyTo(ip[16..]);
-        BinaryPrimitives.WriteUInt16BigEndian(ip[10..], InternetChecksum(ip));
+        BinaryPrimitives.WriteUInt16BigEndian(ip[10..], NetChecksum.Compute(ip));
         Span<byte> icmp = f.AsSpan(EthernetHeader + IpHeader);
         icmp[0] = 8; // echo request
         BinaryPrimitives.WriteUInt16BigEndian(icmp[4..], _identifier);
@@ -233,7 +211,7 @@ public sealed class NetPing : IDisposable
             icmp[IcmpHeader + i] = (byte)(i + sequence);
         }
 
-        BinaryPrimitives.WriteUInt16BigEndian(icmp[2..], InternetChecksum(icmp));
+        BinaryPrimitives.WriteUInt16BigEndian(icmp[2..], NetChecksum.Compute(icmp));
         return f;
     }
 
@@ -250,13 +228,13 @@ public sealed class NetPing : IDisposable
         int total = BinaryPrimitives.ReadUInt16BigEndian(header[2..]);
         if ((header[0] >> 4) != 4 || ihl < IpHeader || total > header.Length || total < ihl + IcmpHeader + PayloadBytes
             || header[9] != 1 || !header.Slice(12, 4).SequenceEqual(ip) || !header.Slice(16, 4).SequenceEqual(_source)
-            || InternetChecksum(header[..ihl]) != 0)
+            || NetChecksum.Compute(header[..ihl]) != 0)
         {
             return false;
         }
 
         ReadOnlySpan<byte> icmp = header[ihl..total];
-        if (icmp[0] != 0 || InternetChecksum(icmp) != 0
+        if (icmp[0] != 0 || NetChecksum.Compute(icmp) != 0
             || BinaryPrimitives.ReadUInt16BigEndian(icmp[4..]) != _identifier || BinaryPrimitives.ReadUInt16BigEndian(icmp[6..]) != sequence)
         {
             return false;

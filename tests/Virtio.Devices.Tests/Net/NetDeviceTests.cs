@@ -311,7 +311,7 @@ public class NetDeviceTests
         Assert.Equal(frame.AsSpan(0, 30).ToArray(), got.Frame.AsSpan(0, 30).ToArray());
         Assert.Equal(frame.AsSpan(32).ToArray(), got.Frame.AsSpan(32).ToArray());
         // The completed checksum verifies once the pseudo-header sum the sender left in the field is added back.
-        Assert.Equal(0xffff, OnesComplementSum(got.Frame.AsSpan(14), 0x1234));
+        Assert.Equal(0xffff, NetChecksum.Sum(got.Frame.AsSpan(14), 0x1234));
     }
 
     [Fact]
@@ -383,26 +383,5 @@ public class NetDeviceTests
         Assert.Equal(InterruptReason.UsedBuffer, rig.Driver.TakeInterrupt());
         Assert.Single(rig.Receive());
         Assert.Equal(1, rig.ReclaimTx());
-    }
-
-    internal static int OnesComplementSum(ReadOnlySpan<byte> data, ulong sum = 0)
-    {
-        int i = 0;
-        for (; i + 1 < data.Length; i += 2)
-        {
-            sum += BinaryPrimitives.ReadUInt16BigEndian(data[i..]);
-        }
-
-        if (i < data.Length)
-        {
-            sum += (ulong)data[i] << 8;
-        }
-
-        while ((sum >> 16) != 0)
-        {
-            sum = (sum & 0xffff) + (sum >> 16);
-        }
-
-        return (int)sum;
     }
 }

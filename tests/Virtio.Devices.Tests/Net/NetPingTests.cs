@@ -20,10 +20,10 @@ public class NetPingTests
     public void The_internet_checksum_matches_rfc_1071s_example_and_verifies_to_zero()
     {
         byte[] data = [0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7];
-        Assert.Equal(0x220d, NetPing.InternetChecksum(data)); // RFC 1071 section 3: the folded sum is 0xddf2, its complement 0x220d
+        Assert.Equal(0x220d, NetChecksum.Compute(data)); // RFC 1071 section 3: the folded sum is 0xddf2, its complement 0x220d
         byte[] odd = [0x45, 0x00, 0x01];
-        ushort c = NetPing.InternetChecksum(odd);
-        Assert.Equal(0, NetPing.InternetChecksum([.. odd, 0x00, (byte)(c >> 8), (byte)c]));
+        ushort c = NetChecksum.Compute(odd);
+        Assert.Equal(0, NetChecksum.Compute([.. odd, 0x00, (byte)(c >> 8), (byte)c]));
     }
 
     [Fact]
@@ -161,7 +161,7 @@ public class NetPingTests
         {
             data[at] = 0;
             data[at + 1] = 0;
-            BinaryPrimitives.WriteUInt16BigEndian(data[at..], NetPing.InternetChecksum(data));
+            BinaryPrimitives.WriteUInt16BigEndian(data[at..], NetChecksum.Compute(data));
         }
     }
 }
