@@ -311,9 +311,14 @@ public class ValidationTests
         Assert.Null(h.Device.Error);
         Assert.False(h.Device.IsReady);
 
-        using var fresh = new RingHarness(size: 8);
-        fresh.AddSimple(3);
-        Assert.Equal(PopResult.Chain, fresh.Device.Pop(out _));
+        // The same queue, made ready again, pops what the driver publishes (avail->idx is already 1 in guest RAM).
+        h.WriteDescriptor(0, RingHarness.DataBase, 8, DescriptorFlags.None, 0);
+        h.PublishAvail(0, 0, 1);
+        h.EnableAgain();
+        Assert.Equal(PopResult.Chain, h.Device.Pop(out DescriptorChain chain));
+        Assert.Equal(0, chain.Head);
+        Assert.Equal(8u, chain.ReadableLength);
+        Assert.False(h.Device.IsBroken);
     }
 
     [Theory]

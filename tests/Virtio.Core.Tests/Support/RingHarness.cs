@@ -96,6 +96,17 @@ internal sealed class RingHarness : IDisposable
         Memory.Write(Layout.AvailRing + 2, availIdx);
     }
 
+    /// <summary>Makes the device side ready again after a <see cref="SplitQueue.Reset"/> (the driver writing QueueReady = 1).</summary>
+    public void EnableAgain(bool indirect = false)
+    {
+        Device.Size = Layout.Size;
+        Device.DescriptorTableAddress = Layout.DescriptorTable;
+        Device.AvailRingAddress = Layout.AvailRing;
+        Device.UsedRingAddress = Layout.UsedRing;
+        Device.IndirectDescriptors = indirect;
+        Assert.Null(Device.Enable());
+    }
+
     public ushort UsedEvent => Memory.Read<ushort>(Layout.AvailRing + 4 + (2 * (ulong)Layout.Size));
 
     public ushort AvailEvent => Memory.Read<ushort>(Layout.UsedRing + 4 + (8 * (ulong)Layout.Size));
