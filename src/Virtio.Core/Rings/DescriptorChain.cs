@@ -7,9 +7,10 @@ namespace Virtio.Rings;
 /// of its device-readable and device-writable parts, and a zero-allocation walk over its buffers.
 /// </summary>
 /// <remarks>
-/// The chain was validated when popped. Walking it reads the descriptors again, with every bound checked again, so a
-/// driver that rewrites an in-flight chain cannot make the device touch memory outside guest RAM; such a rewrite
-/// that breaks a rule breaks the queue and ends the walk. A chain of one direct buffer (the common shape) keeps that
+/// The chain was validated when popped. Walking it reads the descriptor-table entries the pop validated (a shadow, not
+/// the guest's table) and indirect tables again with every bound checked again, so a driver that rewrites an in-flight
+/// chain cannot make the device touch memory outside guest RAM or the validated lengths; such a rewrite that breaks a
+/// rule breaks the queue and ends the walk (see <see cref="DescriptorChainEnumerator"/>). A chain of one direct buffer (the common shape) keeps that
 /// buffer as validated at pop, as QEMU keeps the mapping it made then, and maps it again, bounds checked, on use.
 /// </remarks>
 public readonly unsafe struct DescriptorChain
@@ -22,10 +23,11 @@ public readonly unsafe struct DescriptorChain
     /// <summary>True for a chain of one direct buffer popped by the fast path (<see cref="_singleAddress"/> is set).</summary>
     private readonly bool _single;
 
-    internal DescriptorChain(SplitQueue queue, int generation, ushort head, int descriptorCount, int readableCount, int writableCount, uint readableLength, uint writableLength, bool isIndirect)
+    internal DescriptorChain(SplitQueue queue, int generation, int serial, ushort head, int descriptorCount, int readableCount, int writableCount, uint readableLength, uint writableLength, bool isIndirect)
     {
         _queue = queue;
         Generation = generation;
+        Serial = serial;
         Head = head;
         DescriptorCount = descriptorCount;
         ReadableCount = readableCount;
@@ -37,7 +39,7 @@ public readonly unsafe struct DescriptorChain
 
     /// <summary>A chain of one direct buffer (the pop's fast path): the copy helpers use the buffer validated at pop.</summary>
     internal DescriptorChain(SplitQueue queue, int generation, ushort head, ulong address, uint length, bool writable)
-        : this(queue, generation, head, 1, writable ? 0 : 1, writable ? 1 : 0, writable ? 0 : length, writable ? length : 0, false)
+        : this(queue, generation, 0, head, 1, writable ? 0 : 1, writable ? 1 : 0, writable ? 0 : length, writable ? length : 0, false)
     {
         _singleAddress = address;
         _single = true;
@@ -69,12 +71,15 @@ public readonly unsafe struct DescriptorChain
 
     internal int Generation { get; }
 
+    /// <summary>The pop that validated the chain, for the walk to check the shadow table is still its own.</summary>
+    internal int Serial { get; }
+
     internal bool IsFrom(SplitQueue queue) => ReferenceEquals(_queue, queue);
 
     /// <summary>Walks the buffers in chain order: readable ones first, then writable ones.</summary>
     public DescriptorChainEnumerator GetEnumerator() => _single
         ? new(_queue!, Generation, Head, _singleAddress, ReadableLength + WritableLength, WritableCount != 0)
-        : new(_queue, Generation, Head, DescriptorCount);
+        : new(_queue, Generation, Serial, Head, DescriptorCount, ReadableLength, WritableLength);
 
     /// <summary>
     /// The chain's only buffer, in guest RAM, when it is a chain of one direct buffer (the common shape of a simple

@@ -6,10 +6,30 @@ namespace Virtio.Rings;
 /// Walks a <see cref="DescriptorChain"/> without allocating. It re-reads each descriptor from guest RAM and checks it
 /// again; it never yields more buffers than were validated at pop time, so a hostile rewrite cannot make it loop.
 /// </summary>
+/// <remarks>
+/// <para>The guarantee against a driver that rewrites the chain after the kick (a time-of-check/time-of-use race),
+/// kept by every walk and copy helper:</para>
+/// <list type="bullet">
+/// <item>Descriptors of the descriptor table are read from the shadow the pop wrote as it validated them, never from
+/// guest RAM again (QEMU maps the chain into its element at pop for the same reason): a rewrite of the table after the
+/// pop changes nothing for a chain in flight. A chain of one direct buffer keeps its buffer in the
+/// <see cref="DescriptorChain"/> itself. If another pop overwrote a shadow entry (two in-flight chains sharing a
+/// descriptor), the walk breaks the queue.</item>
+/// <item>An indirect table lives in guest RAM and is read again, one descriptor at a time into locals, and each one is
+/// validated again: inside guest RAM, no nested indirect, no more and no fewer buffers than the pop counted, readable
+/// before writable, and no more readable or writable bytes than the pop validated. A rewrite there may change which
+/// guest pages a buffer names or the data, or break the queue
+/// (<see cref="VirtqueueErrorKind.ChainModifiedInFlight"/>); a copy never leaves guest RAM or runs past the validated
+/// lengths.</item>
+/// <item>Every buffer is translated again with its bounds checked before it is touched, and a walk of a chain popped
+/// before a reset (or after the queue broke) ends at once without touching the fresh queue.</item>
+/// </list>
+/// </remarks>
 public unsafe ref struct DescriptorChainEnumerator
 {
     private readonly SplitQueue? _queue;
     private readonly int _generation;
+    private readonly int _serial;
     private readonly ushort _head;
     private readonly ulong _singleAddress;
     private readonly uint _singleLength;
@@ -19,21 +39,26 @@ public unsafe ref struct DescriptorChainEnumerator
     private uint _max;
     private uint _next;
     private int _remaining;
+    private uint _readableLeft;
+    private uint _writableLeft;
     private bool _inIndirect;
     private DescriptorBuffer _current;
 
-    internal DescriptorChainEnumerator(SplitQueue? queue, int generation, ushort head, int count)
+    internal DescriptorChainEnumerator(SplitQueue? queue, int generation, int serial, ushort head, int count, uint readableLength, uint writableLength)
     {
         _queue = queue;
         _generation = generation;
+        _serial = serial;
         _head = head;
         _next = head;
         _remaining = queue is null ? 0 : count;
+        _readableLeft = readableLength;
+        _writableLeft = writableLength;
     }
 
     /// <summary>A chain of one direct buffer: yields the buffer validated at pop instead of reading the table again.</summary>
     internal DescriptorChainEnumerator(SplitQueue queue, int generation, ushort head, ulong address, uint length, bool writable)
-        : this(queue, generation, head, 1)
+        : this(queue, generation, 0, head, 1, writable ? 0 : length, writable ? length : 0)
     {
         _singleAddress = address;
         _singleLength = length;
@@ -81,6 +106,11 @@ public unsafe ref struct DescriptorChainEnumerator
             return false;
         }
 
+        if (!_inIndirect && !queue.OwnsDescriptor(_next, _serial))
+        {
+            return Fail(); // another pop took this descriptor: two in-flight chains share it
+        }
+
         byte* d = _table + (_next * SplitRing.DescriptorSize);
         ulong addr = LittleEndian.Read64(d);
         uint len = LittleEndian.Read32(d + 8);
@@ -110,33 +140,52 @@ public unsafe ref struct DescriptorChainEnumerator
             return Fail();
         }
 
-        _current = new DescriptorBuffer(addr, len, (flags & (ushort)DescriptorFlags.Write) != 0, new Span<byte>(p, (int)len));
+        // The pop's totals bound the walk: readable bytes, then writable bytes, never more than were validated.
+        bool writable = (flags & (ushort)DescriptorFlags.Write) != 0;
+        if (writable)
+        {
+            if (len > _writableLeft)
+            {
+                return Fail();
+            }
+
+            _writableLeft -= len;
+            _readableLeft = 0; // a readable buffer after a writable one is a rewrite
+        }
+        else
+        {
+            if (len > _readableLeft)
+            {
+                return Fail();
+            }
+
+            _readableLeft -= len;
+        }
+
         _remaining--;
         if ((flags & (ushort)DescriptorFlags.Next) != 0)
         {
             ushort next = LittleEndian.Read16(d + 14);
-            if (next >= _max)
+            if (_remaining == 0 || next >= _max)
             {
-                if (_remaining > 0)
-                {
-                    return Fail();
-                }
+                return Fail(); // longer than the chain the pop counted, or a bad next: it was rewritten
             }
 
             _next = next;
         }
-        else
+        else if (_remaining > 0)
         {
-            _remaining = 0; // the chain ends here, however many buffers the pop counted
+            return Fail(); // shorter than the chain the pop counted
         }
 
+        _current = new DescriptorBuffer(addr, len, writable, new Span<byte>(p, (int)len));
         return true;
     }
 
     private bool Fail()
     {
         _remaining = 0;
-        _queue!.BreakInFlight(_head);
+        _queue!.BreakInFlight(_head, _generation);
         return false;
     }
 }

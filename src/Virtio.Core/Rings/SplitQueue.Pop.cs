@@ -52,6 +52,15 @@ public sealed unsafe partial class SplitQueue
             return BreakPop(VirtqueueErrorKind.HeadOutOfRange, head, 0, out chain);
         }
 
+        // Spec 2.7.13: a head comes back only through the used ring. A second pop of a head in flight would hand the
+        // device two requests with one id (one blk request slot, one used element for two chains): a ring violation.
+        ref ulong inFlightWord = ref _headsInFlight[head >> 6];
+        ulong inFlightBit = 1UL << (head & 63);
+        if ((inFlightWord & inFlightBit) != 0)
+        {
+            return BreakPop(VirtqueueErrorKind.HeadInUse, head, 0, out chain);
+        }
+
         if (_eventIdx && _notification)
         {
             // QEMU writes avail_event = last_avail_idx on each pop while notifications are on.
@@ -77,6 +86,8 @@ public sealed unsafe partial class SplitQueue
             }
         }
 
+        inFlightWord |= inFlightBit;
+        _poppedHeads[(ushort)(last - 1) & _mask] = head;
         _inUse++;
         if (Logger is { } logger)
         {
@@ -133,6 +144,12 @@ public sealed unsafe partial class SplitQueue
             return false;
         }
 
+        for (int k = 1; k <= count; k++)
+        {
+            ushort head = _poppedHeads[(ushort)(_lastAvailIdx - k) & _mask];
+            _headsInFlight[head >> 6] &= ~(1UL << (head & 63));
+        }
+
         _lastAvailIdx = (ushort)(_lastAvailIdx - count);
         _inUse -= count;
         return true;
@@ -154,6 +171,7 @@ public sealed unsafe partial class SplitQueue
         uint i = head;
         uint count = 0;
         bool inIndirect = false;
+        int serial = ++_popSerial;
         int readable = 0, writable = 0, total = 0;
         ulong readableBytes = 0, writableBytes = 0;
         errA = errB = 0;
@@ -165,6 +183,16 @@ public sealed unsafe partial class SplitQueue
             ulong addr = LittleEndian.Read64(d);
             uint len = LittleEndian.Read32(d + 8);
             ushort flags = LittleEndian.Read16(d + 12);
+            byte* shadow = null;
+            if (!inIndirect)
+            {
+                // Keep what was read and validated, not what the guest may write next.
+                shadow = _shadow + (i * SplitRing.DescriptorSize);
+                LittleEndian.Write64(shadow, addr);
+                LittleEndian.Write32(shadow + 8, len);
+                LittleEndian.Write16(shadow + 12, flags);
+                _descriptorOwner[i] = serial;
+            }
 
             if ((flags & (ushort)DescriptorFlags.Indirect) != 0)
             {
@@ -235,6 +263,11 @@ public sealed unsafe partial class SplitQueue
                 return VirtqueueErrorKind.NextOutOfRange;
             }
 
+            if (shadow != null)
+            {
+                LittleEndian.Write16(shadow + 14, next);
+            }
+
             i = next;
         }
 
@@ -244,7 +277,7 @@ public sealed unsafe partial class SplitQueue
             return VirtqueueErrorKind.ChainLengthOverflow;
         }
 
-        chain = new DescriptorChain(this, _generation, head, total, readable, writable, (uint)readableBytes, (uint)writableBytes, inIndirect);
+        chain = new DescriptorChain(this, _generation, serial, head, total, readable, writable, (uint)readableBytes, (uint)writableBytes, inIndirect);
         return 0;
     }
 
@@ -291,19 +324,34 @@ public sealed unsafe partial class SplitQueue
         return 0;
     }
 
-    /// <summary>Where a chain's walk starts, for <see cref="DescriptorChainEnumerator"/>; null when the chain is stale.</summary>
+    /// <summary>
+    /// Where a chain's walk starts, for <see cref="DescriptorChainEnumerator"/>: the shadow of the descriptor table as
+    /// the pop validated it (not the guest's table); null when the chain is stale.
+    /// </summary>
     internal byte* ChainStart(int generation, out uint max)
     {
         max = (uint)_size;
-        return generation == _generation && _error is null ? _desc : null;
+        return generation == _generation && _error is null ? _shadow : null;
     }
+
+    /// <summary>Whether the shadow of descriptor <paramref name="index"/> is still the one pop <paramref name="serial"/> validated.</summary>
+    internal bool OwnsDescriptor(uint index, int serial) => _descriptorOwner[index] == serial;
 
     internal int Generation => _generation;
 
     internal bool IsCurrent(int generation) => generation == _generation && _error is null;
 
-    /// <summary>A chain changed under the device after it was validated: the driver broke the ring.</summary>
-    internal void BreakInFlight(ushort head) => Break(VirtqueueErrorKind.ChainModifiedInFlight, head, 0);
+    /// <summary>
+    /// A chain changed under the device after it was validated: the driver broke the ring. A chain popped before a
+    /// reset is stale, and its walk must not break the fresh queue.
+    /// </summary>
+    internal void BreakInFlight(ushort head, int generation)
+    {
+        if (generation == _generation)
+        {
+            Break(VirtqueueErrorKind.ChainModifiedInFlight, head, 0);
+        }
+    }
 
     internal bool TryMapIndirect(ulong addr, uint len, out byte* table)
     {

@@ -12,7 +12,7 @@ public sealed unsafe partial class SplitQueue
     /// </summary>
     /// <param name="head">The head index of the chain (its id).</param>
     /// <param name="length">Bytes the device wrote into the chain's writable buffers.</param>
-    /// <param name="offset">Position within the batch (0 for the first element).</param>
+    /// <param name="offset">Position within the batch (0 for the first element), below the queue size.</param>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void Fill(ushort head, uint length, int offset = 0)
     {
@@ -29,6 +29,7 @@ public sealed unsafe partial class SplitQueue
         byte* e = _used + UsedRingOffset + (SplitRing.UsedElementSize * ((_usedIdx + offset) & _mask));
         LittleEndian.Write32(e, head);
         LittleEndian.Write32(e + 4, length);
+        _filledHeads[offset & _mask] = head; // Flush frees it: the guest may rewrite the used ring meanwhile
     }
 
     /// <summary>
@@ -56,6 +57,13 @@ public sealed unsafe partial class SplitQueue
             // Simulates the reordering a missing full fence allows: used_event is read before used->idx is visible.
             _staleUsedEvent = LittleEndian.ReadIndex(_usedEvent);
             _staleUsedEventPending = true;
+        }
+
+        // The heads go back to the driver with this store: from now on it may post them again.
+        for (int i = 0; i < count; i++)
+        {
+            ushort head = _filledHeads[i & _mask];
+            _headsInFlight[head >> 6] &= ~(1UL << (head & 63));
         }
 
         // Release store: the elements written by Fill are visible before the index that publishes them.

@@ -57,6 +57,24 @@ public sealed unsafe partial class SplitQueue
     private VirtqueueError? _error;
     private int _generation;
 
+    // Heads popped and not yet published in the used ring, one bit per head: a head made available again while in
+    // flight breaks the queue (VirtqueueErrorKind.HeadInUse). Sized for MaxSize at the first Enable and reused, so
+    // pop, flush and rewind never allocate. _poppedHeads remembers the head popped from each avail slot (for Rewind,
+    // which must not trust the avail ring the guest may have rewritten); _filledHeads the head filled at each batch
+    // offset (for Flush, which must not trust the used ring either).
+    private ulong[] _headsInFlight = [];
+
+    // The descriptor-table entries each multi-descriptor pop validated, as it read them (QEMU maps the chain into the
+    // element at pop for the same reason): walks of a popped chain read these, never the guest's table again, so a
+    // rewrite after the kick cannot redirect a direct chain. _descriptorOwner names the pop (its serial) that last
+    // wrote each entry; a walk finding another pop's serial knows two in-flight chains shared a descriptor.
+    private byte[] _shadowTable = [];
+    private byte* _shadow;
+    private int[] _descriptorOwner = [];
+    private int _popSerial;
+    private ushort[] _poppedHeads = [];
+    private ushort[] _filledHeads = [];
+
     // Fault seam state: the value of used_event read "too early" by the DeviceReadUsedEventBeforeUsedIdx fault.
     private bool _staleUsedEventPending;
     private ushort _staleUsedEvent;
@@ -155,6 +173,14 @@ public sealed unsafe partial class SplitQueue
     /// <summary>The fault plan consulted at each <see cref="RingFaultPoint"/>; null (the default) injects nothing.</summary>
     public IRingFaultPlan? FaultPlan { get; set; }
 
+    /// <summary>
+    /// Raised once when the queue breaks, wherever the violation was found (pop, <see cref="AvailableCount"/>, a walk of
+    /// an in-flight chain, <see cref="Enable"/>), on the thread that found it and with the queue's own lock (if any)
+    /// held: a handler must not block or take a lock the queue's worker holds while it works. A device hooks it to
+    /// set DEVICE_NEEDS_RESET at once (QEMU's <c>virtio_error</c>), so that every ring error takes one path.
+    /// </summary>
+    public event Action<SplitQueue, VirtqueueError>? Broken;
+
     /// <summary>Receives <c>virtio_error</c> and trace events; null logs nothing.</summary>
     public ILogger? Logger { get; set; }
 
@@ -240,6 +266,7 @@ public sealed unsafe partial class SplitQueue
             return Break(VirtqueueErrorKind.RingUnmapped, AvailRingAddress, 1);
         }
 
+        EnsureHeadTracking();
         _memory.AddUser();
         (nint ramPointer, _ramBase, _ramSize) = _memory.FastRegion;
         _ramPointer = (byte*)ramPointer;
@@ -285,6 +312,7 @@ public sealed unsafe partial class SplitQueue
         _notification = true;
         _staleUsedEventPending = false;
         _error = null;
+        Array.Clear(_headsInFlight);
     }
 
     /// <summary>The shadow state, as QEMU reports it.</summary>
@@ -295,8 +323,25 @@ public sealed unsafe partial class SplitQueue
     /// Restores shadow state (a snapshot, or a migration's <c>last_avail_idx</c>/<c>used_idx</c>). As QEMU's
     /// <c>virtio_load</c> does, <c>inuse</c> must equal <c>last_avail_idx - used_idx</c> and fit the queue.
     /// </summary>
+    /// <remarks>
+    /// The state does not say which heads are in flight, so with <c>inuse</c> &gt; 0 the queue forgets them: heads
+    /// popped from now on are tracked, the restored ones are not, and the driver may post a restored head again
+    /// without breaking the queue. That is sound for a device model that keeps request state only for chains it popped
+    /// itself (every model here): it holds nothing for a restored head. A VMM that resubmits restored requests must
+    /// name their heads with <see cref="SetState(in SplitQueueState, ReadOnlySpan{ushort})"/>.
+    /// </remarks>
     /// <exception cref="ArgumentException">The state is inconsistent.</exception>
-    public void SetState(in SplitQueueState state)
+    public void SetState(in SplitQueueState state) => SetState(state, []);
+
+    /// <summary>
+    /// Restores shadow state as <see cref="SetState(in SplitQueueState)"/> does, with the heads of the chains in flight
+    /// (QEMU migrates them as the device's in-flight elements): posting one of them again breaks the queue
+    /// (<see cref="VirtqueueErrorKind.HeadInUse"/>) until it is pushed.
+    /// </summary>
+    /// <param name="state">The shadow state.</param>
+    /// <param name="inFlightHeads">Empty (the heads are unknown), or exactly <c>inuse</c> distinct heads below the size.</param>
+    /// <exception cref="ArgumentException">The state or the heads are inconsistent.</exception>
+    public void SetState(in SplitQueueState state, ReadOnlySpan<ushort> inFlightHeads)
     {
         int inferred = (ushort)(state.LastAvailIdx - state.UsedIdx);
         if (state.InUse != inferred || state.InUse > _size)
@@ -311,6 +356,25 @@ public sealed unsafe partial class SplitQueue
             throw new ArgumentException("shadow_avail_idx is more than the queue size ahead of last_avail_idx", nameof(state));
         }
 
+        if (!inFlightHeads.IsEmpty && inFlightHeads.Length != state.InUse)
+        {
+            throw new ArgumentException($"{inFlightHeads.Length} in-flight heads given for inuse {state.InUse}", nameof(inFlightHeads));
+        }
+
+        ulong[] heads = new ulong[(_size + 63) / 64];
+        foreach (ushort head in inFlightHeads)
+        {
+            if (head >= _size || (heads[head >> 6] & (1UL << (head & 63))) != 0)
+            {
+                throw new ArgumentException($"in-flight head {head} is past the size {_size} or given twice", nameof(inFlightHeads));
+            }
+
+            heads[head >> 6] |= 1UL << (head & 63);
+        }
+
+        EnsureHeadTracking();
+        Array.Clear(_headsInFlight);
+        heads.CopyTo(_headsInFlight, 0);
         _lastAvailIdx = state.LastAvailIdx;
         _shadowAvailIdx = state.ShadowAvailIdx;
         _usedIdx = state.UsedIdx;
@@ -358,6 +422,20 @@ public sealed unsafe partial class SplitQueue
         return _memory.TryTranslate(address, length, out pointer);
     }
 
+    /// <summary>Allocates the in-flight head tracking once, for <see cref="MaxSize"/>, so no later enable allocates.</summary>
+    private void EnsureHeadTracking()
+    {
+        if (_poppedHeads.Length < MaxSize)
+        {
+            _headsInFlight = new ulong[(MaxSize + 63) / 64];
+            _poppedHeads = new ushort[MaxSize];
+            _filledHeads = new ushort[MaxSize];
+            _shadowTable = GC.AllocateArray<byte>(MaxSize * SplitRing.DescriptorSize, pinned: true);
+            _shadow = (byte*)Unsafe.AsPointer(ref _shadowTable[0]);
+            _descriptorOwner = new int[MaxSize];
+        }
+    }
+
     private ushort ReadOptionalIndex(ulong address) =>
         _memory.TryReadIndex(address, out ushort value) == GuestMemoryError.None ? value : (ushort)0;
 
@@ -381,6 +459,7 @@ public sealed unsafe partial class SplitQueue
             RingLog.VirtioError(logger, Name, Index, error.Message);
         }
 
+        Broken?.Invoke(this, error);
         return error;
     }
 

@@ -2,7 +2,7 @@ namespace Virtio.Rings;
 
 /// <summary>
 /// The device side's shadow state of one split queue, named as QEMU names it (<c>x-query-virtio-queue-status</c>).
-/// Read with <see cref="SplitQueue.GetState"/>; restored with <see cref="SplitQueue.SetState"/> for snapshots.
+/// Read with <see cref="SplitQueue.GetState"/>; restored with <see cref="SplitQueue.SetState(in SplitQueueState)"/> for snapshots.
 /// </summary>
 /// <param name="LastAvailIdx"><c>last_avail_idx</c>: the next available-ring entry the device will pop.</param>
 /// <param name="ShadowAvailIdx"><c>shadow_avail_idx</c>: the last <c>avail-&gt;idx</c> the device read.</param>

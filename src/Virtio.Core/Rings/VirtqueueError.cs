@@ -48,6 +48,7 @@ public sealed class VirtqueueError
         VirtqueueErrorKind.BufferTooLarge => $"Descriptor of {a} bytes exceeds the largest buffer this device maps ({b} bytes)",
         VirtqueueErrorKind.ChainLengthOverflow => $"Descriptor chain length {a} overflows 32 bits",
         VirtqueueErrorKind.ChainModifiedInFlight => $"Descriptor chain at head {a} changed while in flight",
+        VirtqueueErrorKind.HeadInUse => $"Guest posted descriptor head {a} while it is in use",
         _ => kind.ToString(),
     };
 

@@ -65,4 +65,11 @@ public enum VirtqueueErrorKind
 
     /// <summary>A chain that was valid when popped became invalid while the device used it.</summary>
     ChainModifiedInFlight,
+
+    /// <summary>
+    /// The available ring names a head the device popped and has not yet put in the used ring (spec 2.7.13: the
+    /// driver may reuse a descriptor only once the device has used it). QEMU does not check this; without the check a
+    /// device that keeps per-head request state (virtio-blk) would have one slot claimed by two requests.
+    /// </summary>
+    HeadInUse,
 }

@@ -211,16 +211,60 @@ public class QueueStateTests
         Assert.False(new SplitQueue(Virtio.Memory.GuestMemory.Create(4096), 8).ReadGuestFields(out _));
 
     [Fact]
-    public void Chain_rewritten_in_flight_into_an_invalid_one_breaks_the_queue_and_ends_the_walk()
+    public void Chain_rewritten_in_flight_keeps_the_descriptors_validated_at_pop()
     {
         using var h = new RingHarness(size: 8);
         h.WriteDescriptor(0, RingHarness.DataBase, 16, DescriptorFlags.Next, 1);
         h.WriteDescriptor(1, RingHarness.DataBase + 16, 16, DescriptorFlags.Write, 0);
         h.PublishAvail(0, 0, 1);
         DescriptorChain c = h.PopOne();
+
+        // Outside guest RAM, then at another buffer: the walk reads the table as the pop validated it (QEMU's element).
         h.WriteDescriptor(1, RingHarness.MemorySize + 0x1000, 16, DescriptorFlags.Write, 0);
+        h.WriteDescriptor(0, RingHarness.DataBase + 0x1000, 4096, DescriptorFlags.Next | DescriptorFlags.Write, 5);
+        var seen = new List<(ulong, uint, bool)>();
+        foreach (DescriptorBuffer buffer in c)
+        {
+            seen.Add((buffer.Address, buffer.Length, buffer.IsWritable));
+        }
+
+        Assert.Equal([(RingHarness.DataBase, 16u, false), (RingHarness.DataBase + 16, 16u, true)], seen);
+        Assert.Null(h.Device.Error);
+    }
+
+    [Fact]
+    public void Indirect_table_rewritten_in_flight_into_an_invalid_one_breaks_the_queue_and_ends_the_walk()
+    {
+        using var h = new RingHarness(size: 8, indirect: true);
+        h.WriteDescriptor(0, RingHarness.IndirectBase, 32, DescriptorFlags.Indirect, 0);
+        h.WriteDescriptor(0, RingHarness.DataBase, 16, DescriptorFlags.Next, 1, RingHarness.IndirectBase);
+        h.WriteDescriptor(1, RingHarness.DataBase + 16, 16, DescriptorFlags.Write, 0, RingHarness.IndirectBase);
+        h.PublishAvail(0, 0, 1);
+        DescriptorChain c = h.PopOne();
+        h.WriteDescriptor(1, RingHarness.MemorySize + 0x1000, 16, DescriptorFlags.Write, 0, RingHarness.IndirectBase);
         int n = 0;
         foreach (DescriptorBuffer unused in c)
+        {
+            n++;
+        }
+
+        Assert.Equal(1, n);
+        Assert.Equal(VirtqueueErrorKind.ChainModifiedInFlight, h.Device.Error?.Kind);
+    }
+
+    [Fact]
+    public void A_descriptor_shared_by_two_chains_in_flight_breaks_the_queue_when_the_first_is_walked()
+    {
+        using var h = new RingHarness(size: 8);
+        h.WriteDescriptor(0, RingHarness.DataBase, 16, DescriptorFlags.Next, 1);
+        h.WriteDescriptor(1, RingHarness.DataBase + 16, 16, DescriptorFlags.Write, 0);
+        h.WriteDescriptor(2, RingHarness.DataBase + 32, 16, DescriptorFlags.Next, 1);
+        h.PublishAvail(0, 0, 1);
+        h.PublishAvail(1, 2, 2);
+        DescriptorChain first = h.PopOne();
+        h.PopOne(); // its chain also ends in descriptor 1
+        int n = 0;
+        foreach (DescriptorBuffer unused in first)
         {
             n++;
         }
