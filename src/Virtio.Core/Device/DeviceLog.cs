@@ -25,4 +25,7 @@ internal static partial class DeviceLog
 
     [LoggerMessage(EventId = 26, EventName = "virtio_notify", Level = LogLevel.Trace, Message = "{Device}: interrupt {Reason}")]
     public static partial void Notify(ILogger logger, string device, InterruptReason reason);
+
+    [LoggerMessage(EventId = 27, EventName = "virtio_handler_failed", Level = LogLevel.Error, Message = "{Device} queue {Queue}: the device model's handler threw; the device is broken")]
+    public static partial void HandlerFailed(ILogger logger, string device, int queue, Exception exception);
 }

@@ -71,7 +71,9 @@ public abstract class VirtioDevice : IDisposable
         _queues = new VirtioQueue[queueCount];
         for (int i = 0; i < queueCount; i++)
         {
-            _queues[i] = new VirtioQueue(this, new SplitQueue(memory, _options.QueueSize, i, Name) { Logger = ringLogger });
+            var ring = new SplitQueue(memory, _options.QueueSize, i, Name) { Logger = ringLogger };
+            ring.Broken += OnRingBroken;
+            _queues[i] = new VirtioQueue(this, ring);
         }
     }
 
@@ -179,26 +181,43 @@ public abstract class VirtioDevice : IDisposable
             return;
         }
 
-        DeviceStatus old = Status;
-        DeviceStatus added = value & ~old;
-        DeviceStatus next = (value & ~DeviceStatus.DeviceNeedsReset) | (old & DeviceStatus.DeviceNeedsReset);
-        if ((added & DeviceStatus.FeaturesOk) != 0 && ValidateNegotiation() is { } refusal)
+        // One compare-and-swap for the whole update: a DeviceError on a worker between the read and the write must
+        // not lose DEVICE_NEEDS_RESET (the bit is the device's, sticky until reset; the driver cannot clear it).
+        DeviceStatus old, next;
+        string? refusal;
+        bool activate;
+        do
+        {
+            old = Status;
+            DeviceStatus added = value & ~old;
+            next = (value & ~DeviceStatus.DeviceNeedsReset) | (old & DeviceStatus.DeviceNeedsReset);
+            refusal = (added & DeviceStatus.FeaturesOk) != 0 ? ValidateNegotiation() : null;
+            if (refusal is not null)
+            {
+                next &= ~DeviceStatus.FeaturesOk;
+            }
+
+            activate = (added & DeviceStatus.DriverOk) != 0;
+            if (activate && (next & DeviceStatus.FeaturesOk) == 0)
+            {
+                next &= ~DeviceStatus.DriverOk;
+            }
+        }
+        while (Interlocked.CompareExchange(ref _status, (int)next, (int)old) != (int)old);
+
+        if (refusal is not null)
         {
             DeviceLog.FeaturesRefused(Logger, Name, refusal);
-            next &= ~DeviceStatus.FeaturesOk;
         }
 
-        bool activate = (added & DeviceStatus.DriverOk) != 0;
-        if (activate && (next & DeviceStatus.FeaturesOk) == 0)
+        if (activate && (next & DeviceStatus.DriverOk) == 0)
         {
             DeviceLog.DriverError(Logger, Name, "DRIVER_OK without FEATURES_OK");
-            next &= ~DeviceStatus.DriverOk;
             activate = false;
         }
 
-        Volatile.Write(ref _status, (int)next);
         DeviceLog.SetStatus(Logger, Name, old, next);
-        if ((added & DeviceStatus.Failed) != 0)
+        if ((value & ~old & DeviceStatus.Failed) != 0)
         {
             _live = false;
         }
@@ -253,10 +272,9 @@ public abstract class VirtioDevice : IDisposable
 
             ring.EventIdx = HasFeature(VirtioFeature.RingEventIdx);
             ring.IndirectDescriptors = HasFeature(VirtioFeature.RingIndirectDesc);
-            if (ring.Enable() is { } error)
+            if (ring.Enable() is not null)
             {
-                DeviceError(error.ToString());
-                return false;
+                return false; // the ring's Broken event made it a device error
             }
         }
 
@@ -458,8 +476,18 @@ public abstract class VirtioDevice : IDisposable
 
     internal void HandleQueueCore(VirtioQueue queue) => HandleQueue(queue);
 
-    internal void OnQueueBroken(VirtioQueue queue) =>
-        DeviceError(queue.Ring.Error?.ToString() ?? $"virtqueue {queue.Index}: broken");
+    /// <summary>
+    /// Every ring error comes here, from the pop, <see cref="SplitQueue.AvailableCount"/>, a walk of an in-flight chain
+    /// or an enable, on whichever thread found it and possibly under the queue's lock: <see cref="DeviceError(string)"/>
+    /// takes no lock, so NEEDS_RESET and the config interrupt happen at once.
+    /// </summary>
+    private void OnRingBroken(SplitQueue ring, VirtqueueError error) => DeviceError(error.ToString());
+
+    internal void OnHandlerFailed(VirtioQueue queue, Exception exception)
+    {
+        DeviceLog.HandlerFailed(Logger, Name, queue.Index, exception);
+        DeviceError($"{Name}: queue {queue.Index} handler failed: {exception.GetType().Name}: {exception.Message}");
+    }
 
     internal void OnStaleCompletion()
     {

@@ -88,10 +88,7 @@ public sealed class VirtioQueue
                 _popTimestamps[chain.Head] = _handling ? RunTimestamp() : _device.PopTimestamp();
                 _inFlight++;
                 return true;
-            case PopResult.Broken:
-                _device.OnQueueBroken(this);
-                return false;
-            default:
+            default: // empty, or broken (the ring's Broken event already made it a device error)
                 return false;
         }
     }
@@ -239,6 +236,12 @@ public sealed class VirtioQueue
             try
             {
                 _device.HandleQueueCore(this);
+            }
+            catch (Exception e)
+            {
+                // A model or backend bug must not end the worker (an unhandled exception there ends the process): the
+                // device stops as after virtio_error, and the driver resets it.
+                _device.OnHandlerFailed(this, e);
             }
             finally
             {

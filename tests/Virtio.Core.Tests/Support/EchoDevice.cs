@@ -30,6 +30,9 @@ internal sealed class EchoDevice : VirtioDevice
 
     public string? RefuseFeatures { get; set; }
 
+    /// <summary>Called inside <c>WriteStatus</c> while it validates FEATURES_OK: a test can hold the driver's write there.</summary>
+    public Action? OnValidatingFeatures { get; set; }
+
     public byte WritableConfigByte => Config[4];
 
     public void SetConfigByte(int offset, byte value)
@@ -55,7 +58,11 @@ internal sealed class EchoDevice : VirtioDevice
         queue.Complete(chain, written);
     }
 
-    protected override string? ValidateFeatures(ulong driverFeatures) => RefuseFeatures;
+    protected override string? ValidateFeatures(ulong driverFeatures)
+    {
+        OnValidatingFeatures?.Invoke();
+        return RefuseFeatures;
+    }
 
     protected override bool WriteConfigField(int offset, ReadOnlySpan<byte> source)
     {
