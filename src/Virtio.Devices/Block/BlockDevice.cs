@@ -31,6 +31,8 @@ public sealed class BlockDevice : VirtioDevice
     private const byte StatusUnsupp = 2;
 
     private readonly IBlockBackend _backend;
+    private readonly BlockBackendCapabilities _capabilities;
+    private readonly bool _readOnly;
     private readonly BlockDeviceOptions _options;
     private readonly BlockRequest[][] _requests;
     private readonly byte[] _id = new byte[IdBytes];
@@ -44,6 +46,10 @@ public sealed class BlockDevice : VirtioDevice
         : base(memory, BlockDeviceId, "virtio-blk", Validate(options).NumQueues, ConfigBytes, Features(backend, options ?? new()), (options ?? new()).Device)
     {
         _backend = backend;
+
+        // Read once: a backend property that throws (or changes) later must not reach the request path.
+        _capabilities = backend.Capabilities;
+        _readOnly = backend.IsReadOnly;
         _options = options ?? new BlockDeviceOptions();
         _capacitySectors = backend.Capacity / 512;
         _sectorMask = (ulong)(_options.LogicalBlockSize / 512) - 1;
@@ -107,7 +113,7 @@ public sealed class BlockDevice : VirtioDevice
                 StartReadWrite(request, chain, sector);
                 break;
             case VirtioBlkRequestType.Flush:
-                if ((_backend.Capabilities & BlockBackendCapabilities.Flush) == 0)
+                if ((_capabilities & BlockBackendCapabilities.Flush) == 0)
                 {
                     Finish(request, StatusUnsupp, "the backend cannot flush");
                     break;
@@ -152,7 +158,15 @@ public sealed class BlockDevice : VirtioDevice
         base.Dispose(disposing);
         if (disposing)
         {
-            _backend.Dispose();
+            try
+            {
+                _backend.Dispose();
+            }
+            catch (Exception e)
+            {
+                // The device is gone either way; a backend that fails to close must not fail its owner's cleanup.
+                BlockLog.BackendFailed(Logger, Name, 0, 0, "Dispose", e);
+            }
         }
     }
 
@@ -169,7 +183,16 @@ public sealed class BlockDevice : VirtioDevice
             return;
         }
 
-        Finish(request, (byte)status, status == BlockIoStatus.Ok ? null : "the backend failed the request");
+        // A status outside the three the spec defines (a foreign backend's bug) reaches the driver as IOERR.
+        byte value = status is BlockIoStatus.Ok or BlockIoStatus.IoError or BlockIoStatus.Unsupported ? (byte)status : StatusIoErr;
+        Finish(request, value, status == BlockIoStatus.Ok ? null : "the backend failed the request");
+    }
+
+    /// <summary>The device's own completion path threw on the backend's thread: the device breaks.</summary>
+    internal void OnCompletionFailed(BlockRequest request, Exception exception)
+    {
+        BlockLog.BackendFailed(Logger, Name, request.Queue.Index, request.Chain.Head, "Complete", exception);
+        DeviceError($"virtio-blk completion failed: {exception.GetType().Name}: {exception.Message}");
     }
 
     private static BlockDeviceOptions Validate(BlockDeviceOptions? options)
@@ -232,7 +255,7 @@ public sealed class BlockDevice : VirtioDevice
     private void StartReadWrite(BlockRequest request, in DescriptorChain chain, ulong sector)
     {
         bool write = request.Type == VirtioBlkRequestType.Out;
-        if (write && _backend.IsReadOnly)
+        if (write && _readOnly)
         {
             Finish(request, StatusIoErr, "write to a read-only disk");
             return;
@@ -268,6 +291,13 @@ public sealed class BlockDevice : VirtioDevice
             left -= (ulong)n;
         }
 
+        if (left != 0)
+        {
+            // The walk ended early: the driver rewrote the chain after the pop (the ring is broken already).
+            DeviceError(request.Queue, chain, "virtio-blk request chain changed while in flight");
+            return;
+        }
+
         if (!SectorRangeOk(sector, dataBytes))
         {
             Finish(request, StatusIoErr, "sector range outside the disk or misaligned");
@@ -275,7 +305,7 @@ public sealed class BlockDevice : VirtioDevice
         }
 
         request.SetTransfer(write ? BlockIoKind.Write : BlockIoKind.Read, sector * 512);
-        request.FlushAfter = write && !Writeback && (_backend.Capabilities & BlockBackendCapabilities.Flush) != 0;
+        request.FlushAfter = write && !Writeback && (_capabilities & BlockBackendCapabilities.Flush) != 0;
         if (Logger.IsEnabled(LogLevel.Trace))
         {
             if (write)
@@ -324,7 +354,12 @@ public sealed class BlockDevice : VirtioDevice
         Span<byte> segment = stackalloc byte[SegmentDescriptorBytes];
         for (uint offset = HeaderBytes; offset < chain.ReadableLength; offset += SegmentDescriptorBytes)
         {
-            chain.CopyFromReadable(segment, offset);
+            if (chain.CopyFromReadable(segment, offset) != SegmentDescriptorBytes)
+            {
+                DeviceError(request.Queue, chain, "virtio-blk request chain changed while in flight");
+                return;
+            }
+
             ulong sector = BinaryPrimitives.ReadUInt64LittleEndian(segment);
             uint sectors = BinaryPrimitives.ReadUInt32LittleEndian(segment[8..]);
             uint flags = BinaryPrimitives.ReadUInt32LittleEndian(segment[12..]);
@@ -346,7 +381,7 @@ public sealed class BlockDevice : VirtioDevice
         }
 
         request.SetKind(zeroes ? BlockIoKind.WriteZeroes : BlockIoKind.Discard);
-        request.FlushAfter = !Writeback && (_backend.Capabilities & BlockBackendCapabilities.Flush) != 0;
+        request.FlushAfter = !Writeback && (_capabilities & BlockBackendCapabilities.Flush) != 0;
         Submit(request);
     }
 
@@ -362,10 +397,37 @@ public sealed class BlockDevice : VirtioDevice
         return sector <= _capacitySectors && sectors <= _capacitySectors - sector;
     }
 
+    /// <summary>
+    /// A backend completed a request twice, or after it threw from <see cref="IBlockBackend.Submit"/>: ignored, as the
+    /// request was already given back.
+    /// </summary>
+    internal void OnBackendDoubleComplete(BlockRequest request) =>
+        BlockLog.BackendDoubleComplete(Logger, Name, request.Queue.Index, request.Chain.Head);
+
     private void Submit(BlockRequest request)
     {
         BlockMetrics.InFlight.Add(1, _deviceTag);
-        _backend.Submit(request);
+        request.MarkSubmitted();
+        try
+        {
+            _backend.Submit(request);
+        }
+        catch (Exception e)
+        {
+            // The contract says Submit does not throw: a backend that does is broken, and may still hold the request
+            // (its buffers), so completing it with IOERR would let the driver reuse them. Break the device and give the
+            // chain up without a used element (virtio_error + virtqueue_detach_element); a late completion is ignored.
+            BlockLog.BackendFailed(Logger, Name, request.Queue.Index, request.Chain.Head, "Submit", e);
+            if (request.TryTakeBack())
+            {
+                BlockMetrics.InFlight.Add(-1, _deviceTag);
+                DeviceError(request.Queue, request.Chain, $"virtio-blk backend failed: {e.GetType().Name}: {e.Message}");
+            }
+            else
+            {
+                DeviceError($"virtio-blk backend failed after completing: {e.GetType().Name}: {e.Message}");
+            }
+        }
     }
 
     private void Finish(BlockRequest request, byte status, string? reason)

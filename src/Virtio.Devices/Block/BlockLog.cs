@@ -16,4 +16,10 @@ internal static partial class BlockLog
 
     [LoggerMessage(EventId = 103, EventName = "virtio_blk_bad_request", Level = LogLevel.Debug, Message = "{Device} queue {Queue} head {Head}: {Type} failed with status {Status}: {Reason}")]
     public static partial void BadRequest(ILogger logger, string device, int queue, ushort head, VirtioBlkRequestType type, byte status, string reason);
+
+    [LoggerMessage(EventId = 104, EventName = "virtio_blk_backend_failed", Level = LogLevel.Error, Message = "{Device} queue {Queue} head {Head}: the backend threw from {EntryPoint}; the device is broken")]
+    public static partial void BackendFailed(ILogger logger, string device, int queue, ushort head, string entryPoint, Exception exception);
+
+    [LoggerMessage(EventId = 105, EventName = "virtio_blk_backend_double_complete", Level = LogLevel.Error, Message = "{Device} queue {Queue} head {Head}: the backend completed a request that was not outstanding; ignored")]
+    public static partial void BackendDoubleComplete(ILogger logger, string device, int queue, ushort head);
 }

@@ -14,6 +14,10 @@ internal sealed unsafe class BlockRequest : BlockIo
     private readonly int[] _segmentLengths;
     private readonly BlockRange[] _ranges;
 
+    // 1 while the backend holds the request: Complete counts only once, so a backend that completes twice, or late
+    // after it threw from Submit, cannot complete the slot's next request.
+    private int _outstanding;
+
     public BlockRequest(BlockDevice device, VirtioQueue queue, int maxSegments, int maxRanges)
     {
         _device = device;
@@ -78,5 +82,29 @@ internal sealed unsafe class BlockRequest : BlockIo
         return _ranges[index];
     }
 
-    public override void Complete(BlockIoStatus status) => _device.OnBackendComplete(this, status);
+    /// <summary>The device hands the request to the backend.</summary>
+    public void MarkSubmitted() => Volatile.Write(ref _outstanding, 1);
+
+    /// <summary>Takes the request back from the backend; false when it was not outstanding (already completed).</summary>
+    public bool TryTakeBack() => Interlocked.Exchange(ref _outstanding, 0) == 1;
+
+    public override void Complete(BlockIoStatus status)
+    {
+        if (!TryTakeBack())
+        {
+            _device.OnBackendDoubleComplete(this);
+            return;
+        }
+
+        try
+        {
+            _device.OnBackendComplete(this, status);
+        }
+        catch (Exception e)
+        {
+            // Completion runs on the backend's thread (a thread-pool thread for the asynchronous file backend), where
+            // an exception would end the process: it breaks the device instead.
+            _device.OnCompletionFailed(this, e);
+        }
+    }
 }

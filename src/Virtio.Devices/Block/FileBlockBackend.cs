@@ -73,10 +73,7 @@ public sealed class FileBlockBackend : IBlockBackend
         if (_asynchronous)
         {
             // Not flowing the submitter's ExecutionContext: a request carries no ambient state the backend needs.
-            ThreadPool.UnsafeQueueUserWorkItem(
-                static state => state.Request.Complete(state.Backend.Execute(state.Request)),
-                (Backend: this, Request: request),
-                preferLocal: false);
+            ThreadPool.UnsafeQueueUserWorkItem(static state => state.Backend.Run(state.Request), (Backend: this, Request: request), preferLocal: false);
         }
         else
         {
@@ -130,6 +127,21 @@ public sealed class FileBlockBackend : IBlockBackend
         }
     }
 
+    /// <summary>One request on a thread-pool thread: nothing it throws may reach the pool (that ends the process).</summary>
+    private void Run(BlockIo request)
+    {
+        BlockIoStatus status = Execute(request);
+        try
+        {
+            request.Complete(status);
+        }
+        catch (Exception)
+        {
+            // Only a foreign BlockIo's completion can throw here (the virtio-blk device's breaks the device instead);
+            // the request has been handed back and there is no caller left to tell.
+        }
+    }
+
     private BlockIoStatus Execute(BlockIo request)
     {
         if (Volatile.Read(ref _disposed) != 0)
@@ -152,6 +164,12 @@ public sealed class FileBlockBackend : IBlockBackend
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or ObjectDisposedException or NotSupportedException)
         {
             // IOException covers EIO and ENOSPC; ObjectDisposedException is a request racing with Dispose.
+            return BlockIoStatus.IoError;
+        }
+        catch (Exception)
+        {
+            // Anything else the runtime throws for this request (a position past long.MaxValue, a handle in the wrong
+            // state) fails the request too: on the asynchronous path it would otherwise end the process.
             return BlockIoStatus.IoError;
         }
     }

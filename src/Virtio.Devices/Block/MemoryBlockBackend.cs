@@ -84,7 +84,18 @@ public sealed class MemoryBlockBackend : IBlockBackend
     public void Submit(BlockIo request)
     {
         ArgumentNullException.ThrowIfNull(request);
-        request.Complete(Execute(request));
+        BlockIoStatus status;
+        try
+        {
+            status = Execute(request);
+        }
+        catch (Exception)
+        {
+            // A chunk that cannot be allocated, or a request the validation let through by mistake, fails this request.
+            status = BlockIoStatus.IoError;
+        }
+
+        request.Complete(status);
     }
 
     /// <summary>Drops every chunk; later requests complete with <see cref="BlockIoStatus.IoError"/>.</summary>
