@@ -270,8 +270,9 @@ public class NetDeviceHostileTests
             return NetTransmitResult.Sent;
         }
 
-        public void ReceiveReady()
-        {
-        }
+        /// <summary>Runs when the device says a refused frame may be offered again.</summary>
+        public Action? OnReceiveReady { get; set; }
+
+        public void ReceiveReady() => OnReceiveReady?.Invoke();
     }
 }
