@@ -377,28 +377,17 @@ public class DriverQueueTests
         Assert.Equal(DriverRingErrorKind.UsedIdNotAHead, h.Driver.Error?.Kind);
     }
 
-    [Fact]
-    public void Used_length_beyond_the_writable_space_is_passed_on_unchecked_as_Linux_does()
+    [Theory]
+    [InlineData(false, 1000u, 0)] // Linux: 5.16's used-length check (939779f5152d) was reverted (f124034faa91)
+    [InlineData(true, 32u, 1)] // this project's option: clamped to the writable space and counted
+    public void Used_length_beyond_the_writable_space_is_passed_on_unchecked_unless_the_clamp_option_is_on(bool clamp, uint expected, long clamped)
     {
-        // Linux 5.16's used-length check (939779f5152d) was reverted (f124034faa91): the driver gets the device's value.
-        using var h = new RingHarness(size: 8);
+        using var h = new RingHarness(size: 8, clampUsedLength: clamp);
         h.AddSimple(1, readable: 16, writable: 32);
         h.Device.Push(h.PopOne(), 1000);
         Assert.True(h.Driver.TryGetBuffer(out _, out uint len));
-        Assert.Equal(1000u, len);
-        Assert.Equal(0, h.Driver.UsedLengthClamped);
-        Assert.False(h.Driver.IsBroken);
-    }
-
-    [Fact]
-    public void Used_length_beyond_the_writable_space_is_clamped_and_counted_with_the_clamp_option()
-    {
-        using var h = new RingHarness(size: 8, clampUsedLength: true);
-        h.AddSimple(1, readable: 16, writable: 32);
-        h.Device.Push(h.PopOne(), 1000);
-        Assert.True(h.Driver.TryGetBuffer(out _, out uint len));
-        Assert.Equal(32u, len);
-        Assert.Equal(1, h.Driver.UsedLengthClamped);
+        Assert.Equal(expected, len);
+        Assert.Equal(clamped, h.Driver.UsedLengthClamped);
         Assert.False(h.Driver.IsBroken);
     }
 
