@@ -178,8 +178,20 @@ public static class HangAnalysis
             $"last_avail_idx {s.LastAvailIdx} equals used_idx {s.UsedIdx} and inuse is 0: the device completed every request it popped.{idle}"));
     }
 
-    // Question 3: with EVENT_IDX, Linux writes used_event = last_used_idx on every virtqueue_get_buf, so used_event is
-    // the driver's position in the used ring, unless callbacks are disabled (virtqueue_disable_cb writes 0).
+    /// <summary>
+    /// Whether <c>used_event</c> can stand for the driver's position in the used ring (Linux's <c>last_used_idx</c>):
+    /// at <c>used_idx</c>, or non-zero and at most the queue size behind it. 0 is what <c>virtqueue_disable_cb</c>
+    /// writes (callbacks off, polling); an index ahead is <c>virtqueue_enable_cb_delayed</c>'s "tell me later"; neither
+    /// is a position. Question 3 and the watchdog (<see cref="Watchdog.SplitQueueWatch"/>) share this rule.
+    /// </summary>
+    internal static bool UsedEventIsDriverPosition(ushort usedEvent, ushort usedIdx, int num) =>
+        usedEvent == usedIdx || (usedEvent != 0 && (ushort)(usedIdx - usedEvent) <= num);
+
+    // Question 3: with EVENT_IDX, Linux writes used_event = last_used_idx on every virtqueue_get_buf while callbacks are
+    // on, so used_event is the driver's position in the used ring, unless callbacks are disabled (virtqueue_disable_cb
+    // writes 0) or the driver asked to hear later (enable_cb_delayed writes an index ahead). Since Linux 6.4 (6.1.28),
+    // a driver that took the interrupt (event_triggered) disables callbacks without writing 0 and stops writing
+    // used_event, so an index behind used_idx is also a driver still in (or stuck in) its handler.
     private static HangFinding DriverSawCompletions(QueueStatus s, GuestRingFields g, bool? eventIdx, int num)
     {
         if (eventIdx is false)
@@ -210,10 +222,10 @@ public static class HangAnalysis
                 $"used_event is 0 while used_idx is {s.UsedIdx}: the driver disabled callbacks (Linux's virtqueue_disable_cb writes 0) and is polling the used ring (NAPI, blk-mq poll, or work between disable_cb and enable_cb), so no notification was expected and none was lost; its position in the used ring is not visible. (If the driver has not consumed a single completion since the queue started, 0 is also its position, and {unconsumed} completion(s) would be waiting.)"));
         }
 
-        if (unconsumed <= num)
+        if (UsedEventIsDriverPosition(g.UsedEvent, s.UsedIdx, num))
         {
             return new(HangQuestion.DriverSawCompletions, FindingAnswer.No, unconsumed, F(
-                $"used_event {g.UsedEvent}, used_idx {s.UsedIdx}: {unconsumed} completion(s) [{g.UsedEvent}, {s.UsedIdx}) are in the used ring and the driver has not consumed them. {NotifyDecision(s, g)}"));
+                $"used_event {g.UsedEvent}, used_idx {s.UsedIdx}: {unconsumed} completion(s) [{g.UsedEvent}, {s.UsedIdx}) are in the used ring and the driver has not consumed them, or is consuming them with callbacks off. {NotifyDecision(s, g, unconsumed)}"));
         }
 
         int ahead = (ushort)(g.UsedEvent - s.UsedIdx);
@@ -231,7 +243,7 @@ public static class HangAnalysis
             $"used_event {g.UsedEvent} is {unconsumed} behind used_idx {s.UsedIdx}, more than the queue size {num}: it is not the driver's position (which is never more than the queue size behind); the driver has callbacks disabled and is polling, so no notification was expected"));
     }
 
-    private static string NotifyDecision(QueueStatus s, GuestRingFields g)
+    private static string NotifyDecision(QueueStatus s, GuestRingFields g, int unconsumed)
     {
         // virtio_split_should_notify: signalled_used is used_idx at the last decision; invalid means "notify next time".
         if (!s.SignalledUsedValid)
@@ -244,7 +256,9 @@ public static class HangAnalysis
             return F($"signalled_used {s.SignalledUsed} is behind used_idx {s.UsedIdx}: the device completed {(ushort)(s.UsedIdx - s.SignalledUsed)} request(s) after its last notify decision and did not call virtio_notify for them.");
         }
 
-        return F($"signalled_used {s.SignalledUsed} equals used_idx: the device decided at the latest completion, and used_event {g.UsedEvent} lies in the completed range, so vring_need_event asked for a notification: it was lost on the way (irqfd, masked MSI-X vector, guest notifier) or the guest's vring_interrupt did not run or did not drain the ring.");
+        // The ring cannot tell a lost interrupt from a slow handler: with event_triggered (Linux 6.4, 6.1.28) a driver
+        // that took the interrupt leaves used_event exactly where a driver that never got it does. Say both.
+        return F($"signalled_used {s.SignalledUsed} equals used_idx: the device decided at the latest completion, and used_event {g.UsedEvent} lies in the completed range, so vring_need_event asked for a notification; a notification was due. Either it was lost on the way (irqfd, masked MSI-X vector, guest notifier) or the guest's vring_interrupt did not run, or it was delivered and the driver is still processing, or stuck in, its handler: since Linux 6.4 (and 6.1.28) a driver that took the interrupt disables callbacks without writing used_event (event_triggered), so used_event stays at {g.UsedEvent} while it works through the {unconsumed} completion(s) [{g.UsedEvent}, {s.UsedIdx}) until it re-enables callbacks. Look again: used_event moving means the handler makes progress; unchanged, check the guest's interrupt counts for this queue (/proc/interrupts) and its NAPI poll or virtblk_done.");
     }
 
     private static string F(FormattableString s) => s.ToString(C);

@@ -38,7 +38,8 @@ public sealed record HangReport(HangVerdict Verdict, IReadOnlyList<HangFinding> 
             + "(block layer or AIO completion that never came, a throttled or drained backend, an error path that dropped the element without virtqueue_push).",
         HangVerdict.DriverMissedNotification =>
             "Look at the used-buffer notification path: did the device call virtio_notify, was the interrupt delivered (irqfd, MSI-X vector masked, guest notifier), "
-            + "and did the guest's vring_interrupt run and drain the used ring? In the guest, compare the virtqueue's last_used_idx with used->idx.",
+            + "and did the guest's vring_interrupt run and drain the used ring? Or is the driver still in its handler: analyse again, and used_event moving means it makes progress. "
+            + "In the guest, compare the virtqueue's last_used_idx with used->idx.",
         HangVerdict.QueueBroken =>
             "The device stopped this queue after the error above (virtio_error sets DEVICE_NEEDS_RESET). Find which driver write broke the rule "
             + "(dump the element at last_avail_idx with x-query-virtio-queue-element); the driver must reset the device to recover.",

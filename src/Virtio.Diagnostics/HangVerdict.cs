@@ -18,7 +18,12 @@ public enum HangVerdict
     [JsonStringEnumMemberName("device-stuck")]
     DeviceStuck,
 
-    /// <summary>The device completed requests the driver has not consumed (visible with EVENT_IDX only).</summary>
+    /// <summary>
+    /// The device completed requests the driver has not consumed, and a notification for them was due (visible with
+    /// EVENT_IDX only). The ring cannot say whether the notification was lost or was delivered to a driver still in
+    /// (or stuck in) its handler (Linux's <c>event_triggered</c> leaves <c>used_event</c> behind in both cases); the
+    /// finding of question 3 names both.
+    /// </summary>
     [JsonStringEnumMemberName("driver-missed-notification")]
     DriverMissedNotification,
 

@@ -110,6 +110,19 @@ public class HangAnalysisTests
     }
 
     [Fact]
+    public void Completions_behind_used_event_after_a_notify_name_both_a_lost_interrupt_and_a_driver_still_in_its_handler()
+    {
+        // Linux 6.4 / 6.1.28: a driver that took the interrupt leaves used_event where one that never got it does.
+        HangReport r = Analyze(Status(20, 20, 20), Guest(20, 17, 20, 20));
+        string detail = Finding(r, HangQuestion.DriverSawCompletions).Detail;
+        Assert.Contains("a notification was due", detail, StringComparison.Ordinal);
+        Assert.Contains("lost on the way", detail, StringComparison.Ordinal);
+        Assert.Contains("delivered and the driver is still processing, or stuck in, its handler", detail, StringComparison.Ordinal);
+        Assert.Contains("event_triggered", detail, StringComparison.Ordinal);
+        Assert.Contains("used_event stays at 17 while it works through the 3 completion(s) [17, 20)", detail, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Completions_after_the_last_notify_decision_blame_the_device_for_not_notifying()
     {
         HangReport r = Analyze(Status(20, 20, 20, signalled: 18), Guest(20, 17, 20, 20));

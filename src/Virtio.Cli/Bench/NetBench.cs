@@ -91,7 +91,20 @@ public sealed class NetBench : IDisposable
     /// did not come back, or came back in the wrong number of buffers).
     /// </returns>
     public (TimeSpan Elapsed, long Frames, long AllocatedBytes, long Failed) Run(long frames, long warmup)
-        => BenchRun.Measure(Loop, frames, warmup);
+    {
+        Loop(warmup);
+        long rx = _rx.KicksSent, tx = _tx.KicksSent;
+        var result = BenchRun.Measure(Loop, frames, 0);
+        RxKicks = _rx.KicksSent - rx;
+        TxKicks = _tx.KicksSent - tx;
+        return result;
+    }
+
+    /// <summary>Kicks the guest driver sent on the rx queue during the last measured <see cref="Run"/> (refills the device asked to hear of).</summary>
+    public long RxKicks { get; private set; }
+
+    /// <summary>Kicks the guest driver sent on the tx queue during the last measured <see cref="Run"/>.</summary>
+    public long TxKicks { get; private set; }
 
     /// <inheritdoc/>
     public void Dispose()

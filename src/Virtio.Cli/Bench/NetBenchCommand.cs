@@ -34,6 +34,7 @@ public static class NetBenchCommand
             var (elapsed, done, allocated, failed) = bench.Run(n, Math.Min(n, 500_000));
             double ns = elapsed.TotalNanoseconds / done;
             double pps = done / elapsed.TotalSeconds;
+            double rxKicks = (double)bench.RxKicks / done, txKicks = (double)bench.TxKicks / done;
             if (parse.GetValue(json))
             {
                 BenchRun.PrintJson(w =>
@@ -46,6 +47,8 @@ public static class NetBenchCommand
                     w.WriteNumber("pps", Math.Round(pps));
                     w.WriteNumber("nsPerFrame", Math.Round(ns, 2));
                     w.WriteNumber("gbitPerSecond", Math.Round(pps * fs * 8 / 1e9, 3));
+                    w.WriteNumber("rxKicksPerFrame", Math.Round(rxKicks, 4));
+                    w.WriteNumber("txKicksPerFrame", Math.Round(txKicks, 4));
                     w.WriteNumber("allocatedBytes", allocated);
                     w.WriteNumber("failed", failed);
                 });
@@ -54,6 +57,7 @@ public static class NetBenchCommand
             {
                 Console.WriteLine($"virtio-net loopback frame={fs} mrg_rxbuf={(mrg ? "on" : "off")} batch={b} callbacks={(cb ? "on" : "off")}: {done} frames in {elapsed.TotalMilliseconds:F0} ms");
                 Console.WriteLine($"  {pps / 1e6:F2} M frames/s, {ns:F1} ns/frame, {pps * fs * 8 / 1e9:F2} Gbit/s, {allocated} bytes allocated, {failed} failed");
+                Console.WriteLine($"  kicks per frame: rx {rxKicks:F4}, tx {txKicks:F4}");
             }
 
             return failed == 0 ? 0 : 1;

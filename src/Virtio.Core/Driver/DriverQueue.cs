@@ -7,17 +7,28 @@ using Virtio.Rings;
 namespace Virtio.Driver;
 
 /// <summary>
-/// The driver side of one split virtqueue, a faithful model of Linux <c>drivers/virtio/virtio_ring.c</c> (split):
-/// a descriptor free list, direct and indirect chains, a shadow <c>avail-&gt;idx</c>, <c>kick_prepare</c> with
-/// <c>vring_need_event</c>, <c>get_buf</c> that writes <c>used_event</c> on every pop while callbacks are on, and
-/// <c>disable_cb</c>/<c>enable_cb</c>/<c>enable_cb_delayed</c>. Test harnesses and benchmarks drive devices with it,
-/// and the diagnostics rely on it behaving exactly as Linux does.
+/// The driver side of one split virtqueue, a faithful model of Linux <c>drivers/virtio/virtio_ring.c</c> (split) as
+/// of Linux 6.4 (and 6.1.28 onwards, so Debian 12's 6.1 kernel): a descriptor free list, direct and indirect chains,
+/// a shadow <c>avail-&gt;idx</c>, <c>kick_prepare</c> with <c>vring_need_event</c>, <c>get_buf</c> that writes
+/// <c>used_event</c> on every pop while callbacks are on, <c>disable_cb</c>/<c>enable_cb</c>/<c>enable_cb_delayed</c>,
+/// and <c>event_triggered</c> (<see cref="OnInterrupt"/>). Test harnesses and benchmarks drive devices with it, and the
+/// diagnostics rely on it behaving exactly as Linux does.
 /// </summary>
 /// <typeparam name="TToken">The caller's per-buffer token (Linux's <c>data</c>); stored in an array, never boxed.</typeparam>
 /// <remarks>
 /// Threading: one thread drives a driver queue (as Linux serialises a virtqueue with the driver's lock). The device
 /// may run concurrently on another thread; the memory ordering between the two follows the spec.
 /// Everything read from the used ring is untrusted: a bad id marks the queue broken (<see cref="Error"/>).
+/// <para>
+/// <c>event_triggered</c> (Linux 5.13, 8d622d21d248; reworked in 6.4 by 6c0b057cec5e, backported to 6.1.28): with
+/// EVENT_IDX an interrupt sets it, and a <see cref="DisableCallbacks"/> while it is set marks callbacks off in the
+/// shadow flags but leaves <c>used_event</c> where it was (the device will not interrupt again until the driver moves
+/// it), so <see cref="TryGetBuffer"/> stops writing <c>used_event</c> too. A driver busy in (or stuck inside) its
+/// interrupt handler, NAPI poll or <c>virtblk_done</c>, therefore shows <c>used_event</c> behind <c>used-&gt;idx</c>
+/// until <see cref="EnableCallbacks"/>, <see cref="EnableCallbacksPrepare"/> or <see cref="EnableCallbacksDelayed"/>
+/// clears it. Between 5.13 and 6.4 (before 6.1.28), <c>disable_cb</c> returned without even setting the shadow flag,
+/// so <c>get_buf</c> kept writing <c>used_event</c>; this model does not reproduce those kernels.
+/// </para>
 /// </remarks>
 public sealed unsafe class DriverQueue<TToken> : IDisposable
 {
@@ -54,7 +65,9 @@ public sealed unsafe class DriverQueue<TToken> : IDisposable
     private int _numAdded;
     private ushort _lastUsedIdx;
     private DriverRingError? _error;
+    private readonly bool _clampUsedLength;
     private long _usedLengthClamped;
+    private bool _eventTriggered;
     private bool _staleAvailEventPending;
     private ushort _staleAvailEvent;
     private bool _disposed;
@@ -77,6 +90,7 @@ public sealed unsafe class DriverQueue<TToken> : IDisposable
         _indirect = options.IndirectDescriptors;
         _maxIndirect = options.MaxIndirectSegments;
         _queueIndex = options.QueueIndex;
+        _clampUsedLength = options.ClampUsedLength;
         ArgumentOutOfRangeException.ThrowIfLessThan(_maxIndirect, 1);
 
         _desc = Map(layout.DescriptorTable, SplitRing.DescriptorTableBytes(_size), SplitRing.DescriptorTableAlignment, "descriptor table");
@@ -141,8 +155,17 @@ public sealed unsafe class DriverQueue<TToken> : IDisposable
     /// <summary>The device misbehaviour that broke the queue, or null.</summary>
     public DriverRingError? Error => _error;
 
-    /// <summary>How many used elements reported more bytes than the chain's writable space (clamped, not fatal, as in Linux since 5.16).</summary>
+    /// <summary>
+    /// How many used elements reported more bytes than the chain's writable space and were clamped to it: only with
+    /// <see cref="DriverQueueOptions.ClampUsedLength"/>, this project's option (Linux passes the length on unchecked).
+    /// </summary>
     public long UsedLengthClamped => _usedLengthClamped;
+
+    /// <summary>
+    /// Linux's <c>event_triggered</c>: an interrupt arrived (<see cref="OnInterrupt"/>, with EVENT_IDX) and no enable
+    /// call has run since. While set, <see cref="DisableCallbacks"/> leaves <c>used_event</c> untouched.
+    /// </summary>
+    public bool EventTriggered => _eventTriggered;
 
     /// <summary>The kick channel <see cref="Notify"/> signals; null counts kicks without signalling.</summary>
     public IEventNotifier? KickChannel { get; set; }
@@ -338,7 +361,7 @@ public sealed unsafe class DriverQueue<TToken> : IDisposable
             return false;
         }
 
-        if (len > state.WritableBytes)
+        if (_clampUsedLength && len > state.WritableBytes)
         {
             _usedLengthClamped++;
             len = state.WritableBytes;
@@ -359,14 +382,41 @@ public sealed unsafe class DriverQueue<TToken> : IDisposable
     }
 
     /// <summary>
-    /// Disables used-buffer callbacks (<c>virtqueue_disable_cb_split</c>): with EVENT_IDX Linux writes
-    /// <c>used_event = 0</c>, otherwise it sets VRING_AVAIL_F_NO_INTERRUPT.
+    /// The used-buffer interrupt arrived (<c>vring_interrupt</c>): true when used elements are waiting (the driver's
+    /// callback then runs: call <see cref="DisableCallbacks"/> and <see cref="TryGetBuffer"/> as its handler would),
+    /// false for a spurious one (<c>IRQ_NONE</c>). With EVENT_IDX it sets <see cref="EventTriggered"/>.
+    /// </summary>
+    public bool OnInterrupt()
+    {
+        if (!MoreUsed())
+        {
+            return false;
+        }
+
+        if (_error is null && _eventIdx)
+        {
+            _eventTriggered = true; // "Just a hint for performance": the device will not interrupt again by itself
+        }
+
+        return true;
+    }
+
+    /// <summary>
+    /// Disables used-buffer callbacks (<c>virtqueue_disable_cb_split</c>, Linux 6.4): marks them off in the shadow
+    /// flags; then, unless an interrupt already triggered (<see cref="EventTriggered"/>: the device will not send
+    /// another, so there is nothing to suppress), writes <c>used_event = 0</c> with EVENT_IDX or sets
+    /// VRING_AVAIL_F_NO_INTERRUPT without it.
     /// </summary>
     public void DisableCallbacks()
     {
         if ((_availFlagsShadow & SplitRing.AvailFlagNoInterrupt) == 0)
         {
             _availFlagsShadow |= SplitRing.AvailFlagNoInterrupt;
+            if (_eventTriggered)
+            {
+                return; // used_event stays behind used->idx until the driver enables callbacks again
+            }
+
             if (_eventIdx)
             {
                 LittleEndian.WriteIndex(_usedEvent, 0);
@@ -379,8 +429,8 @@ public sealed unsafe class DriverQueue<TToken> : IDisposable
     }
 
     /// <summary>
-    /// Re-enables callbacks and returns the index to poll with (<c>virtqueue_enable_cb_prepare_split</c>): writes
-    /// <c>used_event = last_used_idx</c>.
+    /// Re-enables callbacks and returns the index to poll with (<c>virtqueue_enable_cb_prepare</c>): clears
+    /// <see cref="EventTriggered"/> and writes <c>used_event = last_used_idx</c>.
     /// </summary>
     public ushort EnableCallbacksPrepare()
     {
@@ -389,6 +439,7 @@ public sealed unsafe class DriverQueue<TToken> : IDisposable
             return _lastUsedIdx;
         }
 
+        _eventTriggered = false;
         ClearNoInterrupt();
         LittleEndian.WriteIndex(_usedEvent, _lastUsedIdx);
         return _lastUsedIdx;
@@ -414,7 +465,7 @@ public sealed unsafe class DriverQueue<TToken> : IDisposable
 
     /// <summary>
     /// Re-enables callbacks but asks to be called only after about three quarters of the outstanding buffers are used
-    /// (<c>virtqueue_enable_cb_delayed_split</c>).
+    /// (<c>virtqueue_enable_cb_delayed</c>); clears <see cref="EventTriggered"/>.
     /// </summary>
     /// <returns>False when that many are already used: process them now.</returns>
     public bool EnableCallbacksDelayed()
@@ -424,6 +475,7 @@ public sealed unsafe class DriverQueue<TToken> : IDisposable
             return true;
         }
 
+        _eventTriggered = false;
         ClearNoInterrupt();
         ushort bufs = (ushort)((ushort)(_availIdxShadow - _lastUsedIdx) * 3 / 4);
         LittleEndian.WriteIndex(_usedEvent, (ushort)(_lastUsedIdx + bufs));

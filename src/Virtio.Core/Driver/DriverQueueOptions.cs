@@ -22,6 +22,13 @@ public sealed class DriverQueueOptions
     /// <summary>Whether used-buffer callbacks start enabled (Linux: the queue has a callback).</summary>
     public bool CallbacksEnabled { get; init; } = true;
 
+    /// <summary>
+    /// Clamp a used length larger than the chain's writable space to that space, and count it
+    /// (<see cref="DriverQueue{TToken}.UsedLengthClamped"/>). Off by default, as in Linux: 5.16 added such a check
+    /// (939779f5152d) and it was reverted (f124034faa91), so drivers get the device's length unchecked.
+    /// </summary>
+    public bool ClampUsedLength { get; init; }
+
     /// <summary>The queue's index within its device, passed to the fault plan.</summary>
     public int QueueIndex { get; init; }
 

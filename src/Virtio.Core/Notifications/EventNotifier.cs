@@ -172,10 +172,16 @@ public sealed class EventNotifier : IEventNotifier, IValueTaskSource
             _cancellation = cancellationToken.UnsafeRegister(static (s, ct) => ((EventNotifier)s!).CancelAsyncWaiter(ct), this);
         }
 
-        Interlocked.Exchange(ref _asyncState, AsyncArmed); // full fence before the re-check: no lost wake-up
+        Interlocked.Exchange(ref _asyncState, AsyncArmed); // full fence before the re-checks: no lost wake-up
         if (Volatile.Read(ref _count) != 0)
         {
             CompleteAsyncWaiter();
+        }
+        else if (cancellationToken.IsCancellationRequested)
+        {
+            // A cancellation that landed while arming (including UnsafeRegister's synchronous callback) found the
+            // state not yet Armed and did nothing: the token's flag is set before its callbacks run, so look again.
+            CancelAsyncWaiter(cancellationToken);
         }
 
         return new ValueTask(this, version);

@@ -82,8 +82,14 @@ public sealed class BlockDevice : VirtioDevice
     /// <summary>The advertised and enforced <c>seg_max</c>.</summary>
     public int SegMax => _segMax;
 
-    /// <summary>Whether the cache is in writeback mode (<c>writeback</c> in config space).</summary>
+    /// <summary>
+    /// Whether the cache is in writeback mode (<c>writeback</c> in config space). Always false when the backend cannot
+    /// flush: such a device is write-through, whatever <see cref="BlockDeviceOptions.Writeback"/> says.
+    /// </summary>
     public bool Writeback => Config[32] != 0;
+
+    /// <summary><c>writeback</c> at reset: the option, but 0 (write-through) when there is no FLUSH to offer.</summary>
+    private byte InitialWriteback => _options.Writeback && (_backend.Capabilities & BlockBackendCapabilities.Flush) != 0 ? (byte)1 : (byte)0;
 
     /// <inheritdoc/>
     protected override void HandleChain(VirtioQueue queue, in DescriptorChain chain)
@@ -150,7 +156,7 @@ public sealed class BlockDevice : VirtioDevice
     }
 
     /// <inheritdoc/>
-    protected override void OnReset() => Config[32] = _options.Writeback ? (byte)1 : (byte)0;
+    protected override void OnReset() => Config[32] = InitialWriteback;
 
     /// <inheritdoc/>
     protected override void Dispose(bool disposing)
@@ -216,9 +222,12 @@ public sealed class BlockDevice : VirtioDevice
     private static ulong Features(IBlockBackend backend, BlockDeviceOptions options)
     {
         ArgumentNullException.ThrowIfNull(backend);
-        ulong f = VirtioBlkFeature.SegMax | VirtioBlkFeature.BlockSize | VirtioBlkFeature.Topology | VirtioBlkFeature.ConfigWce;
+        ulong f = VirtioBlkFeature.SegMax | VirtioBlkFeature.BlockSize | VirtioBlkFeature.Topology;
         BlockBackendCapabilities caps = backend.Capabilities;
-        f |= (caps & BlockBackendCapabilities.Flush) != 0 ? VirtioBlkFeature.Flush : 0;
+
+        // Section 5.2.5.2: CONFIG_WCE only with FLUSH. A cache the driver cannot flush must not be offered as
+        // switchable: Linux would send FLUSH, get UNSUPP, and fail fsync.
+        f |= (caps & BlockBackendCapabilities.Flush) != 0 ? VirtioBlkFeature.Flush | VirtioBlkFeature.ConfigWce : 0;
         f |= backend.IsReadOnly ? VirtioBlkFeature.ReadOnly : 0;
         f |= options.NumQueues > 1 ? VirtioBlkFeature.MultiQueue : 0;
         if (!backend.IsReadOnly)
@@ -242,7 +251,7 @@ public sealed class BlockDevice : VirtioDevice
         c[25] = 0; // alignment_offset
         BinaryPrimitives.WriteUInt16LittleEndian(c[26..], 1); // min_io_size (blocks)
         BinaryPrimitives.WriteUInt32LittleEndian(c[28..], 0); // opt_io_size
-        c[32] = _options.Writeback ? (byte)1 : (byte)0;
+        c[32] = InitialWriteback;
         BinaryPrimitives.WriteUInt16LittleEndian(c[34..], (ushort)Queues.Count);
         BinaryPrimitives.WriteUInt32LittleEndian(c[36..], _options.MaxDiscardSectors);
         BinaryPrimitives.WriteUInt32LittleEndian(c[40..], _options.MaxDiscardSegments);

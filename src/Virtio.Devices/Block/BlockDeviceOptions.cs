@@ -17,7 +17,11 @@ public sealed class BlockDeviceOptions
     /// <summary>Logical block size (<c>blk_size</c>): a power of two from 512 to 65536. Requests must be aligned to it.</summary>
     public int LogicalBlockSize { get; init; } = 512;
 
-    /// <summary>Writeback cache at reset (<c>writeback</c>); when 0 (writethrough) every write is flushed before it completes.</summary>
+    /// <summary>
+    /// Writeback cache at reset (<c>writeback</c>); when 0 (writethrough) every write is flushed before it completes.
+    /// Ignored for a backend without <see cref="BlockBackendCapabilities.Flush"/>: that device is write-through and
+    /// does not offer VIRTIO_BLK_F_CONFIG_WCE (section 5.2.5.2).
+    /// </summary>
     public bool Writeback { get; init; } = true;
 
     /// <summary>Most sectors in one discard segment (<c>max_discard_sectors</c>).</summary>

@@ -29,4 +29,10 @@ public enum NetDropReason
 
     /// <summary>rx: a frame still in the backlog when the device was reset.</summary>
     Reset,
+
+    /// <summary>
+    /// tx: the chain's buffers could not be read in full (the guest rewrote the chain after it was popped, which
+    /// breaks the queue, or a reset made the chain stale): a partial frame is never sent.
+    /// </summary>
+    ShortRead,
 }

@@ -100,6 +100,12 @@ public sealed partial class VirtioNetDevice
     /// Places backlogged frames into rx buffers (QEMU's <c>virtio_net_receive_rcu</c> per queued packet); stops, with
     /// notifications on, when the driver has too few buffers, and resumes on its next kick.
     /// </summary>
+    /// <remarks>
+    /// Kicks follow QEMU's <c>virtio_net_has_buffers</c>: off while the driver has buffers posted (with EVENT_IDX the
+    /// device then stops moving <c>avail_event</c>, so refills do not kick: frames arriving find the buffers through
+    /// the backlog's own wake-up), on when a frame finds too few, with a re-check so a refill racing the switch is
+    /// not lost.
+    /// </remarks>
     private void HandleRx(VirtioQueue queue, int pair)
     {
         NetRxBacklog backlog = _backlogs[pair];
@@ -127,6 +133,11 @@ public sealed partial class VirtioNetDevice
             if (placement == Placement.Broken)
             {
                 break;
+            }
+
+            if (placement == Placement.Delivered && queue.Ring.NotificationEnabled)
+            {
+                queue.Ring.SetNotification(false); // buffers were there: the driver need not kick for its refills
             }
 
             backlog.Dequeue();

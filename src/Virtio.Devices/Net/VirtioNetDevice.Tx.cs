@@ -71,7 +71,13 @@ public sealed partial class VirtioNetDevice
         if (!inPlace)
         {
             packet = state.Buffer.AsSpan(0, VirtioNetHeader.Size + length);
-            chain.CopyFromReadable(packet);
+            if (chain.CopyFromReadable(packet) != packet.Length)
+            {
+                // The walk ended early (the guest rewrote the chain after the pop and broke the queue, or a reset made
+                // it stale): the rest of the buffer holds the previous frame's bytes, so nothing of it may be sent.
+                Drop(queue, chain, NetDropReason.ShortRead, pair, length);
+                return true; // the loop stops by itself: the queue is broken or the device no longer live
+            }
         }
 
         VirtioNetHeader header = VirtioNetHeader.Read(packet); // read once: the guest may change its buffer meanwhile

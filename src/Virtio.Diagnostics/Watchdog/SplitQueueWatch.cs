@@ -17,7 +17,9 @@ public sealed class SplitQueueWatch : IWatchedQueue
     /// Optional: how far the driver has consumed the used ring (a driver model's <c>LastUsedIdx</c>). When given it is
     /// used even with EVENT_IDX, because <c>used_event</c> is only the driver's wish for the next interrupt: Linux
     /// writes 0 there on <c>disable_cb</c> and an index ahead on <c>enable_cb_delayed</c>. Without it, <c>used_event</c>
-    /// stands in with EVENT_IDX, and without EVENT_IDX the driver's consumption is unknown.
+    /// stands in with EVENT_IDX when it can be the driver's position (at <c>used_idx</c>, or non-zero and at most the
+    /// queue size behind; 0 and an index ahead read as unknown, as in the hang analysis), and without EVENT_IDX the
+    /// driver's consumption is unknown.
     /// </param>
     public SplitQueueWatch(SplitQueue queue, Func<ushort>? driverConsumed = null)
     {
@@ -52,8 +54,8 @@ public sealed class SplitQueueWatch : IWatchedQueue
 
         SplitQueueState state = Queue.GetState();
         ushort? consumed = _driverConsumed is { } probe ? probe()
-            : Queue.EventIdx ? guest.UsedEvent
-            : null;
+            : Queue.EventIdx && HangAnalysis.UsedEventIsDriverPosition(guest.UsedEvent, state.UsedIdx, Queue.Size) ? guest.UsedEvent
+            : null; // used_event 0 (callbacks off, polling) or ahead (enable_cb_delayed) is no position: unknown, as question 3 says
         return new QueueProgress(
             IsReady: true,
             IsBroken: Queue.IsBroken,

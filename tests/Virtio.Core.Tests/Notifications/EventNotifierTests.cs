@@ -118,6 +118,62 @@ public class EventNotifierTests
     }
 
     [Fact]
+    public async Task WaitAsync_with_a_source_cancelled_before_the_call_is_cancelled_and_leaves_the_notifier_usable()
+    {
+        var n = new EventNotifier();
+        using var cts = new CancellationTokenSource();
+        await cts.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(async () => await n.WaitAsync(cts.Token));
+        n.Signal();
+        await n.WaitAsync().AsTask().WaitAsync(Timeout);
+    }
+
+    [Fact]
+    public void WaitAsync_is_cancelled_by_a_cancellation_that_lands_while_the_waiter_is_being_set_up()
+    {
+        // A second thread cancels at varying moments around the call: some land before it, some after it, and some
+        // while it arms (UnsafeRegister then runs the callback synchronously). Every one must end the wait; a lost one
+        // would wait for a Signal that never comes.
+        var n = new EventNotifier();
+        using var go = new SemaphoreSlim(0);
+        using var done = new SemaphoreSlim(0);
+        CancellationTokenSource? current = null;
+        int delay = 0;
+        var canceller = Task.Factory.StartNew(
+            () =>
+            {
+                while (go.Wait(Timeout) && Volatile.Read(ref current) is { } cts)
+                {
+                    Thread.SpinWait(Volatile.Read(ref delay));
+                    cts.Cancel();
+                    done.Release();
+                }
+            },
+            TaskCreationOptions.LongRunning);
+        try
+        {
+            for (int i = 0; i < 20_000; i++)
+            {
+                using var cts = new CancellationTokenSource();
+                Volatile.Write(ref current, cts);
+                Volatile.Write(ref delay, i % 64);
+                go.Release();
+                ValueTask wait = n.WaitAsync(cts.Token);
+                Task task = wait.AsTask();
+                Assert.True(((IAsyncResult)task).AsyncWaitHandle.WaitOne(Timeout), $"iteration {i}: the cancellation was lost and the wait hangs");
+                Assert.True(task.IsCanceled, $"iteration {i}: {task.Status}");
+                Assert.True(done.Wait(Timeout));
+            }
+        }
+        finally
+        {
+            Volatile.Write(ref current, null);
+            go.Release();
+            Assert.True(canceller.Wait(Timeout));
+        }
+    }
+
+    [Fact]
     public async Task WaitAsync_can_be_reused_many_times()
     {
         var n = new EventNotifier();

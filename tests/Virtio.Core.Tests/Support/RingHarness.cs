@@ -18,7 +18,7 @@ internal sealed class RingHarness : IDisposable
 
     private ulong _nextData = DataBase;
 
-    public RingHarness(int size = 8, bool eventIdx = true, bool indirect = false, int maxIndirectSegments = 16, ulong memorySize = MemorySize)
+    public RingHarness(int size = 8, bool eventIdx = true, bool indirect = false, int maxIndirectSegments = 16, ulong memorySize = MemorySize, bool clampUsedLength = false)
     {
         Memory = GuestMemory.Create(memorySize);
         Layout = SplitRingLayout.Create(RingBase, size);
@@ -28,6 +28,7 @@ internal sealed class RingHarness : IDisposable
             IndirectDescriptors = indirect,
             IndirectTableArea = IndirectBase,
             MaxIndirectSegments = maxIndirectSegments,
+            ClampUsedLength = clampUsedLength,
         });
         Device = new SplitQueue(Memory, maxSize: Math.Max(size, 256))
         {

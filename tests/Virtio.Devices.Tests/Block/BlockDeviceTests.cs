@@ -229,6 +229,22 @@ public class BlockDeviceTests
     }
 
     [Fact]
+    public void A_backend_that_cannot_flush_gets_neither_config_wce_nor_flush_and_a_write_through_cache()
+    {
+        // Section 5.2.5.2: CONFIG_WCE only with FLUSH; the option asks for writeback, the backend cannot honour it.
+        using var rig = new BlkRig(new CountingBackend(new MemoryBlockBackend(MiB), BlockBackendCapabilities.Discard), new BlockDeviceOptions { Writeback = true });
+        Assert.Equal(0ul, rig.Device.DeviceFeatures & (VirtioBlkFeature.ConfigWce | VirtioBlkFeature.Flush));
+        Span<byte> c = stackalloc byte[BlockDevice.ConfigBytes];
+        rig.Driver.ReadConfig(0, c);
+        Assert.Equal(0, c[32]); // writeback = 0: write-through
+        Assert.False(rig.Device.Writeback);
+        rig.Mmio.Write(0x100 + 32, 1, 1); // CONFIG_WCE not negotiated: the field stays read-only
+        Assert.False(rig.Device.Writeback);
+        rig.Mmio.Write(0x70, 4, 0); // a reset does not bring the option's writeback back
+        Assert.False(rig.Device.Writeback);
+    }
+
+    [Fact]
     public void Every_queue_of_a_multiqueue_device_serves_requests()
     {
         using var rig = new BlkRig(new MemoryBlockBackend(MiB), new BlockDeviceOptions { NumQueues = 4 });
@@ -295,7 +311,7 @@ public class BlockDeviceTests
         }
     }
 
-    private sealed class CountingBackend(IBlockBackend inner) : IBlockBackend
+    private sealed class CountingBackend(IBlockBackend inner, BlockBackendCapabilities? capabilities = null) : IBlockBackend
     {
         public int Flushes;
 
@@ -303,7 +319,7 @@ public class BlockDeviceTests
 
         public bool IsReadOnly => inner.IsReadOnly;
 
-        public BlockBackendCapabilities Capabilities => inner.Capabilities;
+        public BlockBackendCapabilities Capabilities => capabilities ?? inner.Capabilities;
 
         public void Submit(BlockIo request)
         {

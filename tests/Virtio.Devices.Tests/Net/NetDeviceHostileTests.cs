@@ -1,8 +1,11 @@
+using System.Buffers.Binary;
+using Microsoft.Extensions.Logging;
 using Virtio.Device;
 using Virtio.Devices.Net;
 using Virtio.Devices.Tests.Support;
 using Virtio.Driver;
 using Virtio.Memory;
+using Virtio.Rings;
 
 namespace Virtio.Devices.Tests.Net;
 
@@ -174,6 +177,52 @@ public class NetDeviceHostileTests
         Assert.Equal(frame, Assert.Single(rig.Receive()).Frame);
     }
 
+    [Theory]
+    [InlineData("NEXT cleared on the header descriptor: the chain ends early")]
+    [InlineData("the frame descriptor's length set to 0: the walk breaks the queue")]
+    public void A_tx_chain_that_reads_short_after_its_pop_is_dropped_not_sent_with_the_previous_frames_bytes(string rewrite)
+    {
+        var backend = new CapturingBackend();
+        using var rig = new NetRig(backend, features: NetRig.AllFeatures & ~VirtioFeature.RingIndirectDesc);
+        byte[] first = NetRig.Frame(200, seed: 1);
+        rig.Send(first, layout: TxLayout.HeaderApart); // gathered: leaves its bytes in the device's gather buffer
+        Assert.Equal(first, Assert.Single(backend.Sent));
+        Assert.Equal(1, rig.ReclaimTx());
+
+        // The guest rewrites the second chain right after the device popped (validated) it, before the copy.
+        SplitQueue ring = rig.Device.Queues[1].Ring;
+        ring.Logger = new PopHook(() =>
+        {
+            ushort slot = (ushort)((ring.LastAvailIdx - 1) & (ring.Size - 1));
+            ushort head = BinaryPrimitives.ReadUInt16LittleEndian(rig.Memory.GetSpan(ring.AvailRingAddress + 4 + (2UL * slot), 2));
+            Span<byte> d = rig.Memory.GetSpan(ring.DescriptorTableAddress + (16UL * head), 16);
+            if (rewrite.StartsWith("NEXT", StringComparison.Ordinal))
+            {
+                BinaryPrimitives.WriteUInt16LittleEndian(d[12..], 0);
+            }
+            else
+            {
+                ushort next = BinaryPrimitives.ReadUInt16LittleEndian(d[14..]);
+                BinaryPrimitives.WriteUInt32LittleEndian(rig.Memory.GetSpan(ring.DescriptorTableAddress + (16UL * next) + 8, 4), 0);
+            }
+        });
+        rig.Send(NetRig.Frame(200, seed: 2), layout: TxLayout.HeaderApart);
+
+        Assert.Single(backend.Sent);
+        Assert.Equal(1, rig.Device.Drops(NetDropReason.ShortRead));
+        Assert.Equal(1, rig.Device.Statistics.TxPackets);
+        if (!ring.IsBroken)
+        {
+            // A chain that merely ends early is the guest's loss, not a ring violation: the queue goes on.
+            ring.Logger = null;
+            Assert.Equal(1, rig.ReclaimTx());
+            byte[] next = NetRig.Frame(60, seed: 3);
+            rig.Send(next, layout: TxLayout.HeaderApart);
+            Assert.Equal(next, backend.Sent[^1]);
+            Assert.False(rig.NeedsReset);
+        }
+    }
+
     private static void AssertBroken(NetRig rig, string reasonFragment)
     {
         Assert.True(rig.NeedsReset, "DEVICE_NEEDS_RESET is not set");
@@ -185,6 +234,23 @@ public class NetDeviceHostileTests
         long sent = rig.Device.Statistics.TxPackets;
         rig.Send(NetRig.Frame(60));
         Assert.Equal(sent, rig.Device.Statistics.TxPackets);
+    }
+
+    /// <summary>A ring logger that runs a guest action when the device pops a chain (its <c>virtqueue_pop</c> trace).</summary>
+    private sealed class PopHook(Action onPop) : ILogger
+    {
+        public IDisposable? BeginScope<TState>(TState state)
+            where TState : notnull => null;
+
+        public bool IsEnabled(LogLevel logLevel) => true;
+
+        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+        {
+            if (eventId.Name == "virtqueue_pop")
+            {
+                onPop();
+            }
+        }
     }
 
     /// <summary>A backend that only keeps the device's sink, so a test can deliver frames by hand.</summary>
@@ -204,8 +270,9 @@ public class NetDeviceHostileTests
             return NetTransmitResult.Sent;
         }
 
-        public void ReceiveReady()
-        {
-        }
+        /// <summary>Runs when the device says a refused frame may be offered again.</summary>
+        public Action? OnReceiveReady { get; set; }
+
+        public void ReceiveReady() => OnReceiveReady?.Invoke();
     }
 }

@@ -34,7 +34,8 @@ public sealed class ReproCommandTests : IDisposable
             Assert.Contains(s.Name, text, StringComparison.Ordinal);
         }
 
-        Assert.Contains("10/10 verdicts as expected", text, StringComparison.Ordinal);
+        int n = ReproScenario.All.Count;
+        Assert.Contains($"{n}/{n} verdicts as expected", text, StringComparison.Ordinal);
         Assert.DoesNotContain("MISMATCH", text, StringComparison.Ordinal);
     }
 
@@ -69,7 +70,8 @@ public sealed class ReproCommandTests : IDisposable
     {
         (int exit, string text, _) = Invoke("--event-idx", "false", "--device", "ring");
         Assert.Equal(0, exit);
-        Assert.Contains("7/7 verdicts as expected", text, StringComparison.Ordinal);
+        int n = ReproScenario.All.Count(s => s.ExpectedWithoutEventIdx is not null);
+        Assert.Contains($"{n}/{n} verdicts as expected", text, StringComparison.Ordinal);
         Assert.DoesNotContain("stale-avail-event", text, StringComparison.Ordinal);
         Assert.Matches(@"dropped-call +call channel drops an interrupt +healthy +healthy ", text);
     }

@@ -109,6 +109,22 @@ public sealed class ReproScenarioTests
     }
 
     [Theory]
+    [InlineData("blk")]
+    [InlineData("ring")]
+    [InlineData("net")]
+    public void A_driver_slow_in_its_interrupt_handler_is_not_blamed_on_a_lost_interrupt_alone(string device)
+    {
+        // The interrupt was delivered; the ring looks as after a lost one, so the finding must name both causes.
+        ReproResult r = ReproRunner.Run(ReproScenario.Find("slow-interrupt-handler")!, new ReproOptions { Device = device });
+        Assert.True(r.WatchdogFired);
+        Assert.Equal(HangVerdict.DriverMissedNotification, r.Verdict);
+        HangFinding q3 = r.Report.Findings.Single(f => f.Question == HangQuestion.DriverSawCompletions);
+        Assert.Equal(FindingAnswer.No, q3.Answer);
+        Assert.Contains("lost on the way", q3.Detail, StringComparison.Ordinal);
+        Assert.Contains("delivered and the driver is still processing, or stuck in, its handler", q3.Detail, StringComparison.Ordinal);
+    }
+
+    [Theory]
     [InlineData("stale-avail-event")]
     [InlineData("driver-missing-barrier")]
     [InlineData("device-missing-barrier")]

@@ -36,13 +36,53 @@ public class SplitQueueWatchTests
         watchdog.Watch(pair.Device); // no probe: used_event stands in for the driver's consumption
         pair.AddAndKick(1);
         pair.ServiceKick();
-        pair.ServiceCall();
+        Assert.True(pair.Driver.TryGetBuffer(out _, out _)); // consumed by a poll: used_event 1, a real position
+        pair.AddAndKick(2);
+        pair.ServiceKick();
+        pair.ServiceCall(); // dropped
 
         QueueStallEventArgs stall = RunUntilStall(watchdog);
 
-        Assert.Equal(1, stall.Progress.UsedIdx);
-        Assert.Equal((ushort)0, stall.Progress.DriverConsumedIdx);
+        Assert.Equal(2, stall.Progress.UsedIdx);
+        Assert.Equal((ushort)1, stall.Progress.DriverConsumedIdx);
         Assert.Equal(1, stall.Progress.NotConsumed);
+    }
+
+    [Fact]
+    public void An_idle_queue_whose_driver_polls_with_callbacks_off_is_not_reported()
+    {
+        // Linux's disable_cb writes used_event 0: that is no position, so nothing reads as unconsumed (as question 3 says).
+        using var pair = new DriverDevicePair();
+        using QueueWatchdog watchdog = CreateChecked();
+        SplitQueueWatch watch = watchdog.Watch(pair.Device);
+        pair.Driver.DisableCallbacks();
+        for (int i = 0; i < 3; i++)
+        {
+            pair.AddAndKick(i);
+            Assert.Equal(1, pair.ServiceKick());
+            Assert.True(pair.Driver.TryGetBuffer(out _, out _));
+        }
+
+        Assert.Null(watch.ReadProgress().DriverConsumedIdx);
+        Assert.False(watch.ReadProgress().WorkOutstanding);
+        watchdog.Check();
+        _time.Advance(TimeSpan.FromMinutes(1));
+        Assert.Equal(0, watchdog.Check());
+    }
+
+    [Fact]
+    public void Used_event_ahead_of_used_idx_reads_as_unknown_not_as_the_drivers_position()
+    {
+        using var pair = new DriverDevicePair();
+        var watch = new SplitQueueWatch(pair.Device);
+        for (int i = 0; i < 4; i++)
+        {
+            pair.AddAndKick(i);
+        }
+
+        pair.Driver.DisableCallbacks();
+        Assert.True(pair.Driver.EnableCallbacksDelayed()); // used_event 3: "tell me after three quarters"
+        Assert.Null(watch.ReadProgress().DriverConsumedIdx);
     }
 
     [Fact]
