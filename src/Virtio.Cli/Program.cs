@@ -1,5 +1,9 @@
 using System.CommandLine;
+using System.CommandLine.Help;
+using System.CommandLine.Invocation;
+using System.CommandLine.Parsing;
 using Virtio.Cli.Bench;
+using Virtio.Cli.CommandLine;
 
 namespace Virtio.Cli;
 
@@ -7,7 +11,43 @@ namespace Virtio.Cli;
 public static class Program
 {
     /// <summary>Entry point.</summary>
-    public static int Main(string[] args)
+    public static int Main(string[] args) => Run(args, Console.Out, Console.Error);
+
+    /// <summary>
+    /// Runs the command with <paramref name="args"/>, printing to <paramref name="output"/> and <paramref name="error"/>.
+    /// Every failure ends as exit code 1 and one line on <paramref name="error"/> (no stack trace, no usage dump):
+    /// a value the parser refused, a command that refused its input, or, as a last resort, an exception nobody
+    /// expected (a bug: the line says so).
+    /// </summary>
+    /// <returns>An exit code from <see cref="ExitCodes"/>.</returns>
+    public static int Run(IReadOnlyList<string> args, TextWriter output, TextWriter error)
+    {
+        ArgumentNullException.ThrowIfNull(args);
+        ArgumentNullException.ThrowIfNull(output);
+        ArgumentNullException.ThrowIfNull(error);
+        RootCommand root = BuildRoot();
+        ParseResult parse = root.Parse(args);
+        if (parse.Action is ParseErrorAction)
+        {
+            // The most specific error first: "virtio nosuch" is an unknown word before it is a missing command.
+            ParseError first = parse.Errors.OrderBy(e => e.Message.StartsWith("Required command", StringComparison.Ordinal)).First();
+            error.WriteLine($"{CommandPath(parse)}: {OneLine(first.Message)} (see {CommandPath(parse)} --help)");
+            return ExitCodes.Error;
+        }
+
+        try
+        {
+            return parse.Invoke(new InvocationConfiguration { Output = output, Error = error, EnableDefaultExceptionHandler = false });
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            error.WriteLine($"{CommandPath(parse)}: internal error ({OneLine(e.Message)}); please report it with the command line");
+            return ExitCodes.Error;
+        }
+    }
+
+    /// <summary>The whole command tree, with the exit-code table added to every <c>--help</c>.</summary>
+    public static RootCommand BuildRoot()
     {
         var root = new RootCommand("virtio: a VIRTIO split-virtqueue emulator — benchmarks and diagnostics")
         {
@@ -16,7 +56,28 @@ public static class Program
             Analyze.AnalyzeCommand.Build(),
             Ping.PingCommand.Build(),
         };
-        return root.Parse(args).Invoke();
+        foreach (HelpOption help in root.Options.OfType<HelpOption>())
+        {
+            help.Action = new HelpWithExitCodes((HelpAction)help.Action!);
+        }
+
+        return root;
+    }
+
+    /// <summary>Folds a message onto one line (parser messages can list choices on several).</summary>
+    internal static string OneLine(string message) =>
+        string.Join(' ', message.Split(['\r', '\n', '\t'], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+
+    private static string CommandPath(ParseResult parse)
+    {
+        var names = new List<string>();
+        for (System.CommandLine.Parsing.SymbolResult? r = parse.CommandResult; r is System.CommandLine.Parsing.CommandResult c; r = c.Parent)
+        {
+            names.Add(c.Parent is null ? "virtio" : c.Command.Name);
+        }
+
+        names.Reverse();
+        return string.Join(' ', names);
     }
 
     private static Command BuildBenchCommand()
@@ -26,5 +87,18 @@ public static class Program
         bench.Subcommands.Add(BlkBenchCommand.Build());
         bench.Subcommands.Add(NetBenchCommand.Build());
         return bench;
+    }
+
+    /// <summary>The usual help, then the exit-code table.</summary>
+    private sealed class HelpWithExitCodes(HelpAction help) : SynchronousCommandLineAction
+    {
+        public override bool ClearsParseErrors => true;
+
+        public override int Invoke(ParseResult parseResult)
+        {
+            int code = help.Invoke(parseResult);
+            parseResult.InvocationConfiguration.Output.WriteLine(ExitCodes.Table);
+            return code;
+        }
     }
 }

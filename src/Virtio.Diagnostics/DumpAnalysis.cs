@@ -198,11 +198,33 @@ public static class DumpAnalysis
             $"the {name} at 0x{address:x} lies outside the RAM dump [0x{start:x}, 0x{end:x}): check --ram-base and that the dump and the queue status come from the same guest");
     }
 
+    /// <summary>The largest QMP reply read (QEMU's are a few KiB): a FIFO or /dev/zero given as a reply ends here instead of filling memory.</summary>
+    private const int MaxReplyBytes = 4 << 20;
+
     private static string ReadText(string path, string option)
     {
+        if (Directory.Exists(path))
+        {
+            throw new DiagnosticInputException(DiagnosticInputErrorKind.FileUnreadable, $"{option} {path}: is a directory; give the file");
+        }
+
         try
         {
-            return File.ReadAllText(path);
+            using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+            using var reader = new StreamReader(file, System.Text.Encoding.UTF8, detectEncodingFromByteOrderMarks: true);
+            var text = new System.Text.StringBuilder();
+            char[] chunk = new char[64 << 10];
+            int n;
+            while ((n = reader.Read(chunk, 0, chunk.Length)) > 0)
+            {
+                text.Append(chunk, 0, n);
+                if (text.Length > MaxReplyBytes)
+                {
+                    throw new DiagnosticInputException(DiagnosticInputErrorKind.FileUnreadable, $"{option} {path}: more than {MaxReplyBytes >> 20} MiB; not a QMP reply");
+                }
+            }
+
+            return text.ToString();
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
         {
@@ -229,6 +251,11 @@ public static class DumpAnalysis
     // Maps the dump copy-on-write instead of reading it: a RAM image can be gigabytes and only the rings are read.
     private static unsafe GuestMemory MapDump(string path, ulong ramBase)
     {
+        if (Directory.Exists(path))
+        {
+            throw new DiagnosticInputException(DiagnosticInputErrorKind.FileUnreadable, $"--ram {path}: is a directory; give the file");
+        }
+
         long length;
         try
         {

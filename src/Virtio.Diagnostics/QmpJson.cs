@@ -54,12 +54,20 @@ internal static class QmpJson
 
     public static DiagnosticInputException Describe(JsonException e, string what)
     {
-        // System.Text.Json reports absent required members in one message; keep its list of names.
-        bool missing = e.Message.Contains("missing required properties", StringComparison.Ordinal);
-        string where = string.IsNullOrEmpty(e.Path) || e.Path == "$" ? string.Empty : $" at {e.Path}";
+        // System.Text.Json's messages name .NET types ("could not be converted to Virtio.Diagnostics.QueueStatus");
+        // say instead which field is missing or holds the wrong kind of value, in the reply's own names.
+        const string Including = "including: ";
+        int list = e.Message.IndexOf(Including, StringComparison.Ordinal);
+        if (e.Message.Contains("missing required properties", StringComparison.Ordinal) && list >= 0)
+        {
+            string names = e.Message[(list + Including.Length)..].TrimEnd('.', ' ');
+            return new DiagnosticInputException(DiagnosticInputErrorKind.MissingField, $"{what}: missing field(s) {names}", e);
+        }
+
+        string field = string.IsNullOrEmpty(e.Path) || e.Path == "$" ? string.Empty : e.Path.StartsWith("$.", StringComparison.Ordinal) ? e.Path[2..] : e.Path;
         return new DiagnosticInputException(
-            missing ? DiagnosticInputErrorKind.MissingField : DiagnosticInputErrorKind.MalformedJson,
-            $"{what}{where}: {e.Message}",
+            DiagnosticInputErrorKind.MalformedJson,
+            field.Length == 0 ? $"{what}: not the expected JSON object" : $"{what}: field '{field}' holds a value of the wrong kind or out of range",
             e);
     }
 }

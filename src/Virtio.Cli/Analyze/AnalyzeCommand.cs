@@ -1,34 +1,36 @@
 using System.CommandLine;
 using System.Globalization;
+using Virtio.Cli.CommandLine;
 using Virtio.Diagnostics;
 
 namespace Virtio.Cli.Analyze;
 
 /// <summary>
 /// <c>virtio analyze</c>: the offline hang analysis of <see cref="DumpAnalysis"/> on a RAM dump and saved QMP replies.
-/// Exit code 0: healthy; 2: a hang was found; 1: bad input (the reason on stderr).
+/// Exit codes as <see cref="ExitCodes"/>: 0 healthy; 2 a hang was found; 1 bad input (the reason on stderr).
 /// </summary>
 public static class AnalyzeCommand
 {
     /// <summary>Exit code when the queue is healthy.</summary>
-    public const int ExitHealthy = 0;
+    public const int ExitHealthy = ExitCodes.Success;
 
     /// <summary>Exit code for bad input.</summary>
-    public const int ExitBadInput = 1;
+    public const int ExitBadInput = ExitCodes.Error;
 
     /// <summary>Exit code when a hang (any verdict but healthy) was found.</summary>
-    public const int ExitHang = 2;
+    public const int ExitHang = ExitCodes.Found;
 
-    /// <summary>Builds the command, writing to <paramref name="output"/> and <paramref name="error"/> (default: the console).</summary>
+    /// <summary>Builds the command, writing to <paramref name="output"/> and <paramref name="error"/> (default: the invocation's writers).</summary>
     public static Command Build(TextWriter? output = null, TextWriter? error = null)
     {
-        var ram = new Option<FileInfo>("--ram") { Description = "raw guest RAM dump (QEMU pmemsave)", Required = true };
+        Option<FileInfo> ram = CliOption.InputFile("--ram", "raw guest RAM dump (QEMU pmemsave)");
+        ram.Required = true;
         var ramBase = new Option<string>("--ram-base") { Description = "guest-physical address of the dump's first byte (decimal or 0x hex)", DefaultValueFactory = _ => "0" };
-        var queueStatus = new Option<FileInfo>("--queue-status") { Description = "x-query-virtio-queue-status reply (with or without \"return\")", Required = true };
-        var virtioStatus = new Option<FileInfo>("--virtio-status") { Description = "x-query-virtio-status reply: EVENT_IDX is read from the guest features" };
-        var eventIdx = new Option<bool?>("--event-idx") { Description = "whether VIRTIO_RING_F_EVENT_IDX was negotiated (true|false), instead of --virtio-status" };
-        var format = new Option<string>("--format") { Description = "text or json", DefaultValueFactory = _ => "text" };
-        format.AcceptOnlyFromAmong("text", "json");
+        Option<FileInfo> queueStatus = CliOption.InputFile("--queue-status", "x-query-virtio-queue-status reply (with or without \"return\")");
+        queueStatus.Required = true;
+        Option<FileInfo> virtioStatus = CliOption.InputFile("--virtio-status", "x-query-virtio-status reply: EVENT_IDX is read from the guest features");
+        Option<string?> eventIdx = CliOption.Bool("--event-idx", "whether VIRTIO_RING_F_EVENT_IDX was negotiated (true|false), instead of --virtio-status", null);
+        Option<string> format = CliOption.Choice("--format", "output format", "text", "text", "json");
 
         var command = new Command("analyze", "Why is a virtqueue stuck? Analyse a RAM dump with the queue's QMP status")
         {
@@ -36,12 +38,12 @@ public static class AnalyzeCommand
         };
         command.SetAction(parse =>
         {
-            TextWriter stdout = output ?? Console.Out;
-            TextWriter stderr = error ?? Console.Error;
+            TextWriter stdout = output ?? parse.InvocationConfiguration.Output;
+            TextWriter stderr = error ?? parse.InvocationConfiguration.Error;
             try
             {
                 FileInfo? virtioStatusFile = parse.GetValue(virtioStatus);
-                bool? eventIdxValue = parse.GetValue(eventIdx);
+                bool? eventIdxValue = parse.GetBoolean(eventIdx);
                 if (virtioStatusFile is not null && eventIdxValue is not null)
                 {
                     throw new DiagnosticInputException(DiagnosticInputErrorKind.InvalidOption, "give --virtio-status or --event-idx, not both");
@@ -59,7 +61,7 @@ public static class AnalyzeCommand
             }
             catch (DiagnosticInputException e)
             {
-                stderr.WriteLine($"virtio analyze: {e.Message}");
+                stderr.WriteLine($"virtio analyze: {Program.OneLine(e.Message)}");
                 return ExitBadInput;
             }
         });
@@ -75,6 +77,6 @@ public static class AnalyzeCommand
         bool ok = t.StartsWith("0x", StringComparison.OrdinalIgnoreCase)
             ? ulong.TryParse(t.AsSpan(2), NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out ulong value)
             : ulong.TryParse(t, NumberStyles.None, CultureInfo.InvariantCulture, out value);
-        return ok ? value : throw new DiagnosticInputException(DiagnosticInputErrorKind.InvalidOption, $"--ram-base {text}: not an address (decimal or 0x hex)");
+        return ok ? value : throw new DiagnosticInputException(DiagnosticInputErrorKind.InvalidOption, $"--ram-base {text}: not an address (a whole number, decimal or 0x hex, below 2^64)");
     }
 }

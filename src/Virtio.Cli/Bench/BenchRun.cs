@@ -27,16 +27,17 @@ internal static class BenchRun
         return (elapsed, count, GC.GetAllocatedBytesForCurrentThread() - before, failed);
     }
 
-    /// <summary>Prints one JSON object whose fields <paramref name="fields"/> writes, and a newline, to standard output.</summary>
-    public static void PrintJson(Action<Utf8JsonWriter> fields)
+    /// <summary>Prints one JSON object whose fields <paramref name="fields"/> writes, and a newline, to <paramref name="output"/>.</summary>
+    public static void PrintJson(TextWriter output, Action<Utf8JsonWriter> fields)
     {
-        using (var w = new Utf8JsonWriter(Console.OpenStandardOutput()))
+        using var buffer = new MemoryStream();
+        using (var w = new Utf8JsonWriter(buffer))
         {
             w.WriteStartObject();
             fields(w);
             w.WriteEndObject();
         }
 
-        Console.WriteLine();
+        output.WriteLine(System.Text.Encoding.UTF8.GetString(buffer.ToArray()));
     }
 }

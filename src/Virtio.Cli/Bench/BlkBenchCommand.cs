@@ -1,19 +1,25 @@
 using System.CommandLine;
 using System.Text.Json;
+using Virtio.Cli.CommandLine;
 
 namespace Virtio.Cli.Bench;
 
 /// <summary><c>virtio bench blk</c>: the command-line face of <see cref="BlkBench"/>.</summary>
 public static class BlkBenchCommand
 {
+    /// <summary>The largest <c>--block-size</c>: 1 MiB.</summary>
+    public const int MaxBlockSize = 1 << 20;
+
+    /// <summary>Guest RAM the request buffers may take (block size times queue depth): 1 GiB.</summary>
+    public const long MaxBufferBytes = 1L << 30;
+
     /// <summary>Builds the command.</summary>
     public static Command Build()
     {
-        var rw = new Option<string>("--rw") { Description = "read | write | randread | randwrite", DefaultValueFactory = _ => "randread" };
-        rw.AcceptOnlyFromAmong("read", "write", "randread", "randwrite");
-        var blockSize = new Option<int>("--block-size") { Description = "bytes per request (multiple of 512)", DefaultValueFactory = _ => 4096 };
-        var depth = new Option<int>("--queue-depth") { Description = "requests in flight per kick", DefaultValueFactory = _ => 32 };
-        var requests = new Option<long>("--requests") { Description = "requests in the measured run", DefaultValueFactory = _ => 5_000_000 };
+        Option<string> rw = CliOption.Choice("--rw", "access pattern", "randread", "read", "write", "randread", "randwrite");
+        Option<int> blockSize = CliOption.WholeNumber("--block-size", "bytes per request: a multiple of 512 up to 1 MiB", 4096, 512, MaxBlockSize);
+        Option<int> depth = CliOption.WholeNumber("--queue-depth", "requests in flight per kick", 32, 1, CliOption.MaxRingSize);
+        Option<long> requests = CliOption.LargeWholeNumber("--requests", "requests in the measured run", 5_000_000, 1, long.MaxValue);
         var json = new Option<bool>("--json") { Description = "print one JSON object" };
         var command = new Command("blk", "virtio-blk requests against the memory backend through virtio-mmio, one thread")
         {
@@ -23,10 +29,14 @@ public static class BlkBenchCommand
         {
             int bs = parse.GetValue(blockSize), qd = parse.GetValue(depth);
             long n = parse.GetValue(requests);
-            if (bs < 512 || bs % 512 != 0 || bs > 1 << 20 || qd < 1 || qd > 32768 || n < 1)
+            TextWriter stdout = parse.InvocationConfiguration.Output;
+            string? error = bs % 512 != 0 ? $"--block-size {bs}: must be a multiple of 512 (a sector)"
+                : (long)bs * qd > MaxBufferBytes ? $"--block-size {bs} with --queue-depth {qd}: {(long)bs * qd >> 20} MiB of request buffers; keep their product within {MaxBufferBytes >> 20} MiB"
+                : null;
+            if (error is not null)
             {
-                Console.Error.WriteLine("virtio bench blk: --block-size must be a multiple of 512 up to 1 MiB, --queue-depth 1..32768, --requests positive");
-                return 1;
+                parse.InvocationConfiguration.Error.WriteLine($"virtio bench blk: {error}");
+                return ExitCodes.Error;
             }
 
             using var bench = new BlkBench(parse.GetValue(rw)!, bs, qd);
@@ -35,7 +45,7 @@ public static class BlkBenchCommand
             double iops = done / elapsed.TotalSeconds;
             if (parse.GetValue(json))
             {
-                BenchRun.PrintJson(w =>
+                BenchRun.PrintJson(stdout, w =>
                 {
                     w.WriteString("rw", parse.GetValue(rw));
                     w.WriteNumber("blockSize", bs);
@@ -49,11 +59,12 @@ public static class BlkBenchCommand
             }
             else
             {
-                Console.WriteLine($"virtio-blk {parse.GetValue(rw)} bs={bs} qd={qd}: {done} requests in {elapsed.TotalMilliseconds:F0} ms");
-                Console.WriteLine($"  {iops / 1e6:F2} M IOPS, {ns:F1} ns/request, {allocated} bytes allocated, {failed} failed");
+                stdout.WriteLine($"virtio-blk {parse.GetValue(rw)} bs={bs} qd={qd}: {done} requests in {elapsed.TotalMilliseconds:F0} ms");
+                stdout.WriteLine($"  {iops / 1e6:F2} M IOPS, {ns:F1} ns/request, {allocated} bytes allocated, {failed} failed");
             }
 
-            return failed == 0 ? 0 : 1;
+            stdout.Flush();
+            return failed == 0 ? ExitCodes.Success : ExitCodes.Found;
         });
         return command;
     }

@@ -27,6 +27,13 @@ public sealed class NetBench : IDisposable
     private readonly int _batch;
     private readonly int _perFrame;
 
+    /// <summary>Rx buffers one frame of <paramref name="frameSize"/> bytes takes: several 1536-byte ones with MRG_RXBUF, else one.</summary>
+    public static int BuffersPerFrame(int frameSize, bool mergeable)
+    {
+        int packet = VirtioNetHeader.Size + frameSize;
+        return mergeable ? (packet + MergeableBufferBytes - 1) / MergeableBufferBytes : 1;
+    }
+
     /// <summary>Sets up guest RAM, the device and the driver, and pre-builds one batch of tx packets and rx buffers.</summary>
     /// <param name="frameSize">Ethernet frame bytes, without the 12-byte header: 14..65550.</param>
     /// <param name="mergeable">Negotiate MRG_RXBUF (1536-byte rx buffers, a frame spans as many as it needs); otherwise one rx buffer per frame.</param>
@@ -45,7 +52,7 @@ public sealed class NetBench : IDisposable
         _batch = batch;
         int packet = VirtioNetHeader.Size + frameSize;
         int bufferBytes = mergeable ? MergeableBufferBytes : packet;
-        _perFrame = (packet + bufferBytes - 1) / bufferBytes;
+        _perFrame = BuffersPerFrame(frameSize, mergeable);
         int ringSize = (int)BitOperations.RoundUpToPowerOf2((uint)Math.Max(64, batch * _perFrame));
         ArgumentOutOfRangeException.ThrowIfGreaterThan(ringSize, 32768, nameof(batch));
         _memory = GuestMemory.Create((16UL << 20) + ((ulong)ringSize * 64) + ((ulong)batch * (ulong)(packet + (_perFrame * bufferBytes))));

@@ -1,5 +1,7 @@
 using System.CommandLine;
 using System.Text.Json;
+using Virtio.Cli.CommandLine;
+using Virtio.Devices.Net;
 
 namespace Virtio.Cli.Bench;
 
@@ -9,11 +11,11 @@ public static class NetBenchCommand
     /// <summary>Builds the command.</summary>
     public static Command Build()
     {
-        var frameSize = new Option<int>("--frame-size") { Description = "Ethernet frame bytes without the virtio-net header (14..65550)", DefaultValueFactory = _ => 64 };
-        var mergeable = new Option<bool>("--mrg-rxbuf") { Description = "negotiate MRG_RXBUF: 1536-byte rx buffers, frames span several (true|false)", DefaultValueFactory = _ => true };
-        var batch = new Option<int>("--batch") { Description = "frames per tx kick", DefaultValueFactory = _ => 32 };
-        var callbacks = new Option<bool>("--callbacks") { Description = "the guest driver keeps used-buffer callbacks on (used_event and a fence per buffer) instead of polling with them off (true|false)" };
-        var frames = new Option<long>("--frames") { Description = "frames in the measured run", DefaultValueFactory = _ => 5_000_000 };
+        Option<int> frameSize = CliOption.WholeNumber("--frame-size", "Ethernet frame bytes without the virtio-net header", 64, VirtioNetDevice.MinFrameLength, VirtioNetDevice.MaxFrameLength);
+        Option<string?> mergeable = CliOption.Bool("--mrg-rxbuf", "negotiate MRG_RXBUF: 1536-byte rx buffers, frames span several (true|false)", true);
+        Option<int> batch = CliOption.WholeNumber("--batch", "frames per tx kick", 32, 1, 4096);
+        Option<string?> callbacks = CliOption.Bool("--callbacks", "the guest driver keeps used-buffer callbacks on (used_event and a fence per buffer) instead of polling with them off (true|false)", false);
+        Option<long> frames = CliOption.LargeWholeNumber("--frames", "frames in the measured run", 5_000_000, 1, long.MaxValue);
         var json = new Option<bool>("--json") { Description = "print one JSON object" };
         var command = new Command("net", "virtio-net frames through the loopback backend, tx to rx, through virtio-mmio, one thread")
         {
@@ -23,11 +25,14 @@ public static class NetBenchCommand
         {
             int fs = parse.GetValue(frameSize), b = parse.GetValue(batch);
             long n = parse.GetValue(frames);
-            bool mrg = parse.GetValue(mergeable), cb = parse.GetValue(callbacks);
-            if (fs < 14 || fs > 65550 || b < 1 || b > 4096 || n < 1)
+            bool mrg = parse.GetBoolean(mergeable) ?? true, cb = parse.GetBoolean(callbacks) ?? false;
+            TextWriter stdout = parse.InvocationConfiguration.Output;
+            int buffersPerBatch = b * NetBench.BuffersPerFrame(fs, mrg);
+            if (buffersPerBatch > CliOption.MaxRingSize)
             {
-                Console.Error.WriteLine("virtio bench net: --frame-size 14..65550, --batch 1..4096, --frames positive");
-                return 1;
+                parse.InvocationConfiguration.Error.WriteLine(
+                    $"virtio bench net: --batch {b} with --frame-size {fs}: {buffersPerBatch} rx buffers per batch, more than a ring of {CliOption.MaxRingSize} holds; lower --batch");
+                return ExitCodes.Error;
             }
 
             using var bench = new NetBench(fs, mrg, b, cb);
@@ -37,7 +42,7 @@ public static class NetBenchCommand
             double rxKicks = (double)bench.RxKicks / done, txKicks = (double)bench.TxKicks / done;
             if (parse.GetValue(json))
             {
-                BenchRun.PrintJson(w =>
+                BenchRun.PrintJson(stdout, w =>
                 {
                     w.WriteNumber("frameSize", fs);
                     w.WriteBoolean("mrgRxBuf", mrg);
@@ -55,12 +60,13 @@ public static class NetBenchCommand
             }
             else
             {
-                Console.WriteLine($"virtio-net loopback frame={fs} mrg_rxbuf={(mrg ? "on" : "off")} batch={b} callbacks={(cb ? "on" : "off")}: {done} frames in {elapsed.TotalMilliseconds:F0} ms");
-                Console.WriteLine($"  {pps / 1e6:F2} M frames/s, {ns:F1} ns/frame, {pps * fs * 8 / 1e9:F2} Gbit/s, {allocated} bytes allocated, {failed} failed");
-                Console.WriteLine($"  kicks per frame: rx {rxKicks:F4}, tx {txKicks:F4}");
+                stdout.WriteLine($"virtio-net loopback frame={fs} mrg_rxbuf={(mrg ? "on" : "off")} batch={b} callbacks={(cb ? "on" : "off")}: {done} frames in {elapsed.TotalMilliseconds:F0} ms");
+                stdout.WriteLine($"  {pps / 1e6:F2} M frames/s, {ns:F1} ns/frame, {pps * fs * 8 / 1e9:F2} Gbit/s, {allocated} bytes allocated, {failed} failed");
+                stdout.WriteLine($"  kicks per frame: rx {rxKicks:F4}, tx {txKicks:F4}");
             }
 
-            return failed == 0 ? 0 : 1;
+            stdout.Flush();
+            return failed == 0 ? ExitCodes.Success : ExitCodes.Found;
         });
         return command;
     }

@@ -18,7 +18,9 @@ public sealed class RingBench : IDisposable
     private const ulong IndirectBase = 0x10_0000;
     private const ulong DataBase = 0x100_0000;
     private const uint SegmentBytes = 64;
-    private const int WaitTimeoutMs = 10_000;
+    // Only catches a lost wake-up (the run then fails instead of hanging); generous, because a loaded 2-core CI
+    // machine can keep a runnable thread off the CPU for seconds.
+    private const int WaitTimeoutMs = 30_000;
 
     private readonly RingBenchOptions _options;
     private readonly GuestMemory _memory;

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
+using Virtio.Cli.CommandLine;
 
 namespace Virtio.Cli.Bench;
 
@@ -10,14 +11,14 @@ public static class RingBenchCommand
     /// <summary>Builds the command.</summary>
     public static Command Build()
     {
-        var threads = new Option<int>("--threads") { Description = "1: driver and device on one thread; 2: one thread each", DefaultValueFactory = _ => 1 };
-        var mode = new Option<RingBenchMode>("--mode") { Description = "poll: spin; notify: sleep on the kick/call channels", DefaultValueFactory = _ => RingBenchMode.Poll };
-        var ringSize = new Option<int>("--ring-size") { Description = "queue size (power of two)", DefaultValueFactory = _ => 256 };
-        var buffers = new Option<long>("--buffers") { Description = "buffers in the measured run", DefaultValueFactory = _ => 20_000_000 };
-        var batch = new Option<int>("--batch") { Description = "buffers added per kick decision and completed per flush", DefaultValueFactory = _ => 1 };
-        var eventIdx = new Option<bool>("--event-idx") { Description = "negotiate VIRTIO_RING_F_EVENT_IDX (true|false)", DefaultValueFactory = _ => true };
+        Option<int> threads = CliOption.WholeNumber("--threads", "1: driver and device on one thread; 2: one thread each", 1, 1, 2);
+        Option<string> mode = CliOption.Choice("--mode", "poll: spin; notify: sleep on the kick/call channels", "poll", "poll", "notify");
+        Option<int> ringSize = CliOption.RingSize($"queue size (a power of two from {CliOption.MinRingSize} to {CliOption.MaxRingSize})", 256);
+        Option<long> buffers = CliOption.LargeWholeNumber("--buffers", "buffers in the measured run", 20_000_000, 1, long.MaxValue);
+        Option<int> batch = CliOption.WholeNumber("--batch", "buffers added per kick decision and completed per flush (up to the ring size)", 1, 1, CliOption.MaxRingSize);
+        Option<string?> eventIdx = CliOption.Bool("--event-idx", "negotiate VIRTIO_RING_F_EVENT_IDX (true|false)", true);
         var indirect = new Option<bool>("--indirect") { Description = "negotiate VIRTIO_RING_F_INDIRECT_DESC" };
-        var segments = new Option<int>("--segments") { Description = "segments per buffer (indirect is used above 1)", DefaultValueFactory = _ => 1 };
+        Option<int> segments = CliOption.WholeNumber("--segments", "segments per buffer, 1 to 64 (indirect is used above 1)", 1, 1, 64);
         var json = new Option<bool>("--json") { Description = "print one JSON object" };
 
         var command = new Command("ring", "Driver and device on one split ring, like Linux tools/virtio/ringtest")
@@ -29,32 +30,33 @@ public static class RingBenchCommand
             var options = new RingBenchOptions
             {
                 Threads = parse.GetValue(threads),
-                Mode = parse.GetValue(mode),
+                Mode = parse.GetValue(mode) == "notify" ? RingBenchMode.Notify : RingBenchMode.Poll,
                 RingSize = parse.GetValue(ringSize),
                 Buffers = parse.GetValue(buffers),
                 Batch = parse.GetValue(batch),
-                EventIdx = parse.GetValue(eventIdx),
+                EventIdx = parse.GetBoolean(eventIdx) ?? true,
                 Indirect = parse.GetValue(indirect),
                 Segments = parse.GetValue(segments),
             };
             if (options.Validate() is { } error)
             {
-                Console.Error.WriteLine($"virtio bench ring: {error}");
-                return 1;
+                parse.InvocationConfiguration.Error.WriteLine($"virtio bench ring: {error}");
+                return ExitCodes.Error;
             }
 
             using var bench = new RingBench(options);
             RingBenchResult result = bench.Run(warmup: Math.Min(options.Buffers, 2_000_000));
             if (parse.GetValue(json))
             {
+                parse.InvocationConfiguration.Output.Flush();
                 WriteJson(Console.OpenStandardOutput(), options, result);
             }
             else
             {
-                WriteText(Console.Out, options, result);
+                WriteText(parse.InvocationConfiguration.Output, options, result);
             }
 
-            return 0;
+            return ExitCodes.Success;
         });
         return command;
     }

@@ -42,7 +42,7 @@ public sealed record RingBenchOptions
     {
         if (Threads is not (1 or 2))
         {
-            return "--threads must be 1 or 2";
+            return $"--threads {Threads}: must be 1 or 2";
         }
 
         if (Mode == RingBenchMode.Notify && Threads != 2)
@@ -50,29 +50,29 @@ public sealed record RingBenchOptions
             return "--mode notify needs --threads 2 (one thread cannot sleep waiting for itself)";
         }
 
-        if (!Virtio.Rings.SplitRing.IsValidSize(RingSize))
+        if (RingSize < CommandLine.CliOption.MinRingSize || !Virtio.Rings.SplitRing.IsValidSize(RingSize))
         {
-            return "--ring-size must be a power of two from 1 to 32768";
+            return $"--ring-size {RingSize}: must be a power of two from {CommandLine.CliOption.MinRingSize} to {CommandLine.CliOption.MaxRingSize} (as for virtio repro)";
         }
 
         if (Buffers < 1)
         {
-            return "--buffers must be at least 1";
+            return $"--buffers {Buffers}: must be at least 1";
         }
 
         if (Batch < 1 || Batch > RingSize)
         {
-            return "--batch must be from 1 to the ring size";
+            return $"--batch {Batch}: must be from 1 to the ring size ({RingSize})";
         }
 
         if (Segments < 1 || Segments > 64)
         {
-            return "--segments must be from 1 to 64";
+            return $"--segments {Segments}: must be from 1 to 64";
         }
 
         if (!Indirect && Segments > RingSize)
         {
-            return "--segments exceeds the ring size (use --indirect)";
+            return $"--segments {Segments}: more than the ring size ({RingSize}) without --indirect";
         }
 
         return null;

@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Net;
 using System.Net.NetworkInformation;
 using System.Net.Sockets;
+using Virtio.Cli.CommandLine;
 using Virtio.Devices.Net;
 
 namespace Virtio.Cli.Ping;
@@ -10,75 +11,144 @@ namespace Virtio.Cli.Ping;
 /// <c>virtio ping</c>: a virtio-net device on the stream backend pings a peer over a Unix socket in QEMU's
 /// <c>-netdev stream</c> framing, for example a QEMU guest started with
 /// <c>-netdev stream,id=n0,server=off,addr.type=unix,addr.path=SOCK -device virtio-net-pci,netdev=n0</c>.
+/// Exit codes as <see cref="ExitCodes"/>: 0 every echo answered; 2 the peer did not answer (ARP or an echo); 1 bad
+/// input, or no connection.
 /// </summary>
 public static class PingCommand
 {
     /// <summary>Builds the command.</summary>
     public static Command Build()
     {
-        var listen = new Option<string?>("--listen") { Description = "listen on this Unix socket path and take one connection (QEMU with server=off connects to it)" };
+        var listen = new Option<string?>("--listen") { Description = "listen on this Unix socket path and take one connection (QEMU with server=off connects to it); only a stale socket there is replaced" };
         var connect = new Option<string?>("--connect") { Description = "connect to this Unix socket path (QEMU with server=on listens on it)" };
-        var target = new Option<string>("--target") { Description = "the peer's IPv4 address", DefaultValueFactory = _ => "10.0.2.15" };
-        var source = new Option<string>("--source") { Description = "this side's IPv4 address", DefaultValueFactory = _ => "10.0.2.2" };
-        var count = new Option<int>("--count") { Description = "echo requests to send", DefaultValueFactory = _ => 3 };
-        var timeout = new Option<int>("--timeout") { Description = "seconds to wait for the connection and the first ARP reply (a guest may be booting)", DefaultValueFactory = _ => 120 };
-        var pcap = new Option<string?>("--pcap") { Description = "also write every frame on the wire to this capture file" };
+        Option<IPAddress> target = IPv4("--target", "the peer's IPv4 address", "10.0.2.15");
+        Option<IPAddress> source = IPv4("--source", "this side's IPv4 address", "10.0.2.2");
+        Option<int> count = CliOption.WholeNumber("--count", "echo requests to send (ICMP sequence numbers are 16-bit)", 3, 1, ushort.MaxValue);
+        Option<int> timeout = CliOption.WholeNumber("--timeout", "seconds to wait for the connection and the first ARP reply (a guest may be booting), up to a day", 120, 1, 86_400);
+        Option<string?> pcap = CliOption.OutputFile("--pcap", "also write every frame on the wire to this capture file");
         var command = new Command("ping", "ARP and ICMP echo from a virtio-net device over a QEMU -netdev stream Unix socket")
         {
             listen, connect, target, source, count, timeout, pcap,
         };
         command.SetAction(parse =>
         {
+            TextWriter stdout = parse.InvocationConfiguration.Output;
+            TextWriter stderr = parse.InvocationConfiguration.Error;
             string? listenPath = parse.GetValue(listen), connectPath = parse.GetValue(connect);
-            int n = parse.GetValue(count), seconds = parse.GetValue(timeout);
-            if ((listenPath is null) == (connectPath is null) || n < 1 || seconds < 1
-                || !IPAddress.TryParse(parse.GetValue(target), out IPAddress? peer) || !IPAddress.TryParse(parse.GetValue(source), out IPAddress? self))
+            string? error = (listenPath, connectPath) switch
             {
-                Console.Error.WriteLine("virtio ping: one of --listen PATH or --connect PATH, --count and --timeout positive, --target and --source IPv4 addresses");
-                return 2;
+                (null, null) => "give --listen PATH or --connect PATH (the Unix socket QEMU's -netdev stream uses)",
+                (not null, not null) => "give --listen or --connect, not both",
+                (not null, null) => UnixSocketPath.PrepareToListen("--listen", listenPath),
+                _ => CheckConnectPath(connectPath!),
+            };
+            if (error is not null)
+            {
+                stderr.WriteLine($"virtio ping: {error}");
+                return ExitCodes.Error;
             }
 
+            string? pcapPath = parse.GetValue(pcap);
+            FileStream? capture = null;
             try
             {
-                return Run(listenPath, connectPath, peer, self, n, TimeSpan.FromSeconds(seconds), parse.GetValue(pcap));
+                capture = pcapPath is null ? null : new FileStream(pcapPath, FileMode.Create, FileAccess.Write, FileShare.Read);
+                return Run(stdout, listenPath, connectPath, parse.GetValue(target)!, parse.GetValue(source)!, parse.GetValue(count), TimeSpan.FromSeconds(parse.GetValue(timeout)), capture);
             }
-            catch (Exception e) when (e is SocketException or IOException or TimeoutException or InvalidOperationException)
+            catch (Exception e) when (capture is null && pcapPath is not null && e is IOException or UnauthorizedAccessException)
             {
-                Console.Error.WriteLine($"virtio ping: {e.Message}");
-                return 1;
+                stderr.WriteLine($"virtio ping: --pcap {pcapPath}: {Program.OneLine(e.Message)}");
+                return ExitCodes.Error;
+            }
+            catch (Exception e) when (e is SocketException or IOException or TimeoutException or InvalidOperationException or UnauthorizedAccessException)
+            {
+                string why = Program.OneLine(e.Message);
+                stderr.WriteLine(e is TimeoutException ? $"virtio ping: {why}" : $"virtio ping: {listenPath ?? connectPath}: {why}");
+                return ExitCodes.Error;
+            }
+            finally
+            {
+                capture?.Dispose();
             }
         });
         return command;
     }
 
-    private static int Run(string? listenPath, string? connectPath, IPAddress peer, IPAddress self, int count, TimeSpan timeout, string? pcapPath)
+    /// <summary>An IPv4 address in dotted-quad form (<c>10.0.2.15</c>): the device speaks ARP and ICMP over IPv4.</summary>
+    private static Option<IPAddress> IPv4(string name, string description, string defaultValue) =>
+        new(name)
+        {
+            Description = description,
+            DefaultValueFactory = _ => IPAddress.Parse(defaultValue),
+            CustomParser = r =>
+            {
+                string text = r.Tokens.Count == 0 ? string.Empty : r.Tokens[0].Value;
+
+                // IPAddress.TryParse also takes "10" or "10.2" (inet_aton's short forms) and IPv6: ask for four parts.
+                if (text.Split('.').Length == 4 && IPAddress.TryParse(text, out IPAddress? address) && address.AddressFamily == AddressFamily.InterNetwork)
+                {
+                    return address;
+                }
+
+                r.AddError(IPAddress.TryParse(text, out IPAddress? other) && other.AddressFamily == AddressFamily.InterNetworkV6
+                    ? $"{name} {text}: an IPv6 address; ping speaks ARP and ICMP over IPv4 (like {defaultValue})"
+                    : $"{name} {text}: not an IPv4 address (four numbers 0 to 255, like {defaultValue})");
+                return null;
+            },
+        };
+
+    private static string? CheckConnectPath(string path)
     {
-        using Socket socket = Open(listenPath, connectPath, timeout);
+        if (UnixSocketPath.CheckLength("--connect", path) is { } tooLong)
+        {
+            return tooLong;
+        }
+
+        try
+        {
+            return UnixSocketPath.Kind(path) switch
+            {
+                PathKind.Missing => $"--connect {path}: no such socket (start QEMU with server=on first, or use --listen)",
+                PathKind.Socket => null,
+                _ => $"--connect {path}: not a socket",
+            };
+        }
+        catch (IOException e)
+        {
+            return $"--connect {e.Message}";
+        }
+    }
+
+    private static int Run(TextWriter output, string? listenPath, string? connectPath, IPAddress peer, IPAddress self, int count, TimeSpan timeout, FileStream? capture)
+    {
+        using Socket socket = Open(output, listenPath, connectPath, timeout);
         StreamNetBackend stream = StreamNetBackend.FromSocket(socket);
-        PcapNetBackend? tap = pcapPath is null ? null : new PcapNetBackend(stream, pcapPath);
+        PcapNetBackend? tap = capture is null ? null : new PcapNetBackend(stream, capture, leaveOpen: true);
         try
         {
             using var ping = new NetPing(tap ?? (INetBackend)stream, self);
-            Console.WriteLine($"virtio ping {peer} from {self} ({NetPing.DefaultMac}) over {listenPath ?? connectPath}");
+            output.WriteLine($"virtio ping {peer} from {self} ({NetPing.DefaultMac}) over {listenPath ?? connectPath}");
+            output.Flush();
             PhysicalAddress? mac = ping.Resolve(peer, timeout, TimeSpan.FromSeconds(1));
             if (mac is null)
             {
-                Console.WriteLine($"no ARP reply from {peer} within {timeout.TotalSeconds:F0} s");
-                return 1;
+                output.WriteLine($"no ARP reply from {peer} within {timeout.TotalSeconds:F0} s");
+                return ExitCodes.Found;
             }
 
-            Console.WriteLine($"{peer} is at {mac}");
+            output.WriteLine($"{peer} is at {mac}");
             int replies = 0;
             for (int seq = 1; seq <= count; seq++)
             {
                 TimeSpan? rtt = ping.Echo(peer, mac, (ushort)seq, TimeSpan.FromSeconds(5));
-                Console.WriteLine(rtt is { } t ? $"echo reply from {peer}: icmp_seq={seq} time={t.TotalMilliseconds:F2} ms" : $"no echo reply for icmp_seq={seq}");
+                output.WriteLine(rtt is { } t ? $"echo reply from {peer}: icmp_seq={seq} time={t.TotalMilliseconds:F2} ms" : $"no echo reply for icmp_seq={seq}");
+                output.Flush();
                 replies += rtt is null ? 0 : 1;
             }
 
             NetStatistics s = ping.Device.Statistics;
-            Console.WriteLine($"{count} sent, {replies} received; device: {s.TxPackets} frames sent, {s.RxPackets} received, {s.Dropped} dropped");
-            return replies == count ? 0 : 1;
+            output.WriteLine($"{count} sent, {replies} received; device: {s.TxPackets} frames sent, {s.RxPackets} received, {s.Dropped} dropped");
+            return replies == count ? ExitCodes.Success : ExitCodes.Found;
         }
         finally
         {
@@ -87,7 +157,7 @@ public static class PingCommand
         }
     }
 
-    private static Socket Open(string? listenPath, string? connectPath, TimeSpan timeout)
+    private static Socket Open(TextWriter output, string? listenPath, string? connectPath, TimeSpan timeout)
     {
         var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
         try
@@ -98,10 +168,10 @@ public static class PingCommand
                 return socket;
             }
 
-            File.Delete(listenPath!);
             socket.Bind(new UnixDomainSocketEndPoint(listenPath!));
             socket.Listen(1);
-            Console.WriteLine($"waiting for a connection on {listenPath}");
+            output.WriteLine($"waiting for a connection on {listenPath}");
+            output.Flush();
             using var cancel = new CancellationTokenSource(timeout);
             Socket peer;
             try

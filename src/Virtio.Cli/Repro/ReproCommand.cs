@@ -2,37 +2,39 @@ using System.CommandLine;
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
+using Virtio.Cli.CommandLine;
 using Virtio.Diagnostics;
 
 namespace Virtio.Cli.Repro;
 
 /// <summary>
 /// <c>virtio repro [NAME]</c>: reproduces hangs on purpose and checks that the analysis names them. Without a name it
-/// runs every scenario and prints a table; exit code 0 only when every verdict is the expected one.
+/// runs every scenario and prints a table. Exit codes as <see cref="ExitCodes"/>: 0 every verdict was the expected
+/// one; 2 a verdict did not match; 1 bad input, or a scenario that could not run.
 /// </summary>
 public static class ReproCommand
 {
     /// <summary>Exit code when every verdict matched.</summary>
-    public const int ExitMatched = 0;
+    public const int ExitMatched = ExitCodes.Success;
 
-    /// <summary>Exit code for a mismatch, or an option out of range.</summary>
-    public const int ExitFailed = 1;
+    /// <summary>Exit code for bad input (an option out of range, a conflict), or a scenario that could not run.</summary>
+    public const int ExitBadInput = ExitCodes.Error;
 
-    /// <summary>Builds the command, writing to <paramref name="output"/> and <paramref name="error"/> (default: the console).</summary>
+    /// <summary>Exit code when a scenario ran and its verdict was not the expected one.</summary>
+    public const int ExitMismatch = ExitCodes.Found;
+
+    /// <summary>Builds the command, writing to <paramref name="output"/> and <paramref name="error"/> (default: the invocation's writers).</summary>
     public static Command Build(TextWriter? output = null, TextWriter? error = null)
     {
-        var name = new Argument<string?>("scenario") { Description = "the scenario to run (default: all)", Arity = ArgumentArity.ZeroOrOne };
-        name.AcceptOnlyFromAmong([.. ReproScenario.All.Select(s => s.Name)]);
-        var device = new Option<string>("--device") { Description = "ring, blk or net", DefaultValueFactory = _ => "blk" };
-        device.AcceptOnlyFromAmong("ring", "blk", "net");
-        var seed = new Option<int>("--seed") { Description = "seeds batch sizes and when the fault strikes", DefaultValueFactory = _ => 1 };
-        var ringSize = new Option<int>("--ring-size") { Description = "queue size (power of two, >= 2)", DefaultValueFactory = _ => 16 };
-        var startIndex = new Option<int>("--start-index") { Description = "ring index to start the workload at (65530: just before the 16-bit wrap)", DefaultValueFactory = _ => 0 };
-        var format = new Option<string>("--format") { Description = "text, json (JSON Lines) or hmp", DefaultValueFactory = _ => "text" };
-        format.AcceptOnlyFromAmong("text", "json", "hmp");
+        Argument<string?> name = CliOption.ChoiceArgument("scenario", "scenario", "the scenario to run (default: all)", [.. ReproScenario.All.Select(s => s.Name)]);
+        Option<string> device = CliOption.Choice("--device", "the device whose queue hangs", "blk", "ring", "blk", "net");
+        Option<int> seed = CliOption.WholeNumber("--seed", "seeds batch sizes and when the fault strikes", 1, int.MinValue, int.MaxValue);
+        Option<int> ringSize = CliOption.RingSize($"queue size (a power of two from {CliOption.MinRingSize} to {CliOption.MaxRingSize})", 16);
+        Option<int> startIndex = CliOption.WholeNumber("--start-index", "ring index to start the workload at, 0 to 65535 (65530: just before the 16-bit wrap)", 0, 0, ushort.MaxValue);
+        Option<string> format = CliOption.Choice("--format", "output format: json is JSON Lines, hmp the queue as HMP prints it", "text", "text", "json", "hmp");
         var json = new Option<bool>("--json") { Description = "same as --format json" };
-        var eventIdx = new Option<bool>("--event-idx") { Description = "negotiate VIRTIO_RING_F_EVENT_IDX (true|false); without it only the scenarios that do not race on avail_event/used_event run", DefaultValueFactory = _ => true };
-        var dump = new Option<DirectoryInfo?>("--dump") { Description = "write ram.bin, queue-status.json and virtio-status.json here (one scenario)" };
+        Option<string?> eventIdx = CliOption.Bool("--event-idx", "negotiate VIRTIO_RING_F_EVENT_IDX (true|false); without it only the scenarios that do not race on avail_event/used_event run", true);
+        Option<DirectoryInfo?> dump = CliOption.OutputDirectory("--dump", "write ram.bin, queue-status.json and virtio-status.json into this directory (one scenario)");
 
         var command = new Command("repro", "Reproduce virtqueue hangs on purpose and check the analysis names each one")
         {
@@ -40,35 +42,38 @@ public static class ReproCommand
         };
         command.SetAction(parse =>
         {
-            TextWriter stdout = output ?? Console.Out;
-            TextWriter stderr = error ?? Console.Error;
+            TextWriter stdout = output ?? parse.InvocationConfiguration.Output;
+            TextWriter stderr = error ?? parse.InvocationConfiguration.Error;
+            string? formatGiven = parse.GetResult(format) is { Implicit: false } ? parse.GetValue(format) : null;
+            if (parse.GetValue(json) && formatGiven is not null and not "json")
+            {
+                stderr.WriteLine($"virtio repro: --json and --format {formatGiven} ask for two formats; give one");
+                return ExitBadInput;
+            }
+
             string fmt = parse.GetValue(json) ? "json" : parse.GetValue(format)!;
             string? scenarioName = parse.GetValue(name);
             string deviceName = parse.GetValue(device)!;
-            int size = parse.GetValue(ringSize);
-            int start = parse.GetValue(startIndex);
-            if (start is < 0 or > ushort.MaxValue)
-            {
-                stderr.WriteLine($"virtio repro: --start-index {start} is not a 16-bit ring index");
-                return ExitFailed;
-            }
-
             DirectoryInfo? dumpDir = parse.GetValue(dump);
             if (dumpDir is not null && scenarioName is null)
             {
-                stderr.WriteLine("virtio repro: --dump needs a scenario name");
-                return ExitFailed;
+                stderr.WriteLine("virtio repro: --dump needs a scenario name (it saves one queue)");
+                return ExitBadInput;
             }
 
-            bool withEventIdx = parse.GetValue(eventIdx);
-            var options = new ReproOptions { Device = deviceName, Seed = parse.GetValue(seed), RingSize = size, StartIndex = (ushort)start, EventIdx = withEventIdx, DumpDirectory = dumpDir?.FullName };
+            bool withEventIdx = parse.GetBoolean(eventIdx) ?? true;
+            var options = new ReproOptions
+            {
+                Device = deviceName, Seed = parse.GetValue(seed), RingSize = parse.GetValue(ringSize),
+                StartIndex = (ushort)parse.GetValue(startIndex), EventIdx = withEventIdx, DumpDirectory = dumpDir?.FullName,
+            };
             IEnumerable<ReproScenario> scenarios = scenarioName is null
                 ? ReproScenario.All.Where(s => s.ExpectedFor(withEventIdx) is not null)
                 : [ReproScenario.Find(scenarioName)!];
             if (scenarioName is not null && ReproScenario.Find(scenarioName)!.ExpectedFor(withEventIdx) is null)
             {
                 stderr.WriteLine($"virtio repro: {scenarioName} needs VIRTIO_RING_F_EVENT_IDX (its race is on avail_event or used_event); drop --event-idx false");
-                return ExitFailed;
+                return ExitBadInput;
             }
 
             var results = new List<ReproResult>();
@@ -84,10 +89,16 @@ public static class ReproCommand
                     }
                 }
             }
-            catch (ArgumentException e)
+            catch (Exception e) when (dumpDir is not null && e is IOException or UnauthorizedAccessException)
             {
-                stderr.WriteLine($"virtio repro: {e.Message}");
-                return ExitFailed;
+                stderr.WriteLine($"virtio repro: --dump {dumpDir}: {Program.OneLine(e.Message)}");
+                return ExitBadInput;
+            }
+            catch (Exception e) when (e is ArgumentException or InvalidOperationException)
+            {
+                // The options passed the checks above, so this is a scenario that could not set itself up.
+                stderr.WriteLine($"virtio repro: the scenario could not run: {Program.OneLine(e.Message)}");
+                return ExitBadInput;
             }
 
             if (fmt == "hmp")
@@ -103,9 +114,16 @@ public static class ReproCommand
             }
 
             stdout.Flush();
-            return results.TrueForAll(r => r.Matches) ? ExitMatched : ExitFailed;
+            return ExitCodeFor(results);
         });
         return command;
+    }
+
+    /// <summary><see cref="ExitMatched"/> when every scenario gave its expected verdict, else <see cref="ExitMismatch"/>.</summary>
+    public static int ExitCodeFor(IReadOnlyList<ReproResult> results)
+    {
+        ArgumentNullException.ThrowIfNull(results);
+        return results.All(r => r.Matches) ? ExitMatched : ExitMismatch;
     }
 
     /// <summary>The table of <c>virtio repro</c> without a name.</summary>

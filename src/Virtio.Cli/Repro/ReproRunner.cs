@@ -91,9 +91,9 @@ public sealed class ReproRunner : IDisposable
             throw new ArgumentException($"{scenario.Name} needs VIRTIO_RING_F_EVENT_IDX: its race is on avail_event or used_event", nameof(options));
         }
 
-        if (options.RingSize < 2 || !SplitRing.IsValidSize(options.RingSize))
+        if (options.RingSize < CommandLine.CliOption.MinRingSize || !SplitRing.IsValidSize(options.RingSize))
         {
-            throw new ArgumentException($"ring size {options.RingSize} is not a power of two from 2 to {SplitRing.MaxQueueSize}", nameof(options));
+            throw new ArgumentException($"ring size {options.RingSize} is not a power of two from {CommandLine.CliOption.MinRingSize} to {SplitRing.MaxQueueSize}", nameof(options));
         }
 
         using var runner = new ReproRunner(scenario, options, adapter);

@@ -12,7 +12,7 @@ public class RingBenchCommandTests
     [InlineData(1, RingBenchMode.Poll, 100, 1, 1, false, "--ring-size")]
     [InlineData(1, RingBenchMode.Poll, 256, 0, 1, false, "--batch")]
     [InlineData(1, RingBenchMode.Poll, 256, 1, 0, false, "--segments")]
-    [InlineData(1, RingBenchMode.Poll, 4, 1, 8, false, "--segments exceeds the ring size")]
+    [InlineData(1, RingBenchMode.Poll, 4, 1, 8, false, "--segments 8: more than the ring size (4) without --indirect")]
     public void Invalid_options_are_refused_with_the_option_named(int threads, RingBenchMode mode, int size, int batch, int segments, bool indirect, string expected)
     {
         var options = new RingBenchOptions { Threads = threads, Mode = mode, RingSize = size, Batch = batch, Segments = segments, Indirect = indirect };

@@ -62,7 +62,7 @@ public class DeviceCompletionTests
         ulong used = queue.Ring.UsedRingAddress;
         var resetter = new Thread(rig.Device.Reset);
         resetter.Start();
-        Assert.True(SpinWait.SpinUntil(() => !rig.Device.IsLive, TimeSpan.FromSeconds(10)), "the reset did not start");
+        Assert.True(SpinWait.SpinUntil(() => !rig.Device.IsLive, TimeSpan.FromSeconds(30)), "the reset did not start");
         Assert.False(resetter.Join(200), "the reset returned with a request in flight");
         Assert.True(queue.Ring.IsReady); // the rings are still there while the request is out
         queue.Complete(chain, 1);

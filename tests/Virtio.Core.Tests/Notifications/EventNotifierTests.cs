@@ -198,7 +198,7 @@ public class EventNotifierTests
         {
             for (int i = 0; i < Rounds; i++)
             {
-                if (!ping.Wait(10_000))
+                if (!ping.Wait((int)Timeout.TotalMilliseconds))
                 {
                     return false;
                 }
@@ -213,7 +213,7 @@ public class EventNotifierTests
         for (int i = 0; i < Rounds; i++)
         {
             ping.Signal();
-            Assert.True(pong.Wait(10_000), $"lost wake-up at round {i}");
+            Assert.True(pong.Wait((int)Timeout.TotalMilliseconds), $"lost wake-up at round {i}");
             pong.TestAndClear();
         }
 

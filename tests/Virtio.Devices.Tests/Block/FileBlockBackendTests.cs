@@ -7,7 +7,7 @@ namespace Virtio.Devices.Tests.Block;
 /// <summary>The disk image file backend.</summary>
 public class FileBlockBackendTests
 {
-    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(10);
+    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);
 
     [Theory]
     [InlineData(1, false)]

@@ -6,7 +6,7 @@ namespace Virtio.Devices.Tests.Block;
 /// <summary>The backend that holds requests until the test lets them go.</summary>
 public class HeldBlockBackendTests
 {
-    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(10);
+    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);
 
     [Fact]
     public void Held_requests_do_not_complete_until_released()

@@ -166,9 +166,10 @@ public class NetDeviceHostileTests
         rig.Tx().Kick();
         Assert.True(rig.NeedsReset);
 
-        long start = Environment.TickCount64;
+        // The broken device gave its chain up, so the reset in the new probe has nothing in flight to wait for
+        // (stated as state, not as a duration, which a loaded machine can stretch).
+        Assert.All(rig.Device.Queues, q => Assert.Empty(q.GetInFlight()));
         rig.Driver.Probe(NetRig.AllFeatures, rig.Device.Queues.Count, 256);
-        Assert.True(Environment.TickCount64 - start < 5_000, "the reset waited for a chain the device had given up");
         Assert.False(rig.NeedsReset);
         Assert.Null(rig.Device.BrokenReason);
         rig.PostRx(4, MrgBuffer);

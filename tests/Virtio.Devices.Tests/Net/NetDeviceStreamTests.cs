@@ -43,7 +43,7 @@ public class NetDeviceStreamTests
     private static async Task<List<RxFrame>> Until(Func<List<RxFrame>> receive, int count)
     {
         var got = new List<RxFrame>();
-        DateTime deadline = DateTime.UtcNow.AddSeconds(10);
+        DateTime deadline = DateTime.UtcNow.AddSeconds(30);
         while (got.Count < count && DateTime.UtcNow < deadline)
         {
             got.AddRange(receive());

@@ -31,11 +31,11 @@ public class NetPingTests
     {
         var peer = new ScriptedPeer();
         using var ping = new NetPing(peer, Self);
-        PhysicalAddress? mac = ping.Resolve(Peer, TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(1));
+        PhysicalAddress? mac = ping.Resolve(Peer, TimeSpan.FromSeconds(30), TimeSpan.FromSeconds(1));
         Assert.Equal(PeerMac, mac);
         for (ushort seq = 1; seq <= 3; seq++)
         {
-            Assert.NotNull(ping.Echo(Peer, mac!, seq, TimeSpan.FromSeconds(5)));
+            Assert.NotNull(ping.Echo(Peer, mac!, seq, TimeSpan.FromSeconds(30)));
         }
 
         Assert.Equal(4, ping.Device.Statistics.RxPackets); // the ARP reply and three echo replies crossed the device
@@ -52,7 +52,7 @@ public class NetPingTests
     {
         var peer = new ScriptedPeer { Fault = fault };
         using var ping = new NetPing(peer, Self);
-        Assert.Equal(PeerMac, ping.Resolve(Peer, TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(1)));
+        Assert.Equal(PeerMac, ping.Resolve(Peer, TimeSpan.FromSeconds(30), TimeSpan.FromSeconds(1)));
         Assert.Null(ping.Echo(Peer, PeerMac, 1, TimeSpan.FromMilliseconds(300)));
     }
 

@@ -9,7 +9,7 @@ namespace Virtio.Devices.Tests.Net;
 /// </summary>
 internal sealed class RecordingFrameSink : INetFrameSink
 {
-    public static readonly TimeSpan Timeout = TimeSpan.FromSeconds(10);
+    public static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);
 
     private readonly object _gate = new();
     private readonly List<byte[]> _frames = [];

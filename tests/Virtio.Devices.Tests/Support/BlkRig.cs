@@ -103,7 +103,7 @@ internal sealed class BlkRig : IDisposable
     }
 
     /// <summary>Collects completions (waiting on the interrupt for up to the timeout): token → (status, used length, data read).</summary>
-    public Dictionary<int, Completion> Collect(int expected, int queue = 0, int timeoutMs = 10_000)
+    public Dictionary<int, Completion> Collect(int expected, int queue = 0, int timeoutMs = 30_000)
     {
         var done = new Dictionary<int, Completion>();
         DateTime deadline = DateTime.UtcNow.AddMilliseconds(timeoutMs);

@@ -1,0 +1,197 @@
+using System.CommandLine;
+using System.CommandLine.Parsing;
+using System.Globalization;
+
+namespace Virtio.Cli.CommandLine;
+
+/// <summary>
+/// Options whose values are checked while parsing, with messages that name the option, the value and the rule in
+/// words a user knows (never a .NET type name): <c>--ring-size abc: not a whole number</c>.
+/// </summary>
+public static class CliOption
+{
+    /// <summary>
+    /// The smallest ring <c>repro</c> and <c>bench ring</c> take. The spec allows a one-entry queue, but the hang
+    /// scenarios keep one entry for the request that races the fault, so they need two; <c>bench ring</c> uses the
+    /// same floor so that one ring size works with both commands.
+    /// </summary>
+    public const int MinRingSize = 2;
+
+    /// <summary>The largest queue size (VIRTIO 1.x section 2.7: 32768).</summary>
+    public const int MaxRingSize = Virtio.Rings.SplitRing.MaxQueueSize;
+
+    /// <summary>A whole number from <paramref name="min"/> to <paramref name="max"/>.</summary>
+    public static Option<int> WholeNumber(string name, string description, int defaultValue, int min, int max) =>
+        new(name)
+        {
+            Description = description,
+            DefaultValueFactory = _ => defaultValue,
+            CustomParser = r => (int)ParseWhole(r, min, max),
+        };
+
+    /// <summary>A whole number from <paramref name="min"/> to <paramref name="max"/>, 64-bit.</summary>
+    public static Option<long> LargeWholeNumber(string name, string description, long defaultValue, long min, long max) =>
+        new(name)
+        {
+            Description = description,
+            DefaultValueFactory = _ => defaultValue,
+            CustomParser = r => ParseWhole(r, min, max),
+        };
+
+    /// <summary>A queue size: a power of two from <see cref="MinRingSize"/> to <see cref="MaxRingSize"/>.</summary>
+    public static Option<int> RingSize(string description, int defaultValue) =>
+        new("--ring-size")
+        {
+            Description = description,
+            DefaultValueFactory = _ => defaultValue,
+            CustomParser = r =>
+            {
+                int size = (int)ParseWhole(r, MinRingSize, MaxRingSize);
+                if (r.Errors.Any() || System.Numerics.BitOperations.IsPow2(size))
+                {
+                    return size;
+                }
+
+                r.AddError($"--ring-size {size}: must be a power of two from {MinRingSize} to {MaxRingSize}");
+                return 0;
+            },
+        };
+
+    /// <summary>
+    /// <c>true</c> or <c>false</c>, always given as a value (<c>--event-idx false</c>); absent, it is
+    /// <paramref name="defaultValue"/> (null: not given). Read it with <see cref="GetBoolean"/>. The option holds
+    /// text because the parser never hands an option typed <c>bool</c> (or <c>bool?</c>) a word that is not a
+    /// boolean: <c>--event-idx maybe</c> would be reported as an unknown argument, or taken as a scenario name.
+    /// </summary>
+    public static Option<string?> Bool(string name, string description, bool? defaultValue) =>
+        new(name)
+        {
+            Description = description,
+            DefaultValueFactory = _ => Text(defaultValue),
+            Arity = ArgumentArity.ExactlyOne,
+            CustomParser = r =>
+            {
+                string text = r.Tokens.Count == 0 ? string.Empty : r.Tokens[0].Value;
+                if (bool.TryParse(text, out bool value))
+                {
+                    return Text(value);
+                }
+
+                r.AddError($"{OptionName(r)} {text}: must be true or false");
+                return null;
+            },
+        };
+
+    /// <summary>The value of an option made by <see cref="Bool"/>: true, false, or null when neither given nor defaulted.</summary>
+    public static bool? GetBoolean(this ParseResult parse, Option<string?> option)
+    {
+        ArgumentNullException.ThrowIfNull(parse);
+        return parse.GetValue(option) switch
+        {
+            "true" => true,
+            "false" => false,
+            _ => null,
+        };
+    }
+
+    private static string? Text(bool? value) => value switch
+    {
+        true => "true",
+        false => "false",
+        null => null,
+    };
+
+    /// <summary>One of <paramref name="choices"/>.</summary>
+    public static Option<string> Choice(string name, string description, string defaultValue, params string[] choices) =>
+        new(name)
+        {
+            Description = $"{description} ({string.Join(", ", choices)})",
+            DefaultValueFactory = _ => defaultValue,
+            CustomParser = r => ParseChoice(r, OptionName(r), choices),
+        };
+
+    /// <summary>An optional argument that is one of <paramref name="choices"/>; <paramref name="what"/> names it in errors.</summary>
+    public static Argument<string?> ChoiceArgument(string name, string what, string description, params string[] choices) =>
+        new(name)
+        {
+            Description = description,
+            Arity = ArgumentArity.ZeroOrOne,
+            CustomParser = r => r.Tokens.Count == 0 ? null : ParseChoice(r, what, choices),
+        };
+
+    /// <summary>An existing file to read: not a directory, not missing.</summary>
+    public static Option<FileInfo> InputFile(string name, string description) =>
+        PathOption(name, description, path =>
+            Directory.Exists(path) ? $"{name} {path}: is a directory; give the file"
+            : !File.Exists(path) ? $"{name} {path}: no such file"
+            : null,
+            path => new FileInfo(path));
+
+    /// <summary>A file to create or overwrite: not a directory, and its directory exists.</summary>
+    public static Option<string?> OutputFile(string name, string description) =>
+        PathOption<string?>(name, description, path =>
+            Directory.Exists(path) ? $"{name} {path}: is a directory; give a file name"
+            : Path.GetDirectoryName(Path.GetFullPath(path)) is { } parent && !Directory.Exists(parent) ? $"{name} {path}: the directory {parent} does not exist"
+            : null,
+            path => path);
+
+    /// <summary>A directory to write into, created if missing; an existing file there is refused.</summary>
+    public static Option<DirectoryInfo?> OutputDirectory(string name, string description) =>
+        PathOption<DirectoryInfo?>(name, description, path =>
+            File.Exists(path) ? $"{name} {path}: is a file; give a directory (it is created if missing)" : null,
+            path => new DirectoryInfo(path));
+
+    /// <summary>A path option: <paramref name="check"/> returns why the path will not do, or null.</summary>
+    private static Option<T> PathOption<T>(string name, string description, Func<string, string?> check, Func<string, T> make) =>
+        new(name)
+        {
+            Description = description,
+            CustomParser = r =>
+            {
+                string path = r.Tokens.Count == 0 ? string.Empty : r.Tokens[0].Value;
+                string? error = path.Length == 0 ? $"{name}: the path is empty" : check(path);
+                if (error is null)
+                {
+                    return make(path);
+                }
+
+                r.AddError(error);
+                return default;
+            },
+        };
+
+    /// <summary>The option's name as the user wrote it (an alias if they used one).</summary>
+    private static string OptionName(ArgumentResult r) =>
+        r.Parent is OptionResult o ? (o.IdentifierToken?.Value ?? o.Option.Name) : r.Argument.Name;
+
+    private static long ParseWhole(ArgumentResult r, long min, long max)
+    {
+        string name = OptionName(r);
+        string text = r.Tokens.Count == 0 ? string.Empty : r.Tokens[0].Value;
+        if (!long.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out long value))
+        {
+            r.AddError($"{name} {text}: not a whole number (from {min} to {max})");
+            return min;
+        }
+
+        if (value < min || value > max)
+        {
+            r.AddError($"{name} {text}: must be from {min} to {max}");
+            return min;
+        }
+
+        return value;
+    }
+
+    private static string ParseChoice(ArgumentResult r, string what, string[] choices)
+    {
+        string text = r.Tokens.Count == 0 ? string.Empty : r.Tokens[0].Value;
+        if (Array.IndexOf(choices, text) >= 0)
+        {
+            return text;
+        }
+
+        r.AddError($"{what} {text}: must be one of {string.Join(", ", choices)}");
+        return choices[0];
+    }
+}
