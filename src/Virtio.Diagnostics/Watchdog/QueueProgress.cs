@@ -15,8 +15,9 @@ namespace Virtio.Diagnostics.Watchdog;
 /// <param name="UsedIdx"><c>used_idx</c>: what the device has completed and published.</param>
 /// <param name="InUse"><c>inuse</c>: popped and not completed.</param>
 /// <param name="DriverConsumedIdx">
-/// How far the driver has consumed the used ring (its <c>last_used_idx</c>, seen as <c>used_event</c> with EVENT_IDX
-/// or through a probe), or null when it cannot be known.
+/// How far the driver has consumed the used ring (its <c>last_used_idx</c>, seen through a probe, or as
+/// <c>used_event</c> with EVENT_IDX when that can be a position: not 0, not ahead of <c>used_idx</c>, not more than the
+/// queue size behind), or null when it cannot be known.
 /// </param>
 public readonly record struct QueueProgress(
     bool IsReady,
