@@ -65,7 +65,7 @@ echo 1 > /proc/sys/net/ipv6/conf/default/disable_ipv6 2>/dev/null
 ip link set lo up
 echo "guest: ready"
 stty -F /dev/ttyS1 raw -echo 2>/dev/null
-while read -r cmd; do sh -c "\$cmd" & done </dev/ttyS1
+while read -r cmd; do echo "guest: run: \$cmd"; sh -c "\$cmd" </dev/null & done </dev/ttyS1
 INIT
 chmod +x "$work/initrd/init"
 (cd "$work/initrd" && find . | cpio -o -H newc --quiet | gzip -1) >"$work/initrd.gz"
@@ -167,7 +167,8 @@ guest "touch /tmp/stop"
 
 # Case 3: large pings to a static neighbour through a peer that never reads: QEMU holds a tx element.
 # The guest adds packets until its tx ring is full (then virtio_net stops the queue): wait until nothing moves.
-guest "ip addr add 10.0.2.15/24 dev eth0; arp -s 10.0.2.2 52:54:00:12:34:56; ping -s 8000 -i 0.01 10.0.2.2 >/dev/null 2>&1"
+guest "ip addr add 10.0.2.15/24 dev eth0; arp -s 10.0.2.2 52:54:00:12:34:56; echo guest: pinging >/dev/console; ping -s 8000 -i 0.01 10.0.2.2 >/dev/null 2>&1"
+for _ in $(seq 1 60); do grep -q "guest: pinging" "$work/console.log" && break; sleep 0.5; done
 for _ in $(seq 1 30); do
   diagnose --path "$net0" --queue 1 --interval 1 >/dev/null 2>&1; [ $? = 2 ] && break
 done
