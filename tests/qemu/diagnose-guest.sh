@@ -147,7 +147,7 @@ guest 'i=0; while [ ! -e /tmp/stop ]; do dd if=/dev/zero of=/dev/vda bs=4096 cou
 for _ in $(seq 1 120); do grep -q "Suspended request 't1'" "$work/qemu.out" && break; sleep 0.5; done
 mkdir -p "$work/case2"
 rc=0; diagnose --path "$blk" --format json --save "$work/case2" >"$work/case2/diagnose.json" 2>&1 || rc=$?
-diagnose --path "$blk" >"$work/case2/diagnose.txt" 2>&1 # the text transcript, for --keep
+{ diagnose --path "$blk"; echo "exit $?"; } >"$work/case2/diagnose.txt" 2>&1 # the text transcript, for --keep
 stuck=""; for q in 0 1; do [ "$(verdict "$work/case2/diagnose.json" "$blk" $q)" = device-stuck ] && stuck=$q; done
 candidates=$( [ -n "$stuck" ] && grep -F "\"queueIndex\":$stuck," "$work/case2/diagnose.json" | grep -o '"inFlightCandidates":\[{' | head -n 1)
 check "case 2: a write held in blkdebug is device-stuck with candidates, exit 2 (queue ${stuck:-none}, exit $rc)" \
