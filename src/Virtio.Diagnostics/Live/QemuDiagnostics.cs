@@ -146,6 +146,11 @@ public sealed class QemuDiagnostics
         }
 
         (QueueStatus status, string json) = await _client.QueryVirtioQueueStatusRawAsync(t.Device.Path, queue, cancellationToken).ConfigureAwait(false);
+        if (!QueueReading.HasRings(status))
+        {
+            return new QueueReading(status, default) { StatusJson = json };
+        }
+
         GuestRingFields guest = await ReadGuestFieldsAsync(status.VringAvail, status.VringUsed, status.VringNum, cancellationToken).ConfigureAwait(false);
         return new QueueReading(status, guest) { StatusJson = json };
     }
@@ -182,9 +187,13 @@ public sealed class QemuDiagnostics
             var queues = new List<QueueDiagnosis>();
             if (Refusal(t.Status) is null)
             {
+                // A queue read only once (num-vqs changed between the readings: the driver reset the device) is left out.
                 foreach (int q in QueuesOf(t))
                 {
-                    queues.Add(Analyze(t, q, first[(t.Device.Path, q)], second[(t.Device.Path, q)]));
+                    if (first.TryGetValue((t.Device.Path, q), out QueueReading? a) && second.TryGetValue((t.Device.Path, q), out QueueReading? b))
+                    {
+                        queues.Add(Analyze(t, q, a, b));
+                    }
                 }
             }
 
@@ -226,6 +235,11 @@ public sealed class QemuDiagnostics
             Interval = _options.Interval,
             Progress = progress,
         };
+        if (second.Status is { } unset && !QueueReading.HasRings(unset))
+        {
+            return diagnosis with { Note = "The driver has not set this queue up (vring-desc, vring-avail and vring-used are 0: a queue the guest does not use, such as a virtio-net queue pair beyond the ones it enabled); there is no ring to read." };
+        }
+
         if (second.Status is not { } status)
         {
             return diagnosis with

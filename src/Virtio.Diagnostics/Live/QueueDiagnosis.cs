@@ -60,6 +60,11 @@ public sealed record QueueDiagnosis
         {
             CultureInfo c = CultureInfo.InvariantCulture;
             string where = string.Create(c, $"{DevicePath} queue {QueueIndex} ({DeviceName} {Role})");
+            if (Report is null && Second.Status is { } unset && !QueueReading.HasRings(unset))
+            {
+                return string.Create(c, $"{where}: not set up (vring-desc, vring-avail and vring-used are 0)");
+            }
+
             if (Report is not { } r)
             {
                 GuestFieldsLine(out string guest);

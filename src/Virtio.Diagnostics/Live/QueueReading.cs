@@ -15,6 +15,13 @@ public sealed record QueueReading(QueueStatus? Status, GuestRingFields Guest)
     [JsonIgnore]
     public string? StatusJson { get; init; }
 
+    /// <summary>Whether the driver gave the queue rings (QEMU reports 0 for the three addresses of a queue never set up).</summary>
+    public static bool HasRings(QueueStatus status)
+    {
+        ArgumentNullException.ThrowIfNull(status);
+        return (status.VringDesc | status.VringAvail | status.VringUsed) != 0;
+    }
+
     /// <summary>What moved from <paramref name="earlier"/> to this reading, or null when nothing did.</summary>
     /// <param name="earlier">The earlier reading of the same queue.</param>
     public string? MovedSince(QueueReading earlier)

@@ -133,6 +133,22 @@ public class QemuDiagnosticsTests
     }
 
     [Fact]
+    public async Task A_queue_the_driver_never_set_up_is_not_read_and_not_a_hang()
+    {
+        await using FakeQmpServer server = StuckNet();
+        string unset = LiveReference.Line("net-queue-status-2.json")
+            .Replace("\"vring-desc\": 42176512", "\"vring-desc\": 0", StringComparison.Ordinal)
+            .Replace("\"vring-avail\": 42177536", "\"vring-avail\": 0", StringComparison.Ordinal)
+            .Replace("\"vring-used\": 42177728", "\"vring-used\": 0", StringComparison.Ordinal);
+        Assert.False(QueueReading.HasRings(QueueStatus.Parse(unset)));
+        server.Script($"x-query-virtio-queue-status {LiveReference.NetPath} 2", unset);
+        QueueDiagnosis ctrl = (await DiagnoseAsync(server)).Queues.Single(q => q.QueueIndex == 2);
+        Assert.Null(ctrl.Verdict);
+        Assert.EndsWith("not set up (vring-desc, vring-avail and vring-used are 0)", ctrl.Summary, StringComparison.Ordinal);
+        Assert.DoesNotContain(server.Received, r => r.StartsWith("human-monitor-command xp /2hx 0x0", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task A_path_x_query_virtio_does_not_list_is_an_error_naming_the_devices_it_does()
     {
         await using FakeQmpServer server = StuckNet();
