@@ -55,6 +55,7 @@ public static class Program
             BuildBenchCommand(),
             Analyze.AnalyzeCommand.Build(),
             Ping.PingCommand.Build(),
+            Diagnose.DiagnoseCommand.Build(),
         };
         foreach (HelpOption help in root.Options.OfType<HelpOption>())
         {

@@ -6,7 +6,8 @@ namespace Virtio.Diagnostics;
 /// <summary>
 /// Tells who stopped talking to whom on one split queue, by the three questions of the reference ("How to debug
 /// stuck VIRTIO devices in QEMU"): did the device see the requests, did it complete them, did the driver see the
-/// completions. All index arithmetic is modulo 2^16, as the ring's. Precedence: broken, then the questions in order.
+/// completions. All index arithmetic is modulo 2^16, as the ring's. Precedence: broken, then movement between two readings (progressing),
+/// then a held element (device-stuck: a device holding one may stop popping), then the questions in order.
 /// </summary>
 public static class HangAnalysis
 {
@@ -57,12 +58,15 @@ public static class HangAnalysis
                 : "the device is marked broken (virtio_error ran; its text is not known): it processes nothing more until the driver resets it")
             : new(HangQuestion.QueueBroken, FindingAnswer.No, 0, "the queue is not broken");
 
-        (HangFinding q1, string? violation) = DeviceSawRequests(s, g, input.EventIdx, num);
+        (HangFinding q1, string? violation) = DeviceSawRequests(s, g, input.EventIdx, num, input.PopsOnDemand);
         HangFinding q2 = DeviceCompletedRequests(s, g, num, input.PopsOnDemand);
         HangFinding q3 = DriverSawCompletions(s, g, input.EventIdx, num);
 
+        // A queue that moved between two readings is not stuck, whatever the snapshot shows.
         HangVerdict verdict =
             broken || violation is not null ? HangVerdict.QueueBroken
+            : input.Progress is not null ? HangVerdict.Progressing
+            : q2.Answer == FindingAnswer.No && s.InUse > 0 ? HangVerdict.DeviceStuck // a held element outranks unread buffers
             : q1.Answer == FindingAnswer.No ? HangVerdict.DeviceMissedKick
             : q2.Answer == FindingAnswer.No ? HangVerdict.DeviceStuck
             : q3.Answer == FindingAnswer.No ? HangVerdict.DriverMissedNotification
@@ -73,12 +77,13 @@ public static class HangAnalysis
             EventIdx = input.EventIdx,
             Error = input.BrokenError ?? violation,
             InFlight = input.InFlight ?? [],
+            Progress = verdict == HangVerdict.Progressing ? input.Progress : null,
         };
     }
 
     // Question 1: guest avail->idx against shadow_avail_idx. Not last_avail_idx: buffers the device has read but not
     // popped (net rx waiting for packets) were seen.
-    private static (HangFinding Finding, string? Violation) DeviceSawRequests(QueueStatus s, GuestRingFields g, bool? eventIdx, int num)
+    private static (HangFinding Finding, string? Violation) DeviceSawRequests(QueueStatus s, GuestRingFields g, bool? eventIdx, int num, bool? popsOnDemand)
     {
         int shadowAhead = (ushort)(s.ShadowAvailIdx - s.LastAvailIdx);
         int aheadOfLast = (ushort)(g.AvailIdx - s.LastAvailIdx);
@@ -113,6 +118,19 @@ public static class HangAnalysis
                 $"avail->idx {g.AvailIdx} in guest RAM equals shadow_avail_idx {s.ShadowAvailIdx}: the device has read every buffer the driver published")), null);
         }
 
+        if (popsOnDemand == true)
+        {
+            // QEMU's virtio-net rx kick handler only flushes queued packets; the device reads avail->idx when a packet
+            // arrives (virtio_net_has_buffers), so buffers posted on an idle link stay unread with no kick owed.
+            return (new(HangQuestion.DeviceSawRequests, FindingAnswer.Yes, unseen, F(
+                $"avail->idx {g.AvailIdx} in guest RAM, shadow_avail_idx {s.ShadowAvailIdx}: {unseen} buffer(s) the driver posted are not read yet, and need not be: the device takes this queue's buffers only when it has something to put in them (net rx: QEMU's virtio_net_handle_rx only flushes queued packets, and avail->idx is read when a packet arrives), so the queue is idle, not missing a kick")), null);
+        }
+
+        // QEMU's virtio-net tx holds the element whose async send is pending and stops popping (and with EVENT_IDX
+        // leaves avail_event stale): the buffers behind a held element stay unread as a consequence, not a lost kick.
+        string held = s.InUse > 0
+            ? F($" The device holds {s.InUse} popped request(s) (question 2); a device that stops popping while it holds one leaves the buffers behind it unread, so that comes first.")
+            : string.Empty;
         string why = eventIdx switch
         {
             true => KickWithEventIdx(s, g, unseen),
@@ -120,7 +138,7 @@ public static class HangAnalysis
             null => F($"EVENT_IDX negotiation is unknown, so whether the driver owed a kick cannot be decided: with EVENT_IDX, {KickWithEventIdx(s, g, unseen)}; without it, {KickWithoutEventIdx(g)}"),
         };
         return (new(HangQuestion.DeviceSawRequests, FindingAnswer.No, unseen, F(
-            $"avail->idx {g.AvailIdx} in guest RAM, shadow_avail_idx {s.ShadowAvailIdx}: the driver published {unseen} buffer(s) the device has not read. {why}")), null);
+            $"avail->idx {g.AvailIdx} in guest RAM, shadow_avail_idx {s.ShadowAvailIdx}: the driver published {unseen} buffer(s) the device has not read. {why}{held}")), null);
     }
 
     private static string KickWithEventIdx(QueueStatus s, GuestRingFields g, int unseen)

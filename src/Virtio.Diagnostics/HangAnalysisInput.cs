@@ -23,6 +23,12 @@ public sealed record HangAnalysisInput(QueueStatus Status, GuestRingFields Guest
     /// </summary>
     public bool? PopsOnDemand { get; init; }
 
+    /// <summary>
+    /// What moved between two readings taken some time apart (<c>last_avail_idx 3 -&gt; 9</c>...); null for one
+    /// snapshot or when nothing moved. When set, the verdict is <see cref="HangVerdict.Progressing"/> unless the queue is broken.
+    /// </summary>
+    public string? Progress { get; init; }
+
     /// <summary>The requests the driver considers in flight, as the caller knows them.</summary>
     public IReadOnlyList<InFlightRequest> InFlight { get; init; } = [];
 

@@ -21,8 +21,11 @@ public sealed record HangReport(HangVerdict Verdict, IReadOnlyList<HangFinding> 
     /// <summary>The requests the caller said were in flight.</summary>
     public IReadOnlyList<InFlightRequest> InFlight { get; init; } = [];
 
-    /// <summary>True for every verdict but <see cref="HangVerdict.Healthy"/>.</summary>
-    public bool IsHang => Verdict != HangVerdict.Healthy;
+    /// <summary>What moved between the two readings, for <see cref="HangVerdict.Progressing"/>; null otherwise.</summary>
+    public string? Progress { get; init; }
+
+    /// <summary>True for every verdict but <see cref="HangVerdict.Healthy"/> and <see cref="HangVerdict.Progressing"/>.</summary>
+    public bool IsHang => Verdict is not (HangVerdict.Healthy or HangVerdict.Progressing);
 
     /// <summary>What to look at next for this verdict.</summary>
     public string NextSteps => Verdict switch
@@ -40,6 +43,9 @@ public sealed record HangReport(HangVerdict Verdict, IReadOnlyList<HangFinding> 
             "Look at the used-buffer notification path: did the device call virtio_notify, was the interrupt delivered (irqfd, MSI-X vector masked, guest notifier), "
             + "and did the guest's vring_interrupt run and drain the used ring? Or is the driver still in its handler: analyse again, and used_event moving means it makes progress. "
             + "In the guest, compare the virtqueue's last_used_idx with used->idx.",
+        HangVerdict.Progressing =>
+            "The queue is moving: this is not a hang, whatever the snapshot below suggests. If the guest is slow, measure it (the queue's rate over time, "
+            + "the backend's latency); if it stops moving, diagnose it again.",
         HangVerdict.QueueBroken =>
             "The device stopped this queue after the error above (virtio_error sets DEVICE_NEEDS_RESET). Find which driver write broke the rule "
             + "(dump the element at last_avail_idx with x-query-virtio-queue-element); the driver must reset the device to recover.",
@@ -65,6 +71,11 @@ public sealed record HangReport(HangVerdict Verdict, IReadOnlyList<HangFinding> 
         if (Error is not null)
         {
             s.Append(c, $"  error: {Error}\n");
+        }
+
+        if (Progress is not null)
+        {
+            s.Append(c, $"  between the readings: {Progress}\n");
         }
 
         int number = 0;
@@ -110,6 +121,7 @@ public sealed record HangReport(HangVerdict Verdict, IReadOnlyList<HangFinding> 
         HangVerdict.DeviceStuck => "device-stuck",
         HangVerdict.DriverMissedNotification => "driver-missed-notification",
         HangVerdict.QueueBroken => "queue-broken",
+        HangVerdict.Progressing => "progressing",
         _ => throw new ArgumentOutOfRangeException(nameof(verdict), verdict, null),
     };
 

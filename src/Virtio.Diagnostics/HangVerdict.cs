@@ -30,4 +30,11 @@ public enum HangVerdict
     /// <summary>The queue is broken, or the guest's ring breaks a rule that will break it.</summary>
     [JsonStringEnumMemberName("queue-broken")]
     QueueBroken,
+
+    /// <summary>
+    /// The queue moved between two readings (<c>last_avail_idx</c>, <c>used_idx</c> or the guest's indexes): work is
+    /// flowing, whatever one snapshot alone would suggest. Only a live diagnosis with two readings gives it.
+    /// </summary>
+    [JsonStringEnumMemberName("progressing")]
+    Progressing,
 }

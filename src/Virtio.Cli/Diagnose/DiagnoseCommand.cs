@@ -1,0 +1,165 @@
+using System.CommandLine;
+using System.Globalization;
+using Virtio.Diagnostics;
+using Virtio.Diagnostics.Live;
+using Virtio.Diagnostics.Qmp;
+
+namespace Virtio.Cli.Diagnose;
+
+/// <summary>
+/// <c>virtio diagnose</c>: the three questions asked of a running QEMU over QMP (<see cref="QemuDiagnostics"/>).
+/// Exit code 0: every queue healthy or progressing; 2: a hang was found; 1: QEMU could not be reached, answered
+/// something unexpected, or a device could not be diagnosed (the reason on stderr).
+/// </summary>
+public static class DiagnoseCommand
+{
+    /// <summary>Exit code when every queue is healthy or progressing.</summary>
+    public const int ExitHealthy = 0;
+
+    /// <summary>Exit code when QEMU cannot be reached or answers something unexpected.</summary>
+    public const int ExitError = 1;
+
+    /// <summary>Exit code when a hang was found.</summary>
+    public const int ExitHang = 2;
+
+    /// <summary>Builds the command, writing to <paramref name="output"/> and <paramref name="error"/> (default: the console).</summary>
+    public static Command Build(TextWriter? output = null, TextWriter? error = null)
+    {
+        var qmp = new Option<string>("--qmp") { Description = "QEMU's QMP socket: a Unix socket path, or host:port", Required = true };
+        var path = new Option<string?>("--path") { Description = "the QOM path of one device (as x-query-virtio lists it); default: every virtio device" };
+        var queue = new Option<int?>("--queue") { Description = "one queue; default: every queue" };
+        var interval = new Option<double>("--interval") { Description = "seconds between the two readings of each queue (under --watch, between polls)", DefaultValueFactory = _ => 2 };
+        var watch = new Option<bool>("--watch") { Description = "keep polling and print a line whenever a queue's verdict changes, until interrupted" };
+        var format = new Option<string>("--format") { Description = "text or json (one object per queue, per line)", DefaultValueFactory = _ => "text" };
+        format.AcceptOnlyFromAmong("text", "json");
+        var save = new Option<DirectoryInfo?>("--save") { Description = "also write each device's x-query-virtio-status and each queue's x-query-virtio-queue-status reply here, for virtio analyze" };
+        var timeout = new Option<double>("--timeout") { Description = "seconds to wait for each QMP reply", DefaultValueFactory = _ => 10 };
+
+        var command = new Command("diagnose", "Why is a virtqueue stuck? Ask a running QEMU over QMP (no GDB)")
+        {
+            qmp, path, queue, interval, watch, format, save, timeout,
+        };
+        command.SetAction(async (parse, cancellationToken) =>
+        {
+            TextWriter stdout = output ?? Console.Out;
+            TextWriter stderr = error ?? Console.Error;
+            double seconds = parse.GetValue(interval);
+            double replySeconds = parse.GetValue(timeout);
+            int? queueIndex = parse.GetValue(queue);
+            if (!(seconds >= 0 && seconds <= 3600) || !(replySeconds > 0 && replySeconds <= 3600) || queueIndex is < 0 or > ushort.MaxValue)
+            {
+                stderr.WriteLine("virtio diagnose: --interval must be 0 to 3600 s, --timeout above 0 up to 3600 s, --queue 0 to 65535");
+                return ExitError;
+            }
+
+            var options = new QemuDiagnosisOptions { Path = parse.GetValue(path), Queue = queueIndex, Interval = TimeSpan.FromSeconds(seconds) };
+            bool json = parse.GetValue(format) == "json";
+            try
+            {
+                await using QmpClient client = await QmpClient.ConnectAsync(parse.GetValue(qmp)!, new QmpClientOptions { CommandTimeout = TimeSpan.FromSeconds(replySeconds) }, cancellationToken);
+                var diagnostics = new QemuDiagnostics(client, options);
+                if (parse.GetValue(watch))
+                {
+                    return await WatchAsync(diagnostics, json, stdout, cancellationToken);
+                }
+
+                QemuDiagnosis diagnosis = await diagnostics.DiagnoseAsync(cancellationToken);
+                if (parse.GetValue(save) is { } directory)
+                {
+                    Save(diagnosis, directory);
+                }
+
+                if (json)
+                {
+                    foreach (QueueDiagnosis q in diagnosis.Queues)
+                    {
+                        await stdout.WriteLineAsync(q.ToJson());
+                    }
+                }
+                else
+                {
+                    await stdout.WriteAsync(diagnosis.ToText());
+                }
+
+                await stdout.FlushAsync(cancellationToken);
+                foreach (DeviceDiagnosis d in diagnosis.Devices.Where(d => d.Refusal is not null))
+                {
+                    stderr.WriteLine($"virtio diagnose: {d.Path}: {d.Refusal}");
+                }
+
+                return ExitCode(diagnosis);
+            }
+            catch (QmpException e)
+            {
+                stderr.WriteLine($"virtio diagnose: {e.Message}");
+                return ExitError;
+            }
+            catch (IOException e)
+            {
+                stderr.WriteLine($"virtio diagnose: --save: {e.Message}");
+                return ExitError;
+            }
+            catch (UnauthorizedAccessException e)
+            {
+                stderr.WriteLine($"virtio diagnose: --save: {e.Message}");
+                return ExitError;
+            }
+        });
+        return command;
+    }
+
+    /// <summary>The exit code of a diagnosis: a hang first, then a device that could not be diagnosed.</summary>
+    public static int ExitCode(QemuDiagnosis diagnosis)
+    {
+        ArgumentNullException.ThrowIfNull(diagnosis);
+        return diagnosis.HasHang ? ExitHang : diagnosis.HasRefusal ? ExitError : ExitHealthy;
+    }
+
+    // A line per queue whose verdict changed (all of them on the first round), until interrupted; the exit code is
+    // the last round's.
+    private static async Task<int> WatchAsync(QemuDiagnostics diagnostics, bool json, TextWriter stdout, CancellationToken cancellationToken)
+    {
+        var last = new Dictionary<(string, int), HangVerdict?>();
+        int exit = ExitHealthy;
+        try
+        {
+            await foreach (QemuDiagnosis d in diagnostics.WatchAsync(cancellationToken))
+            {
+                exit = ExitCode(d);
+                foreach (QueueDiagnosis q in d.Queues)
+                {
+                    if (last.TryGetValue((q.DevicePath, q.QueueIndex), out HangVerdict? before) && before == q.Verdict)
+                    {
+                        continue;
+                    }
+
+                    last[(q.DevicePath, q.QueueIndex)] = q.Verdict;
+                    await stdout.WriteLineAsync(json ? q.ToJson() : string.Create(CultureInfo.InvariantCulture, $"{DateTimeOffset.Now:HH:mm:ss} {q.Summary}"));
+                }
+
+                await stdout.FlushAsync(cancellationToken);
+            }
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+        }
+
+        return exit;
+    }
+
+    // The replies as QEMU sent them, named for the device (the QOM path's segment before virtio-backend).
+    private static void Save(QemuDiagnosis diagnosis, DirectoryInfo directory)
+    {
+        directory.Create();
+        foreach (DeviceDiagnosis d in diagnosis.Devices)
+        {
+            string[] segments = d.Path.Split('/', StringSplitOptions.RemoveEmptyEntries);
+            string name = segments.Length >= 2 && segments[^1] == "virtio-backend" ? segments[^2] : string.Join('_', segments);
+            File.WriteAllText(Path.Combine(directory.FullName, $"{name}-virtio-status.json"), d.Status.Json + "\n");
+            foreach (QueueDiagnosis q in d.Queues.Where(q => q.Second.StatusJson is not null))
+            {
+                File.WriteAllText(Path.Combine(directory.FullName, string.Create(CultureInfo.InvariantCulture, $"{name}-queue-{q.QueueIndex}-status.json")), q.Second.StatusJson + "\n");
+            }
+        }
+    }
+}
