@@ -13,6 +13,15 @@ public sealed unsafe partial class SplitQueue
     /// head, every <c>next</c>, loops, indirect tables, the readable-before-writable order and that every buffer lies
     /// inside guest memory. A violation breaks the queue.
     /// </summary>
+    /// <remarks>
+    /// Where it differs from QEMU 7.2 (each also noted at its rule): a head already in flight is rejected
+    /// (<see cref="VirtqueueErrorKind.HeadInUse"/>; QEMU does not check); INDIRECT with NEXT is rejected
+    /// (<see cref="VirtqueueErrorKind.IndirectWithNext"/>; QEMU ignores NEXT); an indirect descriptor inside an indirect
+    /// table is rejected (<see cref="VirtqueueErrorKind.NestedIndirect"/>, as Linux vhost; QEMU does not check); and a
+    /// chain of normal descriptors whose last one is INDIRECT is accepted, as spec 2.7.5.3 allows (QEMU honours INDIRECT
+    /// only on the head). The descriptor-table entries it validates are kept for the chain's walks, as QEMU keeps the
+    /// element it maps.
+    /// </remarks>
     /// <param name="chain">The chain, valid until it is pushed or the queue is reset.</param>
     /// <returns><see cref="PopResult.Chain"/>, <see cref="PopResult.Empty"/>, or <see cref="PopResult.Broken"/>.</returns>
     public PopResult Pop(out DescriptorChain chain)
@@ -194,6 +203,8 @@ public sealed unsafe partial class SplitQueue
                 _descriptorOwner[i] = serial;
             }
 
+            // INDIRECT is honoured on any descriptor of the table, not only the head: spec 2.7.5.3 lets normal
+            // descriptors chain to a last indirect one (QEMU's virtqueue_split_pop looks at the head only).
             if ((flags & (ushort)DescriptorFlags.Indirect) != 0)
             {
                 VirtqueueErrorKind e = EnterIndirect(inIndirect, i, addr, len, flags, ref errA, ref errB, out table);
@@ -288,6 +299,7 @@ public sealed unsafe partial class SplitQueue
         errA = i;
         if (inIndirect)
         {
+            // Spec 2.7.5.3.1; Linux vhost rejects it too ("Nested indirect descriptor"); QEMU does not check.
             return VirtqueueErrorKind.NestedIndirect;
         }
 
@@ -298,6 +310,7 @@ public sealed unsafe partial class SplitQueue
 
         if ((flags & (ushort)DescriptorFlags.Next) != 0)
         {
+            // Spec 2.7.5.3.1 forbids the pair; QEMU ignores NEXT here and would silently drop the rest of the chain.
             return VirtqueueErrorKind.IndirectWithNext;
         }
 

@@ -21,6 +21,9 @@ namespace Virtio.Rings;
 /// Everything else (pop, fill, flush, notification) runs on one thread at a time, the queue's worker. Reading
 /// <see cref="GetState"/> and <see cref="ReadGuestFields"/> from another thread is safe; each field is read
 /// atomically, the set is not one atomic snapshot.</para>
+/// <para>The pop is stricter than QEMU's where the spec or a hostile guest asks for it (a head already in flight,
+/// INDIRECT with NEXT, nested indirect tables; a last INDIRECT descriptor after normal ones is accepted): see
+/// <see cref="Pop"/> and the README's "Where the device differs from QEMU".</para>
 /// <para>Host programming errors (pushing more chains than are in flight, configuring a ready queue) throw.</para>
 /// </remarks>
 public sealed unsafe partial class SplitQueue
