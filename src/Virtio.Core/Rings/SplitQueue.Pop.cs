@@ -181,6 +181,7 @@ public sealed unsafe partial class SplitQueue
         uint count = 0;
         bool inIndirect = false;
         int serial = ++_popSerial;
+        byte* shadowTable = _shadow;
         int readable = 0, writable = 0, total = 0;
         ulong readableBytes = 0, writableBytes = 0;
         errA = errB = 0;
@@ -193,14 +194,17 @@ public sealed unsafe partial class SplitQueue
             uint len = LittleEndian.Read32(d + 8);
             ushort flags = LittleEndian.Read16(d + 12);
             byte* shadow = null;
-            if (!inIndirect)
+            if (shadowTable != null)
             {
                 // Keep what was read and validated, not what the guest may write next.
-                shadow = _shadow + (i * SplitRing.DescriptorSize);
+                shadow = shadowTable + (i * SplitRing.DescriptorSize);
                 LittleEndian.Write64(shadow, addr);
                 LittleEndian.Write32(shadow + 8, len);
                 LittleEndian.Write16(shadow + 12, flags);
-                _descriptorOwner[i] = serial;
+                if (!inIndirect)
+                {
+                    _descriptorOwner[i] = serial;
+                }
             }
 
             // INDIRECT is honoured on any descriptor of the table, not only the head: spec 2.7.5.3 lets normal
@@ -214,6 +218,7 @@ public sealed unsafe partial class SplitQueue
                 }
 
                 max = len / SplitRing.DescriptorSize;
+                shadowTable = IndirectShadow(head, max);
                 i = 0;
                 count = 0;
                 inIndirect = true;
@@ -366,11 +371,25 @@ public sealed unsafe partial class SplitQueue
         }
     }
 
-    internal bool TryMapIndirect(ulong addr, uint len, out byte* table)
+    /// <summary>
+    /// The indirect table a walk of <paramref name="head"/>'s chain reads: the shadow its pop wrote when the table is
+    /// small enough to have one, else the guest's table, mapped again with its bounds checked.
+    /// </summary>
+    internal bool TryMapIndirect(ushort head, ulong addr, uint len, out byte* table)
     {
         table = null;
-        return _indirect && len != 0 && len % SplitRing.DescriptorSize == 0
-            && len / SplitRing.DescriptorSize <= (uint)MaxIndirectDescriptors
-            && TranslateBuffer(addr, len, out table) == GuestMemoryError.None;
+        if (!_indirect || len == 0 || len % SplitRing.DescriptorSize != 0 || len / SplitRing.DescriptorSize > (uint)MaxIndirectDescriptors)
+        {
+            return false;
+        }
+
+        table = IndirectShadow(head, len / SplitRing.DescriptorSize);
+        return table != null || TranslateBuffer(addr, len, out table) == GuestMemoryError.None;
     }
+
+    /// <summary>The shadow slot of <paramref name="head"/>'s indirect table, or null when the table has more entries than a slot.</summary>
+    private byte* IndirectShadow(ushort head, uint entries) =>
+        entries <= (uint)_indirectShadowEntries
+            ? _indirectShadow + ((uint)head * (uint)_indirectShadowEntries * SplitRing.DescriptorSize)
+            : null;
 }

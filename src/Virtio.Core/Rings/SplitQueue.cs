@@ -75,6 +75,13 @@ public sealed unsafe partial class SplitQueue
     private byte* _shadow;
     private int[] _descriptorOwner = [];
     private int _popSerial;
+
+    // The same for indirect tables of up to _indirectShadowEntries descriptors (Linux's blk and net requests), one
+    // slot per head: a head cannot be popped again while in flight, so its slot stays the chain's own. Larger tables
+    // are read again from guest RAM and re-validated.
+    private byte[] _indirectShadowTable = [];
+    private byte* _indirectShadow;
+    private int _indirectShadowEntries;
     private ushort[] _poppedHeads = [];
     private ushort[] _filledHeads = [];
 
@@ -436,6 +443,11 @@ public sealed unsafe partial class SplitQueue
             _shadowTable = GC.AllocateArray<byte>(MaxSize * SplitRing.DescriptorSize, pinned: true);
             _shadow = (byte*)Unsafe.AsPointer(ref _shadowTable[0]);
             _descriptorOwner = new int[MaxSize];
+
+            // Up to 16 entries per head, and at most 1 MiB for the largest queues.
+            _indirectShadowEntries = Math.Clamp(65536 / MaxSize, 1, 16);
+            _indirectShadowTable = GC.AllocateArray<byte>(MaxSize * _indirectShadowEntries * SplitRing.DescriptorSize, pinned: true);
+            _indirectShadow = (byte*)Unsafe.AsPointer(ref _indirectShadowTable[0]);
         }
     }
 
