@@ -222,13 +222,7 @@ public class QueueStateTests
         // Outside guest RAM, then at another buffer: the walk reads the table as the pop validated it (QEMU's element).
         h.WriteDescriptor(1, RingHarness.MemorySize + 0x1000, 16, DescriptorFlags.Write, 0);
         h.WriteDescriptor(0, RingHarness.DataBase + 0x1000, 4096, DescriptorFlags.Next | DescriptorFlags.Write, 5);
-        var seen = new List<(ulong, uint, bool)>();
-        foreach (DescriptorBuffer buffer in c)
-        {
-            seen.Add((buffer.Address, buffer.Length, buffer.IsWritable));
-        }
-
-        Assert.Equal([(RingHarness.DataBase, 16u, false), (RingHarness.DataBase + 16, 16u, true)], seen);
+        Assert.Equal([(RingHarness.DataBase, 16u, false), (RingHarness.DataBase + 16, 16u, true)], Walk(c));
         Assert.Null(h.Device.Error);
     }
 
@@ -243,13 +237,7 @@ public class QueueStateTests
         DescriptorChain c = h.PopOne();
         h.WriteDescriptor(1, RingHarness.MemorySize + 0x1000, 16, DescriptorFlags.Write, 0, RingHarness.IndirectBase);
         h.WriteDescriptor(0, RingHarness.DataBase + 0x1000, 16, DescriptorFlags.Write, 0, RingHarness.IndirectBase);
-        var seen = new List<(ulong, uint, bool)>();
-        foreach (DescriptorBuffer buffer in c)
-        {
-            seen.Add((buffer.Address, buffer.Length, buffer.IsWritable));
-        }
-
-        Assert.Equal([(RingHarness.DataBase, 16u, false), (RingHarness.DataBase + 16, 16u, true)], seen);
+        Assert.Equal([(RingHarness.DataBase, 16u, false), (RingHarness.DataBase + 16, 16u, true)], Walk(c));
         Assert.Null(h.Device.Error);
     }
 
@@ -386,5 +374,16 @@ public class QueueStateTests
 
         h.Device.Reset();
         Assert.False(single.TryGetSingleBuffer(out _));
+    }
+
+    private static List<(ulong Address, uint Length, bool Writable)> Walk(DescriptorChain chain)
+    {
+        var seen = new List<(ulong, uint, bool)>();
+        foreach (DescriptorBuffer buffer in chain)
+        {
+            seen.Add((buffer.Address, buffer.Length, buffer.IsWritable));
+        }
+
+        return seen;
     }
 }
