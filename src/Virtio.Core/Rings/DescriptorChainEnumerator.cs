@@ -15,10 +15,11 @@ namespace Virtio.Rings;
 /// pop changes nothing for a chain in flight. A chain of one direct buffer keeps its buffer in the
 /// <see cref="DescriptorChain"/> itself. If another pop overwrote a shadow entry (two in-flight chains sharing a
 /// descriptor), the walk breaks the queue.</item>
-/// <item>An indirect table lives in guest RAM and is read again, one descriptor at a time into locals, and each one is
-/// validated again: inside guest RAM, no nested indirect, no more and no fewer buffers than the pop counted, readable
-/// before writable, and no more readable or writable bytes than the pop validated. A rewrite there may change which
-/// guest pages a buffer names or the data, or break the queue
+/// <item>An indirect table of up to 16 descriptors (fewer for queues above 4096 entries) is shadowed the same way, in a
+/// slot of its head (the head cannot be popped again while in flight). A larger one lives in guest RAM and is read
+/// again, one descriptor at a time into locals, and each one is validated again: inside guest RAM, no nested indirect,
+/// no more and no fewer buffers than the pop counted, readable before writable, and no more readable or writable bytes
+/// than the pop validated. A rewrite there may change which guest pages a buffer names or the data, or break the queue
 /// (<see cref="VirtqueueErrorKind.ChainModifiedInFlight"/>); a copy never leaves guest RAM or runs past the validated
 /// lengths.</item>
 /// <item>Every buffer is translated again with its bounds checked before it is touched, and a walk of a chain popped
@@ -117,7 +118,7 @@ public unsafe ref struct DescriptorChainEnumerator
         ushort flags = LittleEndian.Read16(d + 12);
         if ((flags & (ushort)DescriptorFlags.Indirect) != 0)
         {
-            if (_inIndirect || (flags & (ushort)DescriptorFlags.Next) != 0 || !queue.TryMapIndirect(addr, len, out byte* table))
+            if (_inIndirect || (flags & (ushort)DescriptorFlags.Next) != 0 || !queue.TryMapIndirect(_head, addr, len, out byte* table))
             {
                 return Fail();
             }

@@ -13,6 +13,15 @@ public sealed unsafe partial class SplitQueue
     /// head, every <c>next</c>, loops, indirect tables, the readable-before-writable order and that every buffer lies
     /// inside guest memory. A violation breaks the queue.
     /// </summary>
+    /// <remarks>
+    /// Where it differs from QEMU 7.2 (each also noted at its rule): a head already in flight is rejected
+    /// (<see cref="VirtqueueErrorKind.HeadInUse"/>; QEMU does not check); INDIRECT with NEXT is rejected
+    /// (<see cref="VirtqueueErrorKind.IndirectWithNext"/>; QEMU ignores NEXT); an indirect descriptor inside an indirect
+    /// table is rejected (<see cref="VirtqueueErrorKind.NestedIndirect"/>, as Linux vhost; QEMU does not check); and a
+    /// chain of normal descriptors whose last one is INDIRECT is accepted, as spec 2.7.5.3 allows (QEMU honours INDIRECT
+    /// only on the head). The descriptor-table entries it validates are kept for the chain's walks, as QEMU keeps the
+    /// element it maps.
+    /// </remarks>
     /// <param name="chain">The chain, valid until it is pushed or the queue is reset.</param>
     /// <returns><see cref="PopResult.Chain"/>, <see cref="PopResult.Empty"/>, or <see cref="PopResult.Broken"/>.</returns>
     public PopResult Pop(out DescriptorChain chain)
@@ -172,6 +181,7 @@ public sealed unsafe partial class SplitQueue
         uint count = 0;
         bool inIndirect = false;
         int serial = ++_popSerial;
+        byte* shadowTable = _shadow;
         int readable = 0, writable = 0, total = 0;
         ulong readableBytes = 0, writableBytes = 0;
         errA = errB = 0;
@@ -184,16 +194,21 @@ public sealed unsafe partial class SplitQueue
             uint len = LittleEndian.Read32(d + 8);
             ushort flags = LittleEndian.Read16(d + 12);
             byte* shadow = null;
-            if (!inIndirect)
+            if (shadowTable != null)
             {
                 // Keep what was read and validated, not what the guest may write next.
-                shadow = _shadow + (i * SplitRing.DescriptorSize);
+                shadow = shadowTable + (i * SplitRing.DescriptorSize);
                 LittleEndian.Write64(shadow, addr);
                 LittleEndian.Write32(shadow + 8, len);
                 LittleEndian.Write16(shadow + 12, flags);
-                _descriptorOwner[i] = serial;
+                if (!inIndirect)
+                {
+                    _descriptorOwner[i] = serial;
+                }
             }
 
+            // INDIRECT is honoured on any descriptor of the table, not only the head: spec 2.7.5.3 lets normal
+            // descriptors chain to a last indirect one (QEMU's virtqueue_split_pop looks at the head only).
             if ((flags & (ushort)DescriptorFlags.Indirect) != 0)
             {
                 VirtqueueErrorKind e = EnterIndirect(inIndirect, i, addr, len, flags, ref errA, ref errB, out table);
@@ -203,6 +218,7 @@ public sealed unsafe partial class SplitQueue
                 }
 
                 max = len / SplitRing.DescriptorSize;
+                shadowTable = IndirectShadow(head, max);
                 i = 0;
                 count = 0;
                 inIndirect = true;
@@ -288,6 +304,7 @@ public sealed unsafe partial class SplitQueue
         errA = i;
         if (inIndirect)
         {
+            // Spec 2.7.5.3.1; Linux vhost rejects it too ("Nested indirect descriptor"); QEMU does not check.
             return VirtqueueErrorKind.NestedIndirect;
         }
 
@@ -298,6 +315,7 @@ public sealed unsafe partial class SplitQueue
 
         if ((flags & (ushort)DescriptorFlags.Next) != 0)
         {
+            // Spec 2.7.5.3.1 forbids the pair; QEMU ignores NEXT here and would silently drop the rest of the chain.
             return VirtqueueErrorKind.IndirectWithNext;
         }
 
@@ -353,11 +371,25 @@ public sealed unsafe partial class SplitQueue
         }
     }
 
-    internal bool TryMapIndirect(ulong addr, uint len, out byte* table)
+    /// <summary>
+    /// The indirect table a walk of <paramref name="head"/>'s chain reads: the shadow its pop wrote when the table is
+    /// small enough to have one, else the guest's table, mapped again with its bounds checked.
+    /// </summary>
+    internal bool TryMapIndirect(ushort head, ulong addr, uint len, out byte* table)
     {
         table = null;
-        return _indirect && len != 0 && len % SplitRing.DescriptorSize == 0
-            && len / SplitRing.DescriptorSize <= (uint)MaxIndirectDescriptors
-            && TranslateBuffer(addr, len, out table) == GuestMemoryError.None;
+        if (!_indirect || len == 0 || len % SplitRing.DescriptorSize != 0 || len / SplitRing.DescriptorSize > (uint)MaxIndirectDescriptors)
+        {
+            return false;
+        }
+
+        table = IndirectShadow(head, len / SplitRing.DescriptorSize);
+        return table != null || TranslateBuffer(addr, len, out table) == GuestMemoryError.None;
     }
+
+    /// <summary>The shadow slot of <paramref name="head"/>'s indirect table, or null when the table has more entries than a slot.</summary>
+    private byte* IndirectShadow(ushort head, uint entries) =>
+        entries <= (uint)_indirectShadowEntries
+            ? _indirectShadow + ((uint)head * (uint)_indirectShadowEntries * SplitRing.DescriptorSize)
+            : null;
 }

@@ -21,6 +21,9 @@ namespace Virtio.Rings;
 /// Everything else (pop, fill, flush, notification) runs on one thread at a time, the queue's worker. Reading
 /// <see cref="GetState"/> and <see cref="ReadGuestFields"/> from another thread is safe; each field is read
 /// atomically, the set is not one atomic snapshot.</para>
+/// <para>The pop is stricter than QEMU's where the spec or a hostile guest asks for it (a head already in flight,
+/// INDIRECT with NEXT, nested indirect tables; a last INDIRECT descriptor after normal ones is accepted): see
+/// <see cref="Pop"/> and the README's "Where the device differs from QEMU".</para>
 /// <para>Host programming errors (pushing more chains than are in flight, configuring a ready queue) throw.</para>
 /// </remarks>
 public sealed unsafe partial class SplitQueue
@@ -72,6 +75,13 @@ public sealed unsafe partial class SplitQueue
     private byte* _shadow;
     private int[] _descriptorOwner = [];
     private int _popSerial;
+
+    // The same for indirect tables of up to _indirectShadowEntries descriptors (Linux's blk and net requests), one
+    // slot per head: a head cannot be popped again while in flight, so its slot stays the chain's own. Larger tables
+    // are read again from guest RAM and re-validated.
+    private byte[] _indirectShadowTable = [];
+    private byte* _indirectShadow;
+    private int _indirectShadowEntries;
     private ushort[] _poppedHeads = [];
     private ushort[] _filledHeads = [];
 
@@ -433,6 +443,11 @@ public sealed unsafe partial class SplitQueue
             _shadowTable = GC.AllocateArray<byte>(MaxSize * SplitRing.DescriptorSize, pinned: true);
             _shadow = (byte*)Unsafe.AsPointer(ref _shadowTable[0]);
             _descriptorOwner = new int[MaxSize];
+
+            // Up to 16 entries per head, and at most 1 MiB for the largest queues.
+            _indirectShadowEntries = Math.Clamp(65536 / MaxSize, 1, 16);
+            _indirectShadowTable = GC.AllocateArray<byte>(MaxSize * _indirectShadowEntries * SplitRing.DescriptorSize, pinned: true);
+            _indirectShadow = (byte*)Unsafe.AsPointer(ref _indirectShadowTable[0]);
         }
     }
 

@@ -42,10 +42,13 @@ public enum VirtqueueErrorKind
     /// <summary>An indirect table is not inside guest memory (QEMU: "Cannot map indirect buffer").</summary>
     IndirectTableUnmapped,
 
-    /// <summary>An INDIRECT descriptor inside an indirect table (spec 2.7.5.3.1; vhost: "Nested indirect descriptor").</summary>
+    /// <summary>
+    /// An INDIRECT descriptor inside an indirect table (spec 2.7.5.3.1; vhost: "Nested indirect descriptor"). QEMU does
+    /// not check this rule.
+    /// </summary>
     NestedIndirect,
 
-    /// <summary>A descriptor with both INDIRECT and NEXT set (spec 2.7.5.3.1).</summary>
+    /// <summary>A descriptor with both INDIRECT and NEXT set (spec 2.7.5.3.1). QEMU ignores NEXT instead.</summary>
     IndirectWithNext,
 
     /// <summary>A device-readable descriptor after a device-writable one (QEMU: "Incorrect order for descriptors").</summary>

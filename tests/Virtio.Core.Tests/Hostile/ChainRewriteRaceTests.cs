@@ -37,10 +37,19 @@ public sealed class ChainRewriteRaceTests
     }
 
     [Fact]
-    public void Rewrites_of_an_indirect_table_in_flight_stay_in_guest_ram_and_within_the_validated_lengths()
+    public void Rewrites_of_a_small_indirect_table_in_flight_never_move_a_copy_out_of_the_validated_buffers()
     {
         using var h = new RingHarness(size: 8, indirect: true);
         Run(h, indirect: true, out int popped);
+        Assert.True(popped > 0);
+        AssertOnlyValidatedBuffersWritten(h);
+    }
+
+    [Fact]
+    public void Rewrites_of_a_large_indirect_table_in_flight_stay_in_guest_ram_and_within_the_validated_lengths()
+    {
+        using var h = new RingHarness(size: 8, indirect: true);
+        Run(h, indirect: true, out int popped, tableBytes: 64 * 16);
         Assert.True(popped > 0);
 
         // The indirect table is the guest's to rewrite: a buffer may be redirected inside guest RAM (the guest's own
@@ -48,7 +57,7 @@ public sealed class ChainRewriteRaceTests
         Assert.Equal(-1, h.Memory.GetSpan(Canary + 0x200, DataArea - 0x4200).IndexOfAnyExcept(CanaryByte));
     }
 
-    private static void Run(RingHarness h, bool indirect, out int popped)
+    private static void Run(RingHarness h, bool indirect, out int popped, uint tableBytes = 48)
     {
         h.Memory.GetSpan(RingHarness.DataBase, DataArea).Fill(CanaryByte);
         h.Memory.GetSpan(Readable, (int)BufferBytes).Fill(0x11);
@@ -107,7 +116,7 @@ public sealed class ChainRewriteRaceTests
                     h.Memory.Write<ushort>(h.Layout.AvailRing + 2, 0);
                 }
 
-                WriteValidChain(h, table);
+                WriteValidChain(h, table, tableBytes);
                 h.PublishAvail(availIdx, 0, ++availIdx);
                 if (h.Device.Pop(out DescriptorChain chain) != PopResult.Chain)
                 {
@@ -140,11 +149,11 @@ public sealed class ChainRewriteRaceTests
         }
     }
 
-    private static void WriteValidChain(RingHarness h, ulong table)
+    private static void WriteValidChain(RingHarness h, ulong table, uint tableBytes)
     {
         if (table != 0)
         {
-            h.WriteDescriptor(0, table, 48, DescriptorFlags.Indirect, 0);
+            h.WriteDescriptor(0, table, tableBytes, DescriptorFlags.Indirect, 0);
         }
 
         h.WriteDescriptor(0, Readable, BufferBytes, DescriptorFlags.Next, 1, table);

@@ -37,16 +37,22 @@ public sealed class RingErrorEscalationTests
         using var rig = new MmioRig(NoDrain);
         rig.Device.Hold = true;
         rig.Driver.Probe(Features | VirtioFeature.RingIndirectDesc, 1, 8);
-        rig.AddRequest(0, 1, [1, 2, 3, 4]);
-        rig.Queue(0).Kick();
-        DescriptorChain chain = Assert.Single(rig.Device.Held).Chain;
-        Assert.True(chain.IsIndirect);
         SplitQueue ring = rig.Device.Queues[0].Ring;
 
-        // After the kick, while the device holds the chain, the driver points the first entry of the indirect table
-        // (which stays in guest RAM) past the table's end.
-        ulong table = rig.Memory.Read<ulong>(ring.DescriptorTableAddress + (16UL * chain.Head));
-        rig.Memory.Write<ushort>(table + 14, 0xffff);
+        // A hand-written chain through an indirect table of 64 entries (too large for the device to shadow, so its
+        // walks read it from guest RAM again), using two of them.
+        const ulong Table = 0x300_0000, Buffers = 0x310_0000;
+        WriteDescriptor(rig, ring.DescriptorTableAddress, 0, Table, 64 * 16, DescriptorFlags.Indirect, 0);
+        WriteDescriptor(rig, Table, 0, Buffers, 16, DescriptorFlags.Next, 1);
+        WriteDescriptor(rig, Table, 1, Buffers + 0x1000, 16, DescriptorFlags.Write, 0);
+        rig.Memory.Write<ushort>(ring.AvailRingAddress + 4, 0);
+        rig.Memory.Write<ushort>(ring.AvailRingAddress + 2, 1);
+        rig.SetReg(R.QueueNotify, 0);
+        DescriptorChain chain = Assert.Single(rig.Device.Held).Chain;
+        Assert.True(chain.IsIndirect);
+
+        // After the kick, while the device holds the chain, the driver points the first entry past the table's end.
+        rig.Memory.Write<ushort>(Table + 14, 0xffff);
         Span<byte> scratch = stackalloc byte[16];
         Assert.Equal(0, chain.CopyToWritable(scratch));
 
@@ -93,5 +99,14 @@ public sealed class RingErrorEscalationTests
         Assert.Equal(0, stale.CopyFromReadable(scratch));
         Assert.False(rig.Device.IsBroken);
         Assert.False(rig.Device.Queues[0].Ring.IsBroken);
+    }
+
+    private static void WriteDescriptor(MmioRig rig, ulong table, int index, ulong addr, uint len, DescriptorFlags flags, ushort next)
+    {
+        ulong at = table + ((ulong)index * 16);
+        rig.Memory.Write(at, addr);
+        rig.Memory.Write(at + 8, len);
+        rig.Memory.Write(at + 12, (ushort)flags);
+        rig.Memory.Write(at + 14, next);
     }
 }

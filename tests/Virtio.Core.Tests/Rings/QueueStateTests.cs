@@ -222,21 +222,30 @@ public class QueueStateTests
         // Outside guest RAM, then at another buffer: the walk reads the table as the pop validated it (QEMU's element).
         h.WriteDescriptor(1, RingHarness.MemorySize + 0x1000, 16, DescriptorFlags.Write, 0);
         h.WriteDescriptor(0, RingHarness.DataBase + 0x1000, 4096, DescriptorFlags.Next | DescriptorFlags.Write, 5);
-        var seen = new List<(ulong, uint, bool)>();
-        foreach (DescriptorBuffer buffer in c)
-        {
-            seen.Add((buffer.Address, buffer.Length, buffer.IsWritable));
-        }
-
-        Assert.Equal([(RingHarness.DataBase, 16u, false), (RingHarness.DataBase + 16, 16u, true)], seen);
+        Assert.Equal([(RingHarness.DataBase, 16u, false), (RingHarness.DataBase + 16, 16u, true)], Walk(c));
         Assert.Null(h.Device.Error);
     }
 
     [Fact]
-    public void Indirect_table_rewritten_in_flight_into_an_invalid_one_breaks_the_queue_and_ends_the_walk()
+    public void Small_indirect_table_rewritten_in_flight_keeps_the_descriptors_validated_at_pop()
     {
         using var h = new RingHarness(size: 8, indirect: true);
         h.WriteDescriptor(0, RingHarness.IndirectBase, 32, DescriptorFlags.Indirect, 0);
+        h.WriteDescriptor(0, RingHarness.DataBase, 16, DescriptorFlags.Next, 1, RingHarness.IndirectBase);
+        h.WriteDescriptor(1, RingHarness.DataBase + 16, 16, DescriptorFlags.Write, 0, RingHarness.IndirectBase);
+        h.PublishAvail(0, 0, 1);
+        DescriptorChain c = h.PopOne();
+        h.WriteDescriptor(1, RingHarness.MemorySize + 0x1000, 16, DescriptorFlags.Write, 0, RingHarness.IndirectBase);
+        h.WriteDescriptor(0, RingHarness.DataBase + 0x1000, 16, DescriptorFlags.Write, 0, RingHarness.IndirectBase);
+        Assert.Equal([(RingHarness.DataBase, 16u, false), (RingHarness.DataBase + 16, 16u, true)], Walk(c));
+        Assert.Null(h.Device.Error);
+    }
+
+    [Fact]
+    public void Large_indirect_table_rewritten_in_flight_into_an_invalid_one_breaks_the_queue_and_ends_the_walk()
+    {
+        using var h = new RingHarness(size: 8, indirect: true);
+        h.WriteDescriptor(0, RingHarness.IndirectBase, 64 * 16, DescriptorFlags.Indirect, 0); // too large to shadow
         h.WriteDescriptor(0, RingHarness.DataBase, 16, DescriptorFlags.Next, 1, RingHarness.IndirectBase);
         h.WriteDescriptor(1, RingHarness.DataBase + 16, 16, DescriptorFlags.Write, 0, RingHarness.IndirectBase);
         h.PublishAvail(0, 0, 1);
@@ -365,5 +374,16 @@ public class QueueStateTests
 
         h.Device.Reset();
         Assert.False(single.TryGetSingleBuffer(out _));
+    }
+
+    private static List<(ulong Address, uint Length, bool Writable)> Walk(DescriptorChain chain)
+    {
+        var seen = new List<(ulong, uint, bool)>();
+        foreach (DescriptorBuffer buffer in chain)
+        {
+            seen.Add((buffer.Address, buffer.Length, buffer.IsWritable));
+        }
+
+        return seen;
     }
 }
