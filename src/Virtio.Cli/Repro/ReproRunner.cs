@@ -25,7 +25,9 @@ public sealed class ReproRunner : IDisposable
     /// <summary>The watchdog's stall timeout, on the scenario's clock.</summary>
     public static readonly TimeSpan StallTimeout = TimeSpan.FromSeconds(5);
 
-    private const ulong MemoryBytes = 4 << 20;
+    // Guest RAM: 4 MiB for the small rings the scenarios use by default, plus room that grows with --ring-size (the
+    // rings, an indirect table per entry and the request buffers), so every size up to 32768 runs.
+    private readonly ulong _memoryBytes;
     private const int MaxBatch = 4;
     private const int Batches = 8;
     private const int MaxSteps = 60;
@@ -56,7 +58,8 @@ public sealed class ReproRunner : IDisposable
         _options = options;
         _adapter = adapter;
         _random = new Random(options.Seed);
-        _memory = GuestMemory.Create(MemoryBytes);
+        _memoryBytes = (4UL << 20) + ((ulong)options.RingSize * 2048);
+        _memory = GuestMemory.Create(_memoryBytes);
         _device = adapter.Create(_memory, new VirtioDeviceOptions
         {
             QueueSize = Math.Max(options.RingSize, 256), // the maximum (QueueNumMax); the driver sets up RingSize entries
@@ -65,7 +68,7 @@ public sealed class ReproRunner : IDisposable
             ResetDrainTimeout = TimeSpan.FromMilliseconds(10),
         });
         _queue = _device.Queues[adapter.QueueIndex];
-        _driver = new VirtioMmioGuestDriver<int>(new VirtioMmioTransport(_device), _memory, 0x1000, MemoryBytes - 0x1000);
+        _driver = new VirtioMmioGuestDriver<int>(new VirtioMmioTransport(_device), _memory, 0x1000, _memoryBytes - 0x1000);
         _watchdog = new QueueWatchdog(new QueueWatchdogOptions
         {
             StallTimeout = StallTimeout,
