@@ -25,4 +25,7 @@ internal static partial class NetLog
 
     [LoggerMessage(EventId = 106, EventName = "virtio_net_tx_busy", Level = LogLevel.Trace, Message = "{Device}: tx queue pair {Pair}: backend busy, chain {Head} held")]
     public static partial void TxBusy(ILogger logger, string device, int pair, ushort head);
+
+    [LoggerMessage(EventId = 107, EventName = "virtio_net_backend_failed", Level = LogLevel.Error, Message = "{Device}: the backend threw from {EntryPoint} during reset")]
+    public static partial void BackendFailed(ILogger logger, string device, string entryPoint, Exception exception);
 }

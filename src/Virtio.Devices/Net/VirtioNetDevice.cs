@@ -265,7 +265,15 @@ public sealed partial class VirtioNetDevice : VirtioDevice
 
         if (refused)
         {
-            _backend.ReceiveReady();
+            try
+            {
+                _backend.ReceiveReady();
+            }
+            catch (Exception e)
+            {
+                // Reset runs on the control thread (the driver's status write): a backend bug must not end it half done.
+                NetLog.BackendFailed(Logger, Name, nameof(INetBackend.ReceiveReady), e);
+            }
         }
     }
 

@@ -30,19 +30,44 @@ public sealed class ThrowingNetBackendTests
         counter.AssertNone();
     }
 
+    [Fact]
+    public void A_backend_that_throws_from_ReceiveReady_during_reset_does_not_stop_the_reset()
+    {
+        using var counter = new UnhandledExceptionCounter();
+        var backend = new ThrowingNetBackend { ThrowFromReceiveReady = true };
+        using var guest = new RawGuest(m => new VirtioNetDevice(m, backend), queue: 0);
+
+        // No rx buffer is posted: the frame waits in the backlog, so the reset purges it and calls ReceiveReady.
+        Assert.True(backend.Sink!.TryReceive(0, default, NetRig.Frame(60)));
+        guest.Mmio.Write(Virtio.Transport.VirtioMmioRegister.Status, 4, 0);
+
+        Assert.Equal(Virtio.Device.DeviceStatus.None, guest.Device.Status);
+        Assert.Equal(1, backend.ReceiveReadyCalls);
+        counter.AssertNone();
+    }
+
     private sealed class ThrowingNetBackend : INetBackend
     {
+        public bool ThrowFromReceiveReady { get; init; }
+
+        public INetFrameSink? Sink { get; private set; }
+
+        public int ReceiveReadyCalls { get; private set; }
+
         public bool CarriesHeader => false;
 
-        public void Attach(INetFrameSink sink)
-        {
-        }
+        public void Attach(INetFrameSink sink) => Sink = sink;
 
         public NetTransmitResult Transmit(int queuePair, in VirtioNetHeader header, ReadOnlySpan<byte> frame) =>
             throw new InvalidOperationException("backend bug in Transmit");
 
         public void ReceiveReady()
         {
+            ReceiveReadyCalls++;
+            if (ThrowFromReceiveReady)
+            {
+                throw new InvalidOperationException("backend bug in ReceiveReady");
+            }
         }
     }
 }
