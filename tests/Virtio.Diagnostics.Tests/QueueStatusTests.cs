@@ -2,6 +2,7 @@ using System.Text.Json;
 using Virtio.Diagnostics.Tests.Support;
 using Virtio.Driver;
 using Virtio.Rings;
+using Virtio.Tests;
 
 namespace Virtio.Diagnostics.Tests;
 
@@ -163,9 +164,7 @@ public class QueueStatusTests
         var worker = new Thread(() =>
         {
             Loop(1000);
-            long before = GC.GetAllocatedBytesForCurrentThread();
-            Loop(200_000);
-            ringAllocated = GC.GetAllocatedBytesForCurrentThread() - before;
+            ringAllocated = SteadyState.AllocatedBytes(() => Loop(200_000));
             Volatile.Write(ref done, true);
         });
         worker.Start();
