@@ -98,6 +98,20 @@ public sealed partial class BadInputTests : IDisposable
         { "ping --listen {dir}/a.sock --timeout 99999999999", "--timeout 99999999999: must be from 1 to 86400" },
         { "ping --listen {dir}/a.sock --pcap {dir}", "--pcap {dir}: is a directory" },
         { "ping --listen {dir}/a.sock --pcap {dir}/no/such/x.pcap", "--pcap {dir}/no/such/x.pcap: the directory {dir}/no/such does not exist" },
+
+        { "diagnose", "Option '--qmp' is required" },
+        { "diagnose --qmp {dir}/none.sock", "cannot connect to QMP at {dir}/none.sock: no such socket" },
+        { "diagnose --qmp {dir}", "cannot connect to QMP at {dir}: it is a directory" },
+        { "diagnose --qmp {file}", "cannot connect to QMP at {file}: nobody listens there" },
+        { "diagnose --qmp localhost:99999", "the port is not a number from 1 to 65535" },
+        { "diagnose --qmp {dir}/a.sock --interval -1", "--interval -1: not a number of seconds (from 0 to 3600)" },
+        { "diagnose --qmp {dir}/a.sock --interval abc", "--interval abc: not a number of seconds" },
+        { "diagnose --qmp {dir}/a.sock --interval 3601", "--interval 3601: must be from 0 to 3600 seconds" },
+        { "diagnose --qmp {dir}/a.sock --timeout 0", "--timeout 0: must be above 0 up to 3600 seconds" },
+        { "diagnose --qmp {dir}/a.sock --queue -3", "--queue -3: must be from 0 to 65535" },
+        { "diagnose --qmp {dir}/a.sock --queue x", "--queue x: not a whole number" },
+        { "diagnose --qmp {dir}/a.sock --format hmp", "--format hmp: must be one of text, json" },
+        { "diagnose --qmp {dir}/a.sock --save {file}", "--save {file}: is a file" },
     };
 
     [Theory]

@@ -25,6 +25,7 @@ public sealed class ReproRangeTests
         (int exit, string stdout, string stderr) = VirtioCommand.Run(
             "repro", "--device", device, "--ring-size", "2", "--start-index", "65535", "--seed", "-7");
         Assert.True(exit == ExitCodes.Success, stdout + stderr);
-        Assert.Contains("10/10 verdicts as expected", stdout, StringComparison.Ordinal);
+        int all = Virtio.Cli.Repro.ReproScenario.All.Count;
+        Assert.Contains($"{all}/{all} verdicts as expected", stdout, StringComparison.Ordinal);
     }
 }

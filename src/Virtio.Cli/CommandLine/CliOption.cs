@@ -38,6 +38,44 @@ public static class CliOption
             CustomParser = r => ParseWhole(r, min, max),
         };
 
+    /// <summary>A whole number from <paramref name="min"/> to <paramref name="max"/>, or null when not given.</summary>
+    public static Option<int?> OptionalWholeNumber(string name, string description, int min, int max) =>
+        new(name)
+        {
+            Description = description,
+            CustomParser = r => (int)ParseWhole(r, min, max),
+        };
+
+    /// <summary>
+    /// A duration in seconds, a decimal number (<c>0.5</c>) from <paramref name="min"/> to <paramref name="max"/>;
+    /// with <paramref name="minExclusive"/> the value must be above <paramref name="min"/>.
+    /// </summary>
+    public static Option<double> Seconds(string name, string description, double defaultValue, double min, double max, bool minExclusive = false) =>
+        new(name)
+        {
+            Description = description,
+            DefaultValueFactory = _ => defaultValue,
+            CustomParser = r =>
+            {
+                string option = OptionName(r);
+                string text = r.Tokens.Count == 0 ? string.Empty : r.Tokens[0].Value;
+                string range = minExclusive ? $"above {min} up to {max}" : $"from {min} to {max}";
+                if (!double.TryParse(text, NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out double value))
+                {
+                    r.AddError($"{option} {text}: not a number of seconds ({range})");
+                    return defaultValue;
+                }
+
+                if (value > max || value < min || (minExclusive && value == min))
+                {
+                    r.AddError($"{option} {text}: must be {range} seconds");
+                    return defaultValue;
+                }
+
+                return value;
+            },
+        };
+
     /// <summary>A queue size: a power of two from <see cref="MinRingSize"/> to <see cref="MaxRingSize"/>.</summary>
     public static Option<int> RingSize(string description, int defaultValue) =>
         new("--ring-size")

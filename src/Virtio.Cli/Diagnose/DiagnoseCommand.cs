@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
+using Virtio.Cli.CommandLine;
 using Virtio.Diagnostics;
 using Virtio.Diagnostics.Live;
 using Virtio.Diagnostics.Qmp;
@@ -14,26 +15,25 @@ namespace Virtio.Cli.Diagnose;
 public static class DiagnoseCommand
 {
     /// <summary>Exit code when every queue is healthy or progressing.</summary>
-    public const int ExitHealthy = 0;
+    public const int ExitHealthy = ExitCodes.Success;
 
     /// <summary>Exit code when QEMU cannot be reached or answers something unexpected.</summary>
-    public const int ExitError = 1;
+    public const int ExitError = ExitCodes.Error;
 
     /// <summary>Exit code when a hang was found.</summary>
-    public const int ExitHang = 2;
+    public const int ExitHang = ExitCodes.Found;
 
     /// <summary>Builds the command, writing to <paramref name="output"/> and <paramref name="error"/> (default: the console).</summary>
     public static Command Build(TextWriter? output = null, TextWriter? error = null)
     {
         var qmp = new Option<string>("--qmp") { Description = "QEMU's QMP socket: a Unix socket path, or host:port", Required = true };
         var path = new Option<string?>("--path") { Description = "the QOM path of one device (as x-query-virtio lists it); default: every virtio device" };
-        var queue = new Option<int?>("--queue") { Description = "one queue; default: every queue" };
-        var interval = new Option<double>("--interval") { Description = "seconds between the two readings of each queue (under --watch, between polls)", DefaultValueFactory = _ => 2 };
+        var queue = CliOption.OptionalWholeNumber("--queue", "one queue; default: every queue", 0, ushort.MaxValue);
+        var interval = CliOption.Seconds("--interval", "seconds between the two readings of each queue (under --watch, between polls)", 2, 0, 3600);
         var watch = new Option<bool>("--watch") { Description = "keep polling and print a line whenever a queue's verdict changes, until interrupted" };
-        var format = new Option<string>("--format") { Description = "text or json (one object per queue, per line)", DefaultValueFactory = _ => "text" };
-        format.AcceptOnlyFromAmong("text", "json");
-        var save = new Option<DirectoryInfo?>("--save") { Description = "also write each device's x-query-virtio-status and each queue's x-query-virtio-queue-status reply here, for virtio analyze" };
-        var timeout = new Option<double>("--timeout") { Description = "seconds to wait for each QMP reply", DefaultValueFactory = _ => 10 };
+        var format = CliOption.Choice("--format", "text, or json (one object per queue, per line)", "text", "text", "json");
+        var save = CliOption.OutputDirectory("--save", "also write each device's x-query-virtio-status and each queue's x-query-virtio-queue-status reply here, for virtio analyze");
+        var timeout = CliOption.Seconds("--timeout", "seconds to wait for each QMP reply", 10, 0, 3600, minExclusive: true);
 
         var command = new Command("diagnose", "Why is a virtqueue stuck? Ask a running QEMU over QMP (no GDB)")
         {
@@ -41,17 +41,11 @@ public static class DiagnoseCommand
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
-            TextWriter stdout = output ?? Console.Out;
-            TextWriter stderr = error ?? Console.Error;
+            TextWriter stdout = output ?? parse.InvocationConfiguration.Output;
+            TextWriter stderr = error ?? parse.InvocationConfiguration.Error;
             double seconds = parse.GetValue(interval);
             double replySeconds = parse.GetValue(timeout);
             int? queueIndex = parse.GetValue(queue);
-            if (!(seconds >= 0 && seconds <= 3600) || !(replySeconds > 0 && replySeconds <= 3600) || queueIndex is < 0 or > ushort.MaxValue)
-            {
-                stderr.WriteLine("virtio diagnose: --interval must be 0 to 3600 s, --timeout above 0 up to 3600 s, --queue 0 to 65535");
-                return ExitError;
-            }
-
             var options = new QemuDiagnosisOptions { Path = parse.GetValue(path), Queue = queueIndex, Interval = TimeSpan.FromSeconds(seconds) };
             bool json = parse.GetValue(format) == "json";
             try

@@ -31,7 +31,7 @@ public sealed record ReproScenario(string Name, string Fault, HangVerdict Expect
             "the driver kicks for a batch (avail_event asked for it), the kick channel swallows it, the device sleeps on its ioeventfd") { ExpectedWithoutEventIdx = HangVerdict.DeviceMissedKick },
         new("dropped-call", "call channel drops an interrupt", HangVerdict.DriverMissedNotification,
             "the device completes the batch and signals, the call channel swallows the interrupt, the driver waits for it with used_event at its position") { ExpectedWithoutEventIdx = HangVerdict.Healthy },
-        new("slow-interrupt-handler", "driver stays in its interrupt handler (interrupt delivered, not lost)", HangVerdict.DriverMissedNotification,
+        new("slow-interrupt-handler", "interrupt delivered, driver stays in its handler", HangVerdict.DriverMissedNotification,
             "the device completes the batch and the interrupt arrives; the driver's handler disables callbacks (event_triggered: used_event stays at its position, Linux 6.4 / 6.1.28) and then does not get to the used ring. The ring looks exactly as after a lost interrupt: the verdict says a notification was due and the finding names both causes") { ExpectedWithoutEventIdx = HangVerdict.Healthy },
         new("stalled-backend", "backend holds requests", HangVerdict.DeviceStuck,
             "the device pops the batch and hands it to its backend, which never completes it") { ExpectedWithoutEventIdx = HangVerdict.DeviceStuck },

@@ -67,7 +67,7 @@ public sealed partial class QmpClient : IAsyncDisposable, IDisposable
                 }
                 catch (SocketException e)
                 {
-                    throw new QmpException(QmpErrorKind.ConnectFailed, $"cannot connect to QMP at {endpoint}: {e.Message}", e);
+                    throw new QmpException(QmpErrorKind.ConnectFailed, $"cannot connect to QMP at {endpoint}: {ConnectFailure(remote, endpoint, e)}", e);
                 }
                 catch (OperationCanceledException e) when (!cancellationToken.IsCancellationRequested)
                 {
@@ -88,6 +88,15 @@ public sealed partial class QmpClient : IAsyncDisposable, IDisposable
             throw;
         }
     }
+
+    // The socket error alone misleads for a Unix path: a missing one reads "Cannot assign requested address", a
+    // regular file "Connection refused". Say what the path is.
+    private static string ConnectFailure(EndPoint remote, string endpoint, SocketException e) =>
+        remote is not UnixDomainSocketEndPoint ? e.Message
+        : Directory.Exists(endpoint) ? "it is a directory, not a socket"
+        : !File.Exists(endpoint) ? "no such socket (is QEMU running with -qmp unix:PATH,server=on?)"
+        : e.SocketErrorCode == SocketError.ConnectionRefused ? "nobody listens there (not a socket, or a stale one QEMU no longer serves)"
+        : e.Message;
 
     /// <summary>Runs a command without arguments and returns its <c>return</c> value.</summary>
     /// <exception cref="QmpException">QEMU answered with an error, or not at all, or not in QMP.</exception>
