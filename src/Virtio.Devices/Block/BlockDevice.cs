@@ -89,7 +89,7 @@ public sealed class BlockDevice : VirtioDevice
     public bool Writeback => Config[32] != 0;
 
     /// <summary><c>writeback</c> at reset: the option, but 0 (write-through) when there is no FLUSH to offer.</summary>
-    private byte InitialWriteback => _options.Writeback && (_backend.Capabilities & BlockBackendCapabilities.Flush) != 0 ? (byte)1 : (byte)0;
+    private byte InitialWriteback => _options.Writeback && (_capabilities & BlockBackendCapabilities.Flush) != 0 ? (byte)1 : (byte)0;
 
     /// <inheritdoc/>
     protected override void HandleChain(VirtioQueue queue, in DescriptorChain chain)

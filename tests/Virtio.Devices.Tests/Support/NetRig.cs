@@ -37,7 +37,7 @@ internal sealed class NetRig : IDisposable
     private readonly Dictionary<int, GuestSegment[]> _rxBuffers = [];
     private int _nextToken;
 
-    public NetRig(INetBackend? backend = null, VirtioNetDeviceOptions? netOptions = null, ulong features = AllFeatures, int queueSize = 256, VirtioDeviceOptions? options = null, bool probe = true)
+    public NetRig(INetBackend? backend = null, VirtioNetDeviceOptions? netOptions = null, ulong features = AllFeatures, int queueSize = 256, VirtioDeviceOptions? options = null, bool probe = true, int maxIndirectSegments = 16)
     {
         Memory = GuestMemory.Create(256 << 20);
         Backend = backend ?? new LoopbackNetBackend();
@@ -46,7 +46,7 @@ internal sealed class NetRig : IDisposable
         Driver = new VirtioMmioGuestDriver<int>(Mmio, Memory, 0x10_0000, (256 << 20) - 0x10_0000);
         if (probe)
         {
-            Driver.Probe(features, Device.Queues.Count, queueSize);
+            Driver.Probe(features, Device.Queues.Count, queueSize, maxIndirectSegments: maxIndirectSegments);
         }
     }
 
