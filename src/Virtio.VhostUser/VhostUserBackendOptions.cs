@@ -1,0 +1,19 @@
+using Microsoft.Extensions.Logging;
+
+namespace Virtio.VhostUser;
+
+/// <summary>Settings of a <see cref="VhostUserBackend"/>.</summary>
+public sealed class VhostUserBackendOptions
+{
+    /// <summary>The name in logs; the device's name when null.</summary>
+    public string? Name { get; init; }
+
+    /// <summary>Memory slots offered in GET_MAX_MEM_SLOTS (CONFIGURE_MEM_SLOTS).</summary>
+    public int MaxMemSlots { get; init; } = 32;
+
+    /// <summary>How long stopping a ring (GET_VRING_BASE, a memory-table change) waits for its requests in flight.</summary>
+    public TimeSpan DrainTimeout { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>Where logs go; nothing is logged when null.</summary>
+    public ILoggerFactory? LoggerFactory { get; init; }
+}
