@@ -77,6 +77,12 @@ internal sealed class VhostUserMemoryMap
 
         // Map from offset 0 and step in, as libvhost-user does: mmap_offset need not be page-aligned.
         ulong length = region.MmapOffset + region.Size;
+        long fileSize = SharedMemory.FileSize(fd.Value);
+        if (fileSize < 0 || (ulong)fileSize < length)
+        {
+            return $"region gpa 0x{region.GuestPhysicalAddress:x} needs {length} bytes of its file, which has {fileSize}";
+        }
+
         nint mapping = SharedMemory.TryMap(fd.Value, length, out int errno);
         if (mapping == 0)
         {

@@ -132,8 +132,8 @@ internal static unsafe partial class Libc
     [LibraryImport(Lib, EntryPoint = "munmap", SetLastError = true)]
     public static partial int Munmap(void* address, nuint length);
 
-    [LibraryImport(Lib, EntryPoint = "fcntl", SetLastError = true)]
-    public static partial int Fcntl(int fd, int command);
+    [LibraryImport(Lib, EntryPoint = "lseek", SetLastError = true)]
+    public static partial long Lseek(int fd, long offset, int whence);
 
     public static int LastError => Marshal.GetLastPInvokeError();
 

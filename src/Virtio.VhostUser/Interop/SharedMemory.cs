@@ -24,6 +24,17 @@ internal static unsafe class SharedMemory
         return (nint)p;
     }
 
+    /// <summary>
+    /// The size of the file behind <paramref name="fd"/> (memfd, hugetlbfs or tmpfs file), or -1 when it has none.
+    /// A mapping past the end of the file maps fine but faults with SIGBUS when touched, which a guest ring there
+    /// would turn into a crash of the whole back-end.
+    /// </summary>
+    public static long FileSize(int fd)
+    {
+        const int SeekEnd = 2;
+        return Libc.Lseek(fd, 0, SeekEnd);
+    }
+
     public static void Unmap(nint address, ulong length) => Libc.Munmap((void*)address, (nuint)length);
 
     /// <summary>A memfd of <paramref name="size"/> bytes (zeroed), for a front-end's guest RAM or a test.</summary>
