@@ -15,6 +15,7 @@ public static class Program
             BuildBenchCommand(),
             Analyze.AnalyzeCommand.Build(),
             Ping.PingCommand.Build(),
+            Serve.ServeCommand.Build(),
         };
         return root.Parse(args).Invoke();
     }
