@@ -56,7 +56,7 @@ public sealed class VhostUserBackend : IDisposable
         for (int i = 0; i < _vrings.Length; i++)
         {
             _vrings[i] = new Vring();
-            Device.Queues[i].Call = _vrings[i].Call;
+            Device.Queues[i].Call = _options.WrapCall?.Invoke(i, _vrings[i].Call) ?? _vrings[i].Call;
         }
 
         _poller = new KickPoller(_vrings.Length, OnKick, OnBadKick, Name + "-kick");
@@ -801,8 +801,7 @@ public sealed class VhostUserBackend : IDisposable
         _poller.SetKick(index, vring.Kick)?.Dispose();
         vring.Kick = null;
         VhostUserLog.RingStarted(_logger, Name, index, vring.Num, vring.Base, desc, avail, used);
-        OnKick(index); // buffers made available before the ring started
-        return null;
+        return null; // EnableQueue already served what the driver made available before the ring started
     }
 
     private string? BringUp()

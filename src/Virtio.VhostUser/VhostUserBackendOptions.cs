@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Logging;
+using Virtio.Notifications;
 
 namespace Virtio.VhostUser;
 
@@ -13,6 +14,12 @@ public sealed class VhostUserBackendOptions
 
     /// <summary>How long stopping a ring (GET_VRING_BASE, a memory-table change) waits for its requests in flight.</summary>
     public TimeSpan DrainTimeout { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// Wraps each queue's call channel (the front-end's eventfd) before the device uses it, for fault injection:
+    /// given the queue index and the channel, returns what the device signals. Null: the channel itself.
+    /// </summary>
+    public Func<int, IEventNotifier, IEventNotifier>? WrapCall { get; init; }
 
     /// <summary>Where logs go; nothing is logged when null.</summary>
     public ILoggerFactory? LoggerFactory { get; init; }

@@ -6,17 +6,28 @@
 # pattern (its md5 against the guest's) and, with two queues, that both rings carried requests.
 # Needs qemu-system-x86, busybox-static, cpio and Debian's linux-image (found in /work/cache/kernel, /boot, or
 # downloaded with apt-get download). Exit: 0 passed, 1 failed, 3 skipped (a package is missing).
-# Usage: tests/qemu/vhost-user-blk.sh [--queues 1|2] [--keep]
+# With --fault SPEC (drop-kick:N, drop-call:N, stall-backend:N) the guest instead writes 4 KiB blocks one at a time
+# (dd oflag=direct, queue depth 1: every kick and every interrupt is awaited), the server injects the fault, and the
+# check is the hang: the guest's writes must not finish, and the server's watchdog must log the expected verdict.
+# Usage: tests/qemu/vhost-user-blk.sh [--queues 1|2] [--fault SPEC] [--keep]
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
-queues=1; keep=
+queues=1; keep=; fault=
 while [ $# -gt 0 ]; do
   case $1 in
     --queues) queues=$2; shift 2 ;;
+    --fault) fault=$2; shift 2 ;;
     --keep) keep=1; shift ;;
-    *) echo "usage: $0 [--queues 1|2] [--keep]" >&2; exit 2 ;;
+    *) echo "usage: $0 [--queues 1|2] [--fault drop-kick:N|drop-call:N|stall-backend:N] [--keep]" >&2; exit 2 ;;
   esac
 done
+case ${fault%%:*} in
+  '') expect= ;;
+  drop-kick) expect=device-missed-kick ;;
+  drop-call) expect=driver-missed-notification ;;
+  stall-backend) expect=device-stuck ;;
+  *) echo "unknown fault $fault" >&2; exit 2 ;;
+esac
 log() { echo "vhost-user-blk: $*"; }
 skip() { echo "vhost-user-blk: skipped: $*" >&2; exit 3; }
 
@@ -79,6 +90,26 @@ if [ "$queues" -gt 1 ]; then
 else
   write='dd if=/pattern of=/dev/vda bs=64k count=64 oflag=direct 2>/dev/null'
 fi
+if [ -n "$fault" ]; then
+  cat >"$work/initrd/workload" <<'WORK'
+echo "guest: qd1 writes started"
+for i in $(seq 1 1000); do dd if=/dev/zero of=/dev/vda bs=4k count=1 seek=$i oflag=direct 2>/dev/null; done
+echo "guest: qd1 writes finished"
+sleep 3600
+WORK
+else
+  cat >"$work/initrd/workload" <<'WORK'
+dd if=/dev/urandom of=/pattern bs=64k count=64 2>/dev/null
+echo "guest: pattern md5 $(md5sum /pattern | cut -d' ' -f1)"
+WORK
+  echo "$write" >>"$work/initrd/workload"
+  cat >>"$work/initrd/workload" <<'WORK'
+sync
+echo 3 > /proc/sys/vm/drop_caches
+dd if=/dev/vda of=/readback bs=64k count=64 iflag=direct 2>/dev/null
+if cmp /pattern /readback; then echo "guest: vhost-user-blk verified 4 MiB"; else echo "guest: vhost-user-blk MISMATCH"; fi
+WORK
+fi
 cat >"$work/initrd/init" <<INIT
 #!/bin/busybox sh
 /bin/busybox --install -s /bin
@@ -88,13 +119,7 @@ mount -t devtmpfs dev /dev
 for m in $stack; do insmod /lib/modules/\$m.ko || echo "guest: insmod \$m failed"; done
 for i in \$(seq 1 100); do [ -b /dev/vda ] && break; sleep 0.1; done
 echo "guest: vda has \$(ls /sys/block/vda/mq | wc -l) queue(s), \$(cat /sys/block/vda/size) sectors"
-dd if=/dev/urandom of=/pattern bs=64k count=64 2>/dev/null
-echo "guest: pattern md5 \$(md5sum /pattern | cut -d' ' -f1)"
-$write
-sync
-echo 3 > /proc/sys/vm/drop_caches
-dd if=/dev/vda of=/readback bs=64k count=64 iflag=direct 2>/dev/null
-if cmp /pattern /readback; then echo "guest: vhost-user-blk verified 4 MiB"; else echo "guest: vhost-user-blk MISMATCH"; fi
+sh /workload
 poweroff -f
 INIT
 chmod +x "$work/initrd/init"
@@ -103,20 +128,37 @@ chmod +x "$work/initrd/init"
 truncate -s 64M "$work/disk.img"
 virtio=(dotnet "$root/src/Virtio.Cli/bin/Release/net10.0/virtio.dll")
 [ -f "${virtio[1]}" ] || virtio=(dotnet run -c Release --project "$root/src/Virtio.Cli" --)
-"${virtio[@]}" serve blk --socket "$work/blk.sock" --image "$work/disk.img" --num-queues "$queues" --once >"$work/serve.log" 2>&1 &
+"${virtio[@]}" serve blk --socket "$work/blk.sock" --image "$work/disk.img" --num-queues "$queues" --once \
+  ${fault:+--fault "$fault" --stall-timeout 5} >"$work/serve.log" 2>&1 &
 serve_pid=$!
 for _ in $(seq 1 300); do [ -S "$work/blk.sock" ] && break; sleep 0.1; done
 [ -S "$work/blk.sock" ] || { cat "$work/serve.log"; log "virtio serve blk did not listen"; exit 1; }
 
 start=$(date +%s)
-timeout "${GUEST_TIMEOUT:-300}" qemu-system-x86_64 -machine pc -accel tcg -m 512 -smp "$queues" -no-reboot -display none -nodefaults \
-  -object memory-backend-memfd,id=mem,size=512M,share=on -numa node,memdev=mem \
-  -kernel "$kernel" -initrd "$work/initrd.gz" -append "console=ttyS0 panic=-1 quiet" \
-  -serial "file:$work/console.log" \
-  -chardev "socket,id=c0,path=$work/blk.sock" \
-  -device "vhost-user-blk-pci,chardev=c0,num-queues=$queues" >"$work/qemu.log" 2>&1 || log "QEMU exited with $?"
+qemu=(qemu-system-x86_64 -machine pc -accel tcg -m 512 -smp "$queues" -no-reboot -display none -nodefaults
+  -object memory-backend-memfd,id=mem,size=512M,share=on -numa node,memdev=mem
+  -kernel "$kernel" -initrd "$work/initrd.gz" -append "console=ttyS0 panic=-1 quiet"
+  -serial "file:$work/console.log"
+  -chardev "socket,id=c0,path=$work/blk.sock"
+  -device "vhost-user-blk-pci,chardev=c0,num-queues=$queues")
+if [ -z "$fault" ]; then
+  timeout "${GUEST_TIMEOUT:-300}" "${qemu[@]}" >"$work/qemu.log" 2>&1 || log "QEMU exited with $?"
+else
+  # The hang: wait for the watchdog's verdict (or the guest finishing, which would mean no hang), then stop QEMU.
+  "${qemu[@]}" >"$work/qemu.log" 2>&1 &
+  qemu_pid=$!
+  for _ in $(seq 1 "${GUEST_TIMEOUT:-300}"); do
+    grep -q 'virtio_queue_stalled\|no progress for' "$work/serve.log" 2>/dev/null && break
+    grep -q '^guest: qd1 writes finished' "$work/console.log" 2>/dev/null && break
+    kill -0 "$qemu_pid" 2>/dev/null || break
+    sleep 1
+  done
+  sleep 10 # the guest is given time to finish, which it must not
+  kill "$qemu_pid" 2>/dev/null || true
+  wait "$qemu_pid" 2>/dev/null || true
+fi
 log "guest ran $(( $(date +%s) - start )) s"
-for _ in $(seq 1 100); do kill -0 "$serve_pid" 2>/dev/null || break; sleep 0.1; done
+for _ in $(seq 1 300); do kill -0 "$serve_pid" 2>/dev/null || break; sleep 0.1; done
 kill -TERM "$serve_pid" 2>/dev/null || true
 wait "$serve_pid" || true
 serve_pid=
@@ -126,6 +168,15 @@ echo "--- qemu ---"; cat "$work/qemu.log"
 echo "--- virtio serve blk (tail) ---"; tail -n 15 "$work/serve.log"
 
 status=0
+if [ -n "$fault" ]; then
+  grep -q '^guest: qd1 writes started' "$work/console.log" || { log "FAIL: the guest never started its writes"; status=1; }
+  grep -q '^guest: qd1 writes finished' "$work/console.log" && { log "FAIL: the guest's writes finished despite $fault"; status=1; }
+  grep -q "injecting $fault" "$work/serve.log" || { log "FAIL: the server did not inject $fault"; status=1; }
+  echo "--- watchdog ---"; grep -A12 'no progress for' "$work/serve.log" | head -n 30 || true
+  grep -Eq "queue [0-9]+: $expect" "$work/serve.log" || { log "FAIL: the watchdog did not log the verdict $expect"; status=1; }
+  [ $status -eq 0 ] && log "passed: $fault hung the guest and the watchdog said $expect"
+  exit $status
+fi
 grep -q '^guest: vhost-user-blk verified 4 MiB' "$work/console.log" || { log "FAIL: the guest did not verify its data"; status=1; }
 guest_md5=$(sed -n 's/^guest: pattern md5 \([0-9a-f]*\).*/\1/p' "$work/console.log" | tr -d '\r')
 image_md5=$(head -c 4194304 "$work/disk.img" | md5sum | cut -d' ' -f1)

@@ -4,6 +4,9 @@ using System.Runtime.InteropServices;
 using Microsoft.Extensions.Logging;
 using Virtio.Device;
 using Virtio.Devices.Block;
+using Virtio.Diagnostics;
+using Virtio.Diagnostics.Faults;
+using Virtio.Diagnostics.Watchdog;
 using Virtio.VhostUser;
 
 namespace Virtio.Cli.Serve;
@@ -26,19 +29,25 @@ public static class ServeCommand
         var queueSize = new Option<int>("--queue-size") { Description = "the largest ring the front-end may set", DefaultValueFactory = _ => 1024 };
         var once = new Option<bool>("--once") { Description = "serve one connection, then exit" };
         var verbose = new Option<bool>("--verbose") { Description = "log every vhost-user message (debug level)" };
+        var fault = new Option<string?>("--fault") { Description = "inject a fault: drop-kick:N, drop-call:N (the N-th on each queue is lost) or stall-backend:N (the N-th request never completes)" };
+        var stallTimeout = new Option<double>("--stall-timeout") { Description = "seconds without progress, work outstanding, before the watchdog logs its diagnosis", DefaultValueFactory = _ => 5 };
         var blk = new Command("blk", "Serve virtio-blk over vhost-user until interrupted")
         {
-            socket, connect, image, memory, readOnly, numQueues, queueSize, once, verbose,
+            socket, connect, image, memory, readOnly, numQueues, queueSize, once, verbose, fault, stallTimeout,
         };
         blk.SetAction(parse =>
         {
             string? imagePath = parse.GetValue(image), memorySize = parse.GetValue(memory);
             int queues = parse.GetValue(numQueues), size = parse.GetValue(queueSize);
             ulong bytes = 0;
+            DeviceFaultSpec? faultSpec = null;
+            double stallSeconds = parse.GetValue(stallTimeout);
             if ((imagePath is null) == (memorySize is null) || (memorySize is not null && !TryParseSize(memorySize, out bytes))
-                || queues < 1 || queues > 64 || size < 1 || size > 32768 || (size & (size - 1)) != 0)
+                || queues < 1 || queues > 64 || size < 1 || size > 32768 || (size & (size - 1)) != 0
+                || (parse.GetValue(fault) is { } f && !DeviceFaultSpec.TryParse(f, out faultSpec)) || !(stallSeconds > 0))
             {
-                Console.Error.WriteLine("virtio serve blk: one of --image FILE or --memory SIZE; --num-queues 1..64; --queue-size a power of two up to 32768");
+                Console.Error.WriteLine("virtio serve blk: one of --image FILE or --memory SIZE; --num-queues 1..64; --queue-size a power of two up to 32768; " +
+                    "--fault drop-kick:N, drop-call:N or stall-backend:N; --stall-timeout positive");
                 return 2;
             }
 
@@ -50,6 +59,11 @@ public static class ServeCommand
                 IBlockBackend backend = imagePath is not null
                     ? new FileBlockBackend(new FileBlockBackendOptions { Path = imagePath, ReadOnly = parse.GetValue(readOnly) })
                     : new MemoryBlockBackend(bytes, parse.GetValue(readOnly));
+                if (faultSpec is { Kind: DeviceFaultKind.StallBackend })
+                {
+                    backend = new StallingBlockBackend(backend, faultSpec.N);
+                }
+
                 var deviceOptions = new BlockDeviceOptions
                 {
                     NumQueues = queues,
@@ -58,7 +72,15 @@ public static class ServeCommand
                 };
                 using var vhost = new VhostUserBackend(
                     guestMemory => new BlockDevice(guestMemory, backend, deviceOptions),
-                    new VhostUserBackendOptions { LoggerFactory = logging });
+                    new VhostUserBackendOptions { LoggerFactory = logging, WrapCall = faultSpec is null ? null : faultSpec.WrapCall });
+                faultSpec?.ApplyToKicks(vhost.Device);
+                if (faultSpec is not null)
+                {
+                    Console.WriteLine($"virtio serve blk: injecting {faultSpec}; expect the verdict {HangReport.VerdictName(faultSpec.ExpectedVerdict)}");
+                }
+
+                // The watchdog notices a queue that stops with work outstanding and logs the three questions and the verdict.
+                using QueueWatchdog watchdog = DeviceWatchdog.Start(vhost.Device, TimeSpan.FromSeconds(stallSeconds), logging.CreateLogger("Virtio.Watchdog"));
                 return Run(vhost, parse.GetValue(socket)!, parse.GetValue(connect), parse.GetValue(once), imagePath ?? $"memory ({bytes} bytes)");
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException)

@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using Virtio.Devices.Block;
 using Virtio.Memory;
+using Virtio.Notifications;
 using Virtio.VhostUser.Interop;
 
 namespace Virtio.VhostUser.Tests.Support;
@@ -19,15 +20,18 @@ internal sealed class ScriptedFrontEnd : IDisposable
     private readonly VhostUserMessage _reply = new();
     private bool _disposed;
 
-    public ScriptedFrontEnd(int numQueues = 1, int queueSize = 256)
+    public ScriptedFrontEnd(int numQueues = 1, int queueSize = 256, Func<IBlockBackend, IBlockBackend>? wrapBackend = null,
+        Func<int, IEventNotifier, IEventNotifier>? wrapCall = null)
     {
+        IBlockBackend disk = new MemoryBlockBackend(1 << 20);
+        disk = wrapBackend?.Invoke(disk) ?? disk;
         Backend = new VhostUserBackend(
-            memory => new BlockDevice(memory, new MemoryBlockBackend(1 << 20), new BlockDeviceOptions
+            memory => new BlockDevice(memory, disk, new BlockDeviceOptions
             {
                 NumQueues = numQueues,
-                Device = new() { QueueSize = queueSize },
+                Device = new() { QueueSize = queueSize, ResetDrainTimeout = TimeSpan.FromSeconds(2) },
             }),
-            new VhostUserBackendOptions { DrainTimeout = TimeSpan.FromSeconds(10) });
+            new VhostUserBackendOptions { DrainTimeout = TimeSpan.FromSeconds(2), WrapCall = wrapCall });
         (FileDescriptor mine, FileDescriptor theirs) = UnixSocket.Pair();
         Channel = new VhostUserChannel(mine);
         _serveThread = new Thread(() => Backend.Serve(theirs)) { IsBackground = true, Name = "vhost-test-backend" };

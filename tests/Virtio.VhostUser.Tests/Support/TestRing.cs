@@ -39,6 +39,17 @@ internal sealed class TestRing : IDisposable
     /// <summary>One virtio-blk request (1 OUT, 0 IN) of <paramref name="length"/> bytes at <paramref name="data"/>; returns its status byte.</summary>
     public byte Request(uint type, ulong sector, ulong data = 0x40000, uint length = 512, ulong area = 0x80000)
     {
+        Submit(type, sector, data, length, area);
+        Assert.True(Call.Wait(30_000), "no used-buffer notification");
+        Call.TestAndClear();
+        Assert.True(Driver.TryGetBuffer(out int token, out _));
+        Assert.Equal(7, token);
+        return _fe.Ram.Read<byte>(area + 16);
+    }
+
+    /// <summary>Adds one virtio-blk request and kicks, without waiting for it.</summary>
+    public void Submit(uint type, ulong sector, ulong data = 0x40000, uint length = 512, ulong area = 0x80000)
+    {
         _fe.Ram.Write(area, type);
         _fe.Ram.Write(area + 4, 0u);
         _fe.Ram.Write(area + 8, sector);
@@ -47,11 +58,6 @@ internal sealed class TestRing : IDisposable
         AddResult added = type == 1 ? Driver.Add([header, buffer], [status], 7) : Driver.Add([header], [buffer, status], 7);
         Assert.Equal(AddResult.Added, added);
         Driver.Kick();
-        Assert.True(Call.Wait(30_000), "no used-buffer notification");
-        Call.TestAndClear();
-        Assert.True(Driver.TryGetBuffer(out int token, out _));
-        Assert.Equal(7, token);
-        return _fe.Ram.Read<byte>(area + 16);
     }
 
     public void Dispose()
