@@ -26,6 +26,7 @@ internal sealed class KickPoller : IDisposable
     private long _generation;
     private long _applied;
     private volatile bool _exited;
+    private long _allocated;
 
     public KickPoller(int queueCount, Action<int> onKick, Action<int> onBadKick, string name)
     {
@@ -41,6 +42,9 @@ internal sealed class KickPoller : IDisposable
 
     /// <summary>Kicks handed to the device.</summary>
     public long Kicks { get; private set; }
+
+    /// <summary>Bytes the poll thread allocated so far (sampled after each kick's handler): the device side's per-request cost.</summary>
+    public long AllocatedBytes => Volatile.Read(ref _allocated);
 
     /// <summary>Sets (or, with null, removes) ring <paramref name="queue"/>'s kick descriptor.</summary>
     /// <returns>The previous descriptor, no longer polled; the caller disposes it.</returns>
@@ -152,6 +156,7 @@ internal sealed class KickPoller : IDisposable
 
                     Kicks++;
                     _onKick(queue);
+                    Volatile.Write(ref _allocated, GC.GetAllocatedBytesForCurrentThread());
                 }
             }
         }

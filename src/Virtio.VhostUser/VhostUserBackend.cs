@@ -80,6 +80,9 @@ public sealed class VhostUserBackend : IDisposable
     /// <summary>Why the last connection ended (null while serving, or after a clean end of file).</summary>
     public string? CloseReason { get; private set; }
 
+    /// <summary>Bytes allocated by the kick thread, where the device serves requests (for allocation tests).</summary>
+    internal long KickThreadAllocatedBytes => _poller.AllocatedBytes;
+
     /// <summary>Whether ring <paramref name="queue"/> is running (started, enabled, and served by the device).</summary>
     public bool IsRingRunning(int queue) => _vrings[queue].Running;
 
