@@ -178,6 +178,12 @@ public sealed class VhostUserBackend : IDisposable
                     return fatal;
                 }
             }
+            catch (Exception e) when (e is not (IOException or OutOfMemoryException))
+            {
+                // A bug of ours must end this connection (cleanly, below), never the process serving it.
+                VhostUserLog.InternalError(_logger, Name, e);
+                return $"internal error handling {_message.Request}: {e.Message}";
+            }
             finally
             {
                 _message.CloseFds();

@@ -294,4 +294,24 @@ public sealed class HostileFrontEndTests
             Assert.True(fe.Backend.IsRingRunning(0));
         }
     }
+
+    [Fact]
+    public void Removing_the_region_a_running_ring_lives_in_stops_the_ring_before_unmapping()
+    {
+        using var fe = new ScriptedFrontEnd();
+        fe.Negotiate();
+        int before = Fds.MappingsOf(ScriptedFrontEnd.MemfdName);
+        fe.SetMemTable();
+        using var ring = TestRing.Start(fe);
+        Assert.Equal(0, ring.Request(type: 0, sector: 0));
+
+        byte[] remove = new byte[40];
+        ScriptedFrontEnd.MemTable((0, ScriptedFrontEnd.RamSize, fe.User(0), 0)).AsSpan(8).CopyTo(remove.AsSpan(8));
+        Assert.Equal(0ul, fe.SendAcked(VhostUserRequest.RemMemReg, remove, [fe.RamFd.Value]));
+        Assert.False(fe.Backend.IsRingRunning(0));
+        Assert.False(fe.Backend.Device.Queues[0].Ring.IsReady);
+        Assert.Empty(fe.Backend.Memory.Regions);
+        Assert.Equal(before, Fds.MappingsOf(ScriptedFrontEnd.MemfdName));
+        StillServes(fe);
+    }
 }
