@@ -44,7 +44,9 @@ public sealed class VhostUserBlkBenchTests
             return (backend.KickThreadAllocatedBytes - deviceBefore, GC.GetAllocatedBytesForCurrentThread() - driverBefore);
         });
 
-        Assert.Equal(0, device);
+        // Zero per request: a one-off (a late tier-up of a rare path has been seen at 32 bytes) stays far below what a
+        // single 8-byte object per request would cost (1.6 MB).
+        Assert.True(device < 1024, $"the kick thread allocated {device} bytes for {Requests} requests");
         Assert.True(driver < 64 * 1024, $"the driver thread allocated {driver} bytes: more than its connection set-up");
     }
 }
