@@ -47,6 +47,25 @@ public sealed class VhostUserServerTests
     }
 
     [Fact]
+    public void Connect_serves_a_front_end_that_listens()
+    {
+        // QEMU with -chardev socket,server=on listens; the back-end connects.
+        string path = Path.Combine(Path.GetTempPath(), $"vhost-fe-{Environment.ProcessId}-{Guid.NewGuid():N}.sock");
+        using VhostUserBackend backend = NewBackend();
+        using FileDescriptor listener = UnixSocket.Listen(path);
+        var server = new Thread(() => VhostUserServer.Connect(backend, path));
+        server.Start();
+        using (FileDescriptor frontEnd = UnixSocket.Accept(listener))
+        {
+            Assert.Equal(3ul, QueueNum(frontEnd));
+        }
+
+        Assert.True(server.Join(TimeSpan.FromSeconds(30)));
+        Assert.Null(backend.CloseReason); // the front-end's close is a clean end of file
+        File.Delete(path);
+    }
+
+    [Fact]
     public void Serve_blk_needs_exactly_one_of_image_or_memory()
     {
         Assert.Equal(2, Virtio.Cli.Program.Main(["serve", "blk", "--socket", "/tmp/x.sock"]));
