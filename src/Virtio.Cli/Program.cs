@@ -56,6 +56,7 @@ public static class Program
             Analyze.AnalyzeCommand.Build(),
             Ping.PingCommand.Build(),
             Diagnose.DiagnoseCommand.Build(),
+            Serve.ServeCommand.Build(),
         };
         foreach (HelpOption help in root.Options.OfType<HelpOption>())
         {

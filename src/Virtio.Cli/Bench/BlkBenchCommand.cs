@@ -1,4 +1,6 @@
 using System.CommandLine;
+using System.Numerics;
+using Virtio.VhostUser;
 using System.Text.Json;
 using Virtio.Cli.CommandLine;
 
@@ -21,9 +23,10 @@ public static class BlkBenchCommand
         Option<int> depth = CliOption.WholeNumber("--queue-depth", "requests in flight per kick", 32, 1, CliOption.MaxRingSize);
         Option<long> requests = CliOption.LargeWholeNumber("--requests", "requests in the measured run", 5_000_000, 1, long.MaxValue);
         var json = new Option<bool>("--json") { Description = "print one JSON object" };
+        var vhostUser = new Option<string?>("--vhost-user") { Description = "random reads through a vhost-user front-end against the back-end on this socket (serve blk, qemu-storage-daemon)" };
         var command = new Command("blk", "virtio-blk requests against the memory backend through virtio-mmio, one thread")
         {
-            rw, blockSize, depth, requests, json,
+            rw, blockSize, depth, requests, json, vhostUser,
         };
         command.SetAction(parse =>
         {
@@ -37,6 +40,11 @@ public static class BlkBenchCommand
             {
                 parse.InvocationConfiguration.Error.WriteLine($"virtio bench blk: {error}");
                 return ExitCodes.Error;
+            }
+
+            if (parse.GetValue(vhostUser) is { } socket)
+            {
+                return RunVhostUser(socket, bs, qd, n, parse.GetValue(json));
             }
 
             using var bench = new BlkBench(parse.GetValue(rw)!, bs, qd);
@@ -67,5 +75,48 @@ public static class BlkBenchCommand
             return failed == 0 ? ExitCodes.Success : ExitCodes.Found;
         });
         return command;
+    }
+
+    private static int RunVhostUser(string socket, int blockSize, int depth, long requests, bool json)
+    {
+        VhostUserBlkBenchResult r;
+        try
+        {
+            r = VhostUserBlkBench.Run(socket, new VhostUserBlkBenchOptions
+            {
+                Requests = requests,
+                QueueDepth = depth,
+                BlockSize = blockSize,
+                RingSize = Math.Max(128, (int)BitOperations.RoundUpToPowerOf2((uint)depth * 3)),
+            });
+        }
+        catch (IOException e)
+        {
+            Console.Error.WriteLine($"virtio bench blk --vhost-user: {e.Message}");
+            return 1;
+        }
+
+        if (json)
+        {
+            BenchRun.PrintJson(w =>
+            {
+                w.WriteString("vhostUser", socket);
+                w.WriteNumber("blockSize", blockSize);
+                w.WriteNumber("queueDepth", depth);
+                w.WriteNumber("requests", r.Requests);
+                w.WriteNumber("iops", Math.Round(r.Iops));
+                w.WriteNumber("kicksPerRequest", Math.Round(r.KicksPerRequest, 4));
+                w.WriteNumber("driverSleeps", r.Sleeps);
+                w.WriteNumber("failed", r.Errors);
+            });
+        }
+        else
+        {
+            Console.WriteLine($"vhost-user-blk randread bs={blockSize} qd={depth} via {socket}: {r.Requests} requests in {r.Elapsed.TotalMilliseconds:F0} ms");
+            Console.WriteLine($"  {r.Iops / 1e3:F1} k IOPS; {r.KicksPerRequest:F3} kicks/request (the device's wake-ups); " +
+                $"the driver slept on its call {r.Sleeps} times; {r.Errors} failed");
+        }
+
+        return r.Errors == 0 ? 0 : 1;
     }
 }

@@ -1,0 +1,69 @@
+using Virtio.Driver;
+using Virtio.Rings;
+
+namespace Virtio.VhostUser.Tests.Support;
+
+/// <summary>A ring set up through the protocol and driven by the Linux-model driver, with its kick and call eventfds.</summary>
+internal sealed class TestRing : IDisposable
+{
+    private readonly ScriptedFrontEnd _fe;
+
+    private TestRing(ScriptedFrontEnd fe, DriverQueue<int> driver)
+    {
+        _fe = fe;
+        Driver = driver;
+        driver.KickChannel = Kick;
+    }
+
+    public DriverQueue<int> Driver { get; }
+
+    public EventFdNotifier Kick { get; } = new();
+
+    public EventFdNotifier Call { get; } = new();
+
+    /// <summary>Negotiates, shares guest RAM and starts ring <paramref name="index"/> as QEMU does.</summary>
+    public static TestRing Start(ScriptedFrontEnd fe, uint index = 0, ulong ringBase = 0x1000)
+    {
+        var layout = SplitRingLayout.Create(ringBase, size: 256);
+        var ring = new TestRing(fe, new DriverQueue<int>(fe.Ram, layout));
+        Assert.Equal(0u, fe.SendAcked(VhostUserRequest.SetVringNum, ScriptedFrontEnd.State(index, 256)));
+        Assert.Equal(0u, fe.SendAcked(VhostUserRequest.SetVringBase, ScriptedFrontEnd.State(index, 0)));
+        Assert.Equal(0u, fe.SendAcked(VhostUserRequest.SetVringAddr,
+            ScriptedFrontEnd.Addr(index, fe.User(layout.DescriptorTable), fe.User(layout.UsedRing), fe.User(layout.AvailRing))));
+        Assert.Equal(0u, fe.SendAcked(VhostUserRequest.SetVringCall, ScriptedFrontEnd.U64(index), [ring.Call.Fd]));
+        Assert.Equal(0u, fe.SendAcked(VhostUserRequest.SetVringKick, ScriptedFrontEnd.U64(index), [ring.Kick.Fd]));
+        Assert.Equal(0u, fe.SendAcked(VhostUserRequest.SetVringEnable, ScriptedFrontEnd.State(index, 1)));
+        return ring;
+    }
+
+    /// <summary>One virtio-blk request (1 OUT, 0 IN) of <paramref name="length"/> bytes at <paramref name="data"/>; returns its status byte.</summary>
+    public byte Request(uint type, ulong sector, ulong data = 0x40000, uint length = 512, ulong area = 0x80000)
+    {
+        Submit(type, sector, data, length, area);
+        Assert.True(Call.Wait(30_000), "no used-buffer notification");
+        Call.TestAndClear();
+        Assert.True(Driver.TryGetBuffer(out int token, out _));
+        Assert.Equal(7, token);
+        return _fe.Ram.Read<byte>(area + 16);
+    }
+
+    /// <summary>Adds one virtio-blk request and kicks, without waiting for it.</summary>
+    public void Submit(uint type, ulong sector, ulong data = 0x40000, uint length = 512, ulong area = 0x80000)
+    {
+        _fe.Ram.Write(area, type);
+        _fe.Ram.Write(area + 4, 0u);
+        _fe.Ram.Write(area + 8, sector);
+        _fe.Ram.Write<byte>(area + 16, 0xff);
+        GuestSegment header = new(area, 16), status = new(area + 16, 1), buffer = new(data, length);
+        AddResult added = type == 1 ? Driver.Add([header, buffer], [status], 7) : Driver.Add([header], [buffer, status], 7);
+        Assert.Equal(AddResult.Added, added);
+        Driver.Kick();
+    }
+
+    public void Dispose()
+    {
+        Kick.Dispose();
+        Call.Dispose();
+        Driver.Dispose();
+    }
+}
