@@ -10,7 +10,7 @@ namespace Virtio.VhostUser;
 public static class VhostUserServer
 {
     /// <summary>
-    /// Listens on <paramref name="path"/> (replacing a stale socket file) and serves connections one after the other
+    /// Listens on <paramref name="path"/> (replacing only a stale socket: one nobody listens on) and serves connections one after the other
     /// until <paramref name="cancellationToken"/> fires; <paramref name="onListening"/> runs once the socket accepts.
     /// </summary>
     /// <param name="backend">The back-end to serve.</param>
@@ -18,14 +18,15 @@ public static class VhostUserServer
     /// <param name="once">Serve only the first connection, then return.</param>
     /// <param name="onListening">Called when the socket is ready (for a caller that starts the front-end then).</param>
     /// <param name="cancellationToken">Stops listening and ends the current connection cleanly.</param>
-    /// <exception cref="IOException">The socket cannot be created.</exception>
+    /// <exception cref="IOException">The socket cannot be created, or something other than a stale socket is at
+    /// <paramref name="path"/> (a <see cref="VhostUserException"/> that says what; it is left alone).</exception>
     public static void Listen(VhostUserBackend backend, string path, bool once = false, Action? onListening = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(backend);
         ArgumentException.ThrowIfNullOrEmpty(path);
-        if (File.Exists(path))
+        if (UnixSocketPath.PrepareToListen("socket", path) is { } refusal)
         {
-            File.Delete(path);
+            throw new VhostUserException(refusal); // a live socket, a directory or a file: never removed
         }
 
         using FileDescriptor listener = UnixSocket.Listen(path);

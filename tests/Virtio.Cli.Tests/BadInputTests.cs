@@ -112,6 +112,21 @@ public sealed partial class BadInputTests : IDisposable
         { "diagnose --qmp {dir}/a.sock --queue x", "--queue x: not a whole number" },
         { "diagnose --qmp {dir}/a.sock --format hmp", "--format hmp: must be one of text, json" },
         { "diagnose --qmp {dir}/a.sock --save {file}", "--save {file}: is a file" },
+
+        { "serve blk --socket {dir}/a.sock", "give --image FILE or --memory SIZE" },
+        { "serve blk --socket {dir}/a.sock --memory 1M --image {file}", "give --image or --memory, not both" },
+        { "serve blk --socket {dir}/a.sock --memory 1000", "--memory 1000: not a size in whole 512-byte sectors" },
+        { "serve blk --socket {dir}/a.sock --memory lots", "--memory lots: not a size" },
+        { "serve blk --socket {dir}/a.sock --image {dir}", "--image {dir}: is a directory" },
+        { "serve blk --socket {dir}/a.sock --image {dir}/none.img", "--image {dir}/none.img: no such file" },
+        { "serve blk --socket {dir}/a.sock --memory 1M --queue-size 100", "--queue-size 100: must be a power of two" },
+        { "serve blk --socket {dir}/a.sock --memory 1M --num-queues 0", "--num-queues 0: must be from 1 to 64" },
+        { "serve blk --socket {dir}/a.sock --memory 1M --fault drop-kick", "--fault drop-kick: must be drop-kick:N" },
+        { "serve blk --socket {dir}/a.sock --memory 1M --fault nosuch:3", "--fault nosuch:3: must be drop-kick:N" },
+        { "serve blk --socket {dir}/a.sock --memory 1M --stall-timeout 0", "--stall-timeout 0: must be above 0" },
+        { "serve blk --socket {long} --memory 1M", "a Unix socket path holds at most 107" },
+        { "serve blk --socket {file} --memory 1M", "{file}: exists and is not a socket; it is left alone" },
+        { "serve blk --socket {dir} --memory 1M", "{dir}: is a directory" },
     };
 
     [Theory]

@@ -1,4 +1,5 @@
 using System.Net.Sockets;
+using Virtio.VhostUser;
 using Virtio.Cli.Ping;
 
 namespace Virtio.Cli.Tests;

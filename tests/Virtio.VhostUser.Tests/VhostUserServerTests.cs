@@ -66,11 +66,38 @@ public sealed class VhostUserServerTests
     }
 
     [Fact]
-    public void Serve_blk_needs_exactly_one_of_image_or_memory()
+    public void Listen_refuses_a_regular_file_at_the_socket_path_and_leaves_it_alone()
     {
-        Assert.Equal(2, Virtio.Cli.Program.Main(["serve", "blk", "--socket", "/tmp/x.sock"]));
-        Assert.Equal(2, Virtio.Cli.Program.Main(["serve", "blk", "--socket", "/tmp/x.sock", "--memory", "1M", "--image", "/tmp/x.img"]));
-        Assert.Equal(2, Virtio.Cli.Program.Main(["serve", "blk", "--socket", "/tmp/x.sock", "--memory", "1000"]));
-        Assert.Equal(2, Virtio.Cli.Program.Main(["serve", "blk", "--socket", "/tmp/x.sock", "--memory", "1M", "--queue-size", "100"]));
+        string path = Path.Combine(Path.GetTempPath(), $"vhost-file-{Environment.ProcessId}-{Guid.NewGuid():N}.sock");
+        File.WriteAllText(path, "not a socket");
+        try
+        {
+            using VhostUserBackend backend = NewBackend();
+            var e = Assert.Throws<VhostUserException>(() => VhostUserServer.Listen(backend, path));
+            Assert.Contains("not a socket", e.Message, StringComparison.Ordinal);
+            Assert.Equal("not a socket", File.ReadAllText(path));
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    [Fact]
+    public void Listen_refuses_a_socket_another_server_listens_on()
+    {
+        string path = Path.Combine(Path.GetTempPath(), $"vhost-live-{Environment.ProcessId}-{Guid.NewGuid():N}.sock");
+        using FileDescriptor other = UnixSocket.Listen(path);
+        try
+        {
+            using VhostUserBackend backend = NewBackend();
+            var e = Assert.Throws<VhostUserException>(() => VhostUserServer.Listen(backend, path));
+            Assert.Contains("another program is listening", e.Message, StringComparison.Ordinal);
+            Assert.Equal(PathKind.Socket, UnixSocketPath.Kind(path));
+        }
+        finally
+        {
+            File.Delete(path);
+        }
     }
 }

@@ -44,7 +44,7 @@ public static class BlkBenchCommand
 
             if (parse.GetValue(vhostUser) is { } socket)
             {
-                return RunVhostUser(socket, bs, qd, n, parse.GetValue(json));
+                return RunVhostUser(socket, bs, qd, n, parse.GetValue(json), stdout, parse.InvocationConfiguration.Error);
             }
 
             using var bench = new BlkBench(parse.GetValue(rw)!, bs, qd);
@@ -77,7 +77,7 @@ public static class BlkBenchCommand
         return command;
     }
 
-    private static int RunVhostUser(string socket, int blockSize, int depth, long requests, bool json)
+    private static int RunVhostUser(string socket, int blockSize, int depth, long requests, bool json, TextWriter stdout, TextWriter stderr)
     {
         VhostUserBlkBenchResult r;
         try
@@ -92,13 +92,13 @@ public static class BlkBenchCommand
         }
         catch (IOException e)
         {
-            Console.Error.WriteLine($"virtio bench blk --vhost-user: {e.Message}");
-            return 1;
+            stderr.WriteLine($"virtio bench blk: --vhost-user {socket}: {e.Message}");
+            return ExitCodes.Error;
         }
 
         if (json)
         {
-            BenchRun.PrintJson(w =>
+            BenchRun.PrintJson(stdout, w =>
             {
                 w.WriteString("vhostUser", socket);
                 w.WriteNumber("blockSize", blockSize);
@@ -112,11 +112,12 @@ public static class BlkBenchCommand
         }
         else
         {
-            Console.WriteLine($"vhost-user-blk randread bs={blockSize} qd={depth} via {socket}: {r.Requests} requests in {r.Elapsed.TotalMilliseconds:F0} ms");
-            Console.WriteLine($"  {r.Iops / 1e3:F1} k IOPS; {r.KicksPerRequest:F3} kicks/request (the device's wake-ups); " +
+            stdout.WriteLine($"vhost-user-blk randread bs={blockSize} qd={depth} via {socket}: {r.Requests} requests in {r.Elapsed.TotalMilliseconds:F0} ms");
+            stdout.WriteLine($"  {r.Iops / 1e3:F1} k IOPS; {r.KicksPerRequest:F3} kicks/request (the device's wake-ups); " +
                 $"the driver slept on its call {r.Sleeps} times; {r.Errors} failed");
         }
 
-        return r.Errors == 0 ? 0 : 1;
+        stdout.Flush();
+        return r.Errors == 0 ? ExitCodes.Success : ExitCodes.Found;
     }
 }

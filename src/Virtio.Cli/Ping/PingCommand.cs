@@ -4,6 +4,7 @@ using System.Net.NetworkInformation;
 using System.Net.Sockets;
 using Virtio.Cli.CommandLine;
 using Virtio.Devices.Net;
+using Virtio.VhostUser;
 
 namespace Virtio.Cli.Ping;
 

@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using System.Runtime.InteropServices;
 using Microsoft.Extensions.Logging;
+using Virtio.Cli.CommandLine;
 using Virtio.Device;
 using Virtio.Devices.Block;
 using Virtio.Diagnostics;
@@ -22,33 +23,64 @@ public static class ServeCommand
     {
         var socket = new Option<string>("--socket") { Description = "the vhost-user Unix socket path", Required = true };
         var connect = new Option<bool>("--connect") { Description = "connect to a front-end listening on --socket (QEMU server=on) instead of listening" };
-        var image = new Option<string?>("--image") { Description = "serve this disk image file" };
-        var memory = new Option<string?>("--memory") { Description = "serve a zeroed in-memory disk of this size (e.g. 64M, 1G)" };
+        var image = CliOption.InputFile("--image", "serve this disk image file");
+        var memory = new Option<ulong>("--memory")
+        {
+            Description = "serve a zeroed in-memory disk of this size (e.g. 64M, 1G)",
+            CustomParser = r =>
+            {
+                string text = r.Tokens.Count == 0 ? string.Empty : r.Tokens[0].Value;
+                if (TryParseSize(text, out ulong bytes))
+                {
+                    return bytes;
+                }
+
+                r.AddError($"--memory {text}: not a size in whole 512-byte sectors (e.g. 64M, 1G)");
+                return 0;
+            },
+        };
         var readOnly = new Option<bool>("--read-only") { Description = "refuse writes (VIRTIO_BLK_F_RO)" };
-        var numQueues = new Option<int>("--num-queues") { Description = "request queues (VIRTIO_BLK_F_MQ above 1)", DefaultValueFactory = _ => 1 };
-        var queueSize = new Option<int>("--queue-size") { Description = "the largest ring the front-end may set", DefaultValueFactory = _ => 1024 };
+        var numQueues = CliOption.WholeNumber("--num-queues", "request queues (VIRTIO_BLK_F_MQ above 1)", 1, 1, 64);
+        var queueSize = CliOption.WholeNumber("--queue-size", "the largest ring the front-end may set: a power of two", 1024, 1, CliOption.MaxRingSize);
         var once = new Option<bool>("--once") { Description = "serve one connection, then exit" };
         var verbose = new Option<bool>("--verbose") { Description = "log every vhost-user message (debug level)" };
-        var fault = new Option<string?>("--fault") { Description = "inject a fault: drop-kick:N, drop-call:N (the N-th on each queue is lost) or stall-backend:N (the N-th request never completes)" };
-        var stallTimeout = new Option<double>("--stall-timeout") { Description = "seconds without progress, work outstanding, before the watchdog logs its diagnosis", DefaultValueFactory = _ => 5 };
+        var fault = new Option<DeviceFaultSpec?>("--fault")
+        {
+            Description = "inject a fault: drop-kick:N, drop-call:N (the N-th on each queue is lost) or stall-backend:N (the N-th request never completes)",
+            CustomParser = r =>
+            {
+                string text = r.Tokens.Count == 0 ? string.Empty : r.Tokens[0].Value;
+                if (DeviceFaultSpec.TryParse(text, out DeviceFaultSpec? spec))
+                {
+                    return spec;
+                }
+
+                r.AddError($"--fault {text}: must be drop-kick:N, drop-call:N or stall-backend:N with N from 1");
+                return null;
+            },
+        };
+        var stallTimeout = CliOption.Seconds("--stall-timeout", "seconds without progress, work outstanding, before the watchdog logs its diagnosis", 5, 0, 3600, minExclusive: true);
         var blk = new Command("blk", "Serve virtio-blk over vhost-user until interrupted")
         {
             socket, connect, image, memory, readOnly, numQueues, queueSize, once, verbose, fault, stallTimeout,
         };
         blk.SetAction(parse =>
         {
-            string? imagePath = parse.GetValue(image), memorySize = parse.GetValue(memory);
+            TextWriter stdout = parse.InvocationConfiguration.Output;
+            TextWriter stderr = parse.InvocationConfiguration.Error;
+            FileInfo? imageFile = parse.GetValue(image);
+            ulong bytes = parse.GetValue(memory);
             int queues = parse.GetValue(numQueues), size = parse.GetValue(queueSize);
-            ulong bytes = 0;
-            DeviceFaultSpec? faultSpec = null;
+            DeviceFaultSpec? faultSpec = parse.GetValue(fault);
             double stallSeconds = parse.GetValue(stallTimeout);
-            if ((imagePath is null) == (memorySize is null) || (memorySize is not null && !TryParseSize(memorySize, out bytes))
-                || queues < 1 || queues > 64 || size < 1 || size > 32768 || (size & (size - 1)) != 0
-                || (parse.GetValue(fault) is { } f && !DeviceFaultSpec.TryParse(f, out faultSpec)) || !(stallSeconds > 0))
+            string path = parse.GetValue(socket)!;
+            string? error = (imageFile is null) == (bytes == 0) ? (imageFile is null ? "give --image FILE or --memory SIZE" : "give --image or --memory, not both")
+                : (size & (size - 1)) != 0 ? $"--queue-size {size}: must be a power of two from 1 to {CliOption.MaxRingSize}"
+                : UnixSocketPath.CheckLength("--socket", path);
+            if (error is not null)
             {
-                Console.Error.WriteLine("virtio serve blk: one of --image FILE or --memory SIZE; --num-queues 1..64; --queue-size a power of two up to 32768; " +
-                    "--fault drop-kick:N, drop-call:N or stall-backend:N; --stall-timeout positive");
-                return 2;
+                stderr.WriteLine($"virtio serve blk: {error}");
+                return ExitCodes.Error;
             }
 
             using ILoggerFactory logging = LoggerFactory.Create(b => b
@@ -56,8 +88,8 @@ public static class ServeCommand
                 .SetMinimumLevel(parse.GetValue(verbose) ? LogLevel.Debug : LogLevel.Information));
             try
             {
-                IBlockBackend backend = imagePath is not null
-                    ? new FileBlockBackend(new FileBlockBackendOptions { Path = imagePath, ReadOnly = parse.GetValue(readOnly) })
+                IBlockBackend backend = imageFile is not null
+                    ? new FileBlockBackend(new FileBlockBackendOptions { Path = imageFile.FullName, ReadOnly = parse.GetValue(readOnly) })
                     : new MemoryBlockBackend(bytes, parse.GetValue(readOnly));
                 if (faultSpec is { Kind: DeviceFaultKind.StallBackend })
                 {
@@ -76,23 +108,23 @@ public static class ServeCommand
                 faultSpec?.ApplyToKicks(vhost.Device);
                 if (faultSpec is not null)
                 {
-                    Console.WriteLine($"virtio serve blk: injecting {faultSpec}; expect the verdict {HangReport.VerdictName(faultSpec.ExpectedVerdict)}");
+                    stdout.WriteLine($"virtio serve blk: injecting {faultSpec}; expect the verdict {HangReport.VerdictName(faultSpec.ExpectedVerdict)}");
                 }
 
                 // The watchdog notices a queue that stops with work outstanding and logs the three questions and the verdict.
                 using QueueWatchdog watchdog = DeviceWatchdog.Start(vhost.Device, TimeSpan.FromSeconds(stallSeconds), logging.CreateLogger("Virtio.Watchdog"));
-                return Run(vhost, parse.GetValue(socket)!, parse.GetValue(connect), parse.GetValue(once), imagePath ?? $"memory ({bytes} bytes)");
+                return Run(vhost, path, parse.GetValue(connect), parse.GetValue(once), imageFile?.FullName ?? $"memory ({bytes} bytes)", stdout);
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException)
             {
-                Console.Error.WriteLine($"virtio serve blk: {e.Message}");
-                return 1;
+                stderr.WriteLine($"virtio serve blk: {e.Message}");
+                return ExitCodes.Error;
             }
         });
         return new Command("serve", "Serve a device over vhost-user") { blk };
     }
 
-    private static int Run(VhostUserBackend vhost, string path, bool connect, bool once, string disk)
+    private static int Run(VhostUserBackend vhost, string path, bool connect, bool once, string disk, TextWriter stdout)
     {
         using var stop = new CancellationTokenSource();
         // SIGINT and SIGTERM end the connection cleanly: rings stopped after their requests finish, memory unmapped.
@@ -100,16 +132,22 @@ public static class ServeCommand
         using PosixSignalRegistration sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop);
         if (connect)
         {
-            Console.WriteLine($"virtio serve blk: {disk}, connecting to {path}");
+            stdout.WriteLine($"virtio serve blk: {disk}, connecting to {path}");
+            stdout.Flush();
             VhostUserServer.Connect(vhost, path, stop.Token);
         }
         else
         {
-            VhostUserServer.Listen(vhost, path, once, () => Console.WriteLine($"virtio serve blk: {disk}, listening on {path}"), stop.Token);
+            VhostUserServer.Listen(vhost, path, once, () =>
+            {
+                stdout.WriteLine($"virtio serve blk: {disk}, listening on {path}");
+                stdout.Flush();
+            }, stop.Token);
         }
 
-        Console.WriteLine($"virtio serve blk: stopped ({vhost.Messages} messages on the last connection)");
-        return 0;
+        stdout.WriteLine($"virtio serve blk: stopped ({vhost.Messages} messages on the last connection)");
+        stdout.Flush();
+        return ExitCodes.Success;
 
         void Stop(PosixSignalContext context)
         {

@@ -31,6 +31,13 @@ internal static unsafe partial class Libc
     public const uint MfdCloexec = 1;
     public const int Eintr = 4;
     public const int Eagain = 11;
+    public const int Enoent = 2;
+    public const int Enotdir = 20;
+    public const int SIfSock = 0xC000;
+    public const int SIfDir = 0x4000;
+    private const int AtFdCwd = -100;
+    private const int AtSymlinkNoFollow = 0x100;
+    private const uint StatxType = 0x1;
 
     [StructLayout(LayoutKind.Sequential)]
     public struct IoVec
@@ -74,6 +81,27 @@ internal static unsafe partial class Libc
         public ushort Family;
         public fixed byte Path[108];
     }
+
+    /// <summary>
+    /// The file type bits (<c>S_IFMT</c>) of <paramref name="path"/> without following a symbolic link, or -1 with
+    /// <paramref name="errno"/> set. <c>statx</c>, because its <c>stx_mode</c> sits at offset 28 on every architecture
+    /// (unlike <c>struct stat</c>).
+    /// </summary>
+    public static int FileType(string path, out int errno)
+    {
+        byte* buffer = stackalloc byte[256];
+        if (Statx(AtFdCwd, path, AtSymlinkNoFollow, StatxType, buffer) != 0)
+        {
+            errno = Marshal.GetLastPInvokeError();
+            return -1;
+        }
+
+        errno = 0;
+        return *(ushort*)(buffer + 28) & 0xF000;
+    }
+
+    [LibraryImport(Lib, EntryPoint = "statx", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int Statx(int dirfd, string path, int flags, uint mask, byte* buffer);
 
     [LibraryImport(Lib, EntryPoint = "socket", SetLastError = true)]
     public static partial int Socket(int domain, int type, int protocol);

@@ -1,31 +1,16 @@
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
 using System.Text;
+using Virtio.VhostUser.Interop;
 
-namespace Virtio.Cli.Ping;
-
-/// <summary>What is at a path, as <c>lstat</c> sees it (a symbolic link is not followed).</summary>
-public enum PathKind
-{
-    /// <summary>Nothing.</summary>
-    Missing,
-
-    /// <summary>A Unix domain socket.</summary>
-    Socket,
-
-    /// <summary>A directory.</summary>
-    Directory,
-
-    /// <summary>Anything else: a regular file, a link, a FIFO, a device.</summary>
-    Other,
-}
+namespace Virtio.VhostUser;
 
 /// <summary>
-/// Checks on a Unix socket path before <c>virtio ping</c> binds or connects to it: the length that <c>sun_path</c>
-/// holds, and what is already there. Listening removes only a stale socket (a socket nobody listens on, left by a
+/// Checks on a Unix socket path before a server (<c>virtio ping</c>, <c>virtio serve</c>) binds or connects to it:
+/// the length that <c>sun_path</c> holds, and what is already there. Listening removes only a stale socket (a socket nobody listens on, left by a
 /// previous run); a live socket, a directory or any other file is an error and is left alone.
 /// </summary>
-public static partial class UnixSocketPath
+public static class UnixSocketPath
 {
     /// <summary>Bytes of a path <c>sun_path</c> holds with its terminating NUL (108 on Linux).</summary>
     public const int MaxBytes = 107;
@@ -47,21 +32,18 @@ public static partial class UnixSocketPath
     public static PathKind Kind(string path)
     {
         ArgumentNullException.ThrowIfNull(path);
-        Span<byte> buffer = stackalloc byte[256];
-        if (Statx(AtFdCwd, path, AtSymlinkNoFollow, StatxType, ref MemoryMarshal.GetReference(buffer)) != 0)
+        int type = Libc.FileType(path, out int errno);
+        if (type < 0)
         {
-            int errno = Marshal.GetLastPInvokeError();
-            return errno is ENoEnt or ENotDir
+            return errno is Libc.Enoent or Libc.Enotdir
                 ? PathKind.Missing
                 : throw new IOException($"{path}: {Marshal.GetPInvokeErrorMessage(errno)}");
         }
 
-        // struct statx: stx_mode is the u16 at offset 28, the same on every architecture (unlike struct stat).
-        int type = BitConverter.ToUInt16(buffer[28..30]) & 0xF000;
         return type switch
         {
-            0xC000 => PathKind.Socket,     // S_IFSOCK
-            0x4000 => PathKind.Directory,  // S_IFDIR
+            Libc.SIfSock => PathKind.Socket,
+            Libc.SIfDir => PathKind.Directory,
             _ => PathKind.Other,
         };
     }
@@ -124,13 +106,4 @@ public static partial class UnixSocketPath
             return $"{option} {path}: cannot remove the stale socket ({e.Message})";
         }
     }
-
-    private const int AtFdCwd = -100;
-    private const int AtSymlinkNoFollow = 0x100;
-    private const uint StatxType = 0x1;
-    private const int ENoEnt = 2;
-    private const int ENotDir = 20;
-
-    [LibraryImport("libc", EntryPoint = "statx", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
-    private static partial int Statx(int dirfd, string path, int flags, uint mask, ref byte buffer);
 }
