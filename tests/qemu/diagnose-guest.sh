@@ -27,9 +27,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# The guest kernel: a cached unpacked package, the installed one, else Debian's linux-image unpacked here.
-cache=${KERNEL_CACHE:-/work/cache/kernel/extracted}
-if kernel=$(ls "$cache"/boot/vmlinuz-* 2>/dev/null | sort -V | tail -n 1) && [ -n "$kernel" ]; then
+# The guest kernel: an unpacked linux-image in $KERNEL_CACHE (.ci/run unpacks one for all the QEMU checks), the
+# installed one, else Debian's linux-image unpacked here.
+cache=${KERNEL_CACHE:-}
+if [ -n "$cache" ] && kernel=$(ls "$cache"/boot/vmlinuz-* 2>/dev/null | sort -V | tail -n 1) && [ -n "$kernel" ]; then
   modules=$cache/lib/modules/${kernel##*/vmlinuz-}
 elif kernel=$(ls /boot/vmlinuz-* 2>/dev/null | sort -V | tail -n 1) && [ -n "$kernel" ]; then
   modules=/lib/modules/${kernel#/boot/vmlinuz-}

@@ -25,9 +25,13 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# The guest kernel: the installed one, else Debian's linux-image unpacked here (no install, no initramfs build).
-kernel=$(ls /boot/vmlinuz-* 2>/dev/null | sort -V | tail -n 1 || true)
+# The guest kernel: an unpacked linux-image in $KERNEL_CACHE (.ci/run unpacks one for all the QEMU checks), the
+# installed one, else Debian's linux-image unpacked here (no install, no initramfs build).
+kernel=
+[ -n "${KERNEL_CACHE:-}" ] && kernel=$(ls "$KERNEL_CACHE"/boot/vmlinuz-* 2>/dev/null | sort -V | tail -n 1 || true)
 if [ -n "$kernel" ]; then
+  modules=$KERNEL_CACHE/lib/modules/${kernel##*/vmlinuz-}
+elif kernel=$(ls /boot/vmlinuz-* 2>/dev/null | sort -V | tail -n 1) && [ -n "$kernel" ]; then
   modules=/lib/modules/${kernel#/boot/vmlinuz-}
 else
   package=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ { print $2; exit }')

@@ -4,7 +4,7 @@
 # virtio_blk driver writes a 4 MiB random pattern with O_DIRECT (with --queues 2: two halves at once, one per vCPU),
 # drops its caches, reads it back with O_DIRECT and compares; then this script checks the image file holds the
 # pattern (its md5 against the guest's) and, with two queues, that both rings carried requests.
-# Needs qemu-system-x86, busybox-static, cpio and Debian's linux-image (found in /work/cache/kernel, /boot, or
+# Needs qemu-system-x86, busybox-static, cpio and Debian's linux-image (found in $KERNEL_CACHE, /boot, or
 # downloaded with apt-get download). Exit: 0 passed, 1 failed, 3 skipped (a package is missing).
 # With --fault SPEC (drop-kick:N, drop-call:N, stall-backend:N) the guest instead writes 4 KiB blocks one at a time
 # (dd oflag=direct, queue depth 1: every kick and every interrupt is awaited), the server injects the fault, and the
@@ -46,7 +46,7 @@ trap cleanup EXIT
 
 # Debian's kernel: an unpacked tree or a .deb in the cache, the installed one, or a fresh download.
 find_kernel() {
-  local cache=${KERNEL_CACHE:-/work/cache/kernel} deb
+  local cache=${KERNEL_CACHE:-$work/no-cache} deb
   kernel=$(ls "$cache"/boot/vmlinuz-* "$cache"/*/boot/vmlinuz-* 2>/dev/null | sort -V | tail -n 1 || true)
   if [ -z "$kernel" ]; then
     deb=$(ls "$cache"/linux-image-*.deb 2>/dev/null | sort -V | tail -n 1 || true)
