@@ -3,7 +3,7 @@
 # case of issue 11: a two-queue virtio-blk disk on file -> blkdebug (node dbg) -> raw, and two virtio-net NICs on
 # -netdev stream whose peers accept and never read. Each check prints "ok N - ..." or "not ok N - ...", after a
 # "1..N" plan; exit 0 when all pass, 1 when one fails, 3 when the packages are missing (every check skipped).
-# Needs qemu-system-x86, busybox-static, cpio, socat and Debian's linux-image (the cached one, /boot, or apt-get download).
+# Needs qemu-system-x86, busybox-static, cpio, socat and Debian's linux-image ($KERNEL_CACHE, /boot, or apt-get download).
 # Usage: tests/qemu/diagnose-guest.sh [--keep]   (--keep leaves the work directory: console log, replies, dumps)
 set -uo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -11,13 +11,8 @@ keep=${1:-}
 plan=9
 echo "1..$plan"
 
-for tool in qemu-system-x86_64 busybox cpio gzip socat; do
-  command -v "$tool" >/dev/null || { echo "diagnose-guest: $tool not found" >&2; exit 3; }
-done
-if ldd "$(command -v busybox)" >/dev/null 2>&1; then
-  echo "diagnose-guest: $(command -v busybox) is dynamically linked; install busybox-static" >&2
-  exit 3
-fi
+. "$(dirname "$0")/lib.sh"
+qemu_require qemu-system-x86_64 busybox cpio gzip socat 2> >(sed 's/^/diagnose-guest: /' >&2) || exit 3
 
 work=$(mktemp -d)
 pids=()
@@ -27,39 +22,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# The guest kernel: an unpacked linux-image in $KERNEL_CACHE (.ci/run unpacks one for all the QEMU checks), the
-# installed one, else Debian's linux-image unpacked here.
-cache=${KERNEL_CACHE:-}
-if [ -n "$cache" ] && kernel=$(ls "$cache"/boot/vmlinuz-* 2>/dev/null | sort -V | tail -n 1) && [ -n "$kernel" ]; then
-  modules=$cache/lib/modules/${kernel##*/vmlinuz-}
-elif kernel=$(ls /boot/vmlinuz-* 2>/dev/null | sort -V | tail -n 1) && [ -n "$kernel" ]; then
-  modules=/lib/modules/${kernel#/boot/vmlinuz-}
-else
-  package=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ { print $2; exit }')
-  [ -n "$package" ] || { echo "diagnose-guest: no kernel cached, none in /boot, no linux-image-amd64 known to apt" >&2; exit 3; }
-  (cd "$work" && apt-get download -qq "$package" >/dev/null 2>&1) || { echo "diagnose-guest: could not download $package" >&2; exit 3; }
-  dpkg-deb -x "$work"/"$package"_*.deb "$work/kernel"
-  kernel=$(ls "$work"/kernel/boot/vmlinuz-* | head -n 1)
-  modules=$work/kernel/lib/modules/${kernel##*/vmlinuz-}
-fi
-
 # The initramfs: busybox, virtio-blk and virtio-net as modules, an init that runs the host's commands, one per
 # line, from the second serial port (a pipe chardev), so the host decides when each case starts.
-mkdir -p "$work/initrd/bin" "$work/initrd/lib/modules" "$work/initrd/proc" "$work/initrd/sys" "$work/initrd/dev" "$work/initrd/tmp"
-cp "$(command -v busybox)" "$work/initrd/bin/busybox"
 stack="virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci failover net_failover virtio_net virtio_blk"
-for m in $stack; do
-  ko=$(find "$modules" -name "$m.ko" | head -n 1)
-  [ -n "$ko" ] || { echo "diagnose-guest: module $m not found under $modules" >&2; exit 3; }
-  cp "$ko" "$work/initrd/lib/modules/"
-done
-cat >"$work/initrd/init" <<INIT
-#!/bin/busybox sh
-/bin/busybox --install -s /bin
-mount -t proc proc /proc
-mount -t sysfs sysfs /sys
-mount -t devtmpfs dev /dev
-for m in $stack; do insmod /lib/modules/\$m.ko || echo "guest: insmod \$m failed"; done
+{ qemu_kernel "$work" && qemu_initrd "$work" $stack; } 2> >(sed 's/^/diagnose-guest: /' >&2) || exit 3
+{ qemu_init_start $stack; cat <<INIT; } >"$work/initrd/init"
 # No IPv6: an idle link must carry no traffic (router solicitations, DAD).
 echo 1 > /proc/sys/net/ipv6/conf/all/disable_ipv6 2>/dev/null
 echo 1 > /proc/sys/net/ipv6/conf/default/disable_ipv6 2>/dev/null
@@ -68,8 +35,7 @@ echo "guest: ready"
 stty -F /dev/ttyS1 raw -echo 2>/dev/null
 while read -r cmd; do echo "guest: run: \$cmd"; sh -c "\$cmd" </dev/null & done </dev/ttyS1
 INIT
-chmod +x "$work/initrd/init"
-(cd "$work/initrd" && find . | cpio -o -H newc --quiet | gzip -1) >"$work/initrd.gz"
+qemu_pack "$work"
 truncate -s 64M "$work/disk.img"
 mkfifo "$work/cmd.in" "$work/cmd.out"
 

@@ -8,14 +8,8 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 keep=${1:-}
 
-for tool in qemu-system-x86_64 busybox cpio gzip; do
-  command -v "$tool" >/dev/null || { echo "ping-guest: $tool not found" >&2; exit 3; }
-done
-# The initramfs has no libc: busybox must be the static build.
-if ldd "$(command -v busybox)" >/dev/null 2>&1; then
-  echo "ping-guest: $(command -v busybox) is dynamically linked; install busybox-static" >&2
-  exit 3
-fi
+. "$(dirname "$0")/lib.sh"
+qemu_require qemu-system-x86_64 busybox cpio gzip 2> >(sed 's/^/ping-guest: /' >&2) || exit 3
 
 work=$(mktemp -d)
 qemu_pid=
@@ -25,48 +19,18 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# The guest kernel: an unpacked linux-image in $KERNEL_CACHE (.ci/run unpacks one for all the QEMU checks), the
-# installed one, else Debian's linux-image unpacked here (no install, no initramfs build).
-kernel=
-[ -n "${KERNEL_CACHE:-}" ] && kernel=$(ls "$KERNEL_CACHE"/boot/vmlinuz-* 2>/dev/null | sort -V | tail -n 1 || true)
-if [ -n "$kernel" ]; then
-  modules=$KERNEL_CACHE/lib/modules/${kernel##*/vmlinuz-}
-elif kernel=$(ls /boot/vmlinuz-* 2>/dev/null | sort -V | tail -n 1) && [ -n "$kernel" ]; then
-  modules=/lib/modules/${kernel#/boot/vmlinuz-}
-else
-  package=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ { print $2; exit }')
-  [ -n "$package" ] || { echo "ping-guest: no kernel in /boot and no linux-image-amd64 package known to apt" >&2; exit 3; }
-  (cd "$work" && apt-get download -qq "$package" >/dev/null 2>&1) || { echo "ping-guest: could not download $package" >&2; exit 3; }
-  dpkg-deb -x "$work"/"$package"_*.deb "$work/kernel"
-  kernel=$(ls "$work"/kernel/boot/vmlinuz-* | head -n 1)
-  modules=$work/kernel/lib/modules/${kernel##*/vmlinuz-}
-fi
-
 # The initramfs: busybox, the virtio-net driver stack as modules (Debian builds them as modules), an init that
 # brings eth0 up as 10.0.2.15/24 and then waits to be killed.
-mkdir -p "$work/initrd/bin" "$work/initrd/lib/modules" "$work/initrd/proc" "$work/initrd/sys" "$work/initrd/dev"
-cp "$(command -v busybox)" "$work/initrd/bin/busybox"
 stack="virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci failover net_failover virtio_net"
-for m in $stack; do
-  ko=$(find "$modules" -name "$m.ko" | head -n 1)
-  [ -n "$ko" ] || { echo "ping-guest: module $m not found under $modules" >&2; exit 3; }
-  cp "$ko" "$work/initrd/lib/modules/"
-done
-cat >"$work/initrd/init" <<INIT
-#!/bin/busybox sh
-/bin/busybox --install -s /bin
-mount -t proc proc /proc
-mount -t sysfs sysfs /sys
-mount -t devtmpfs dev /dev
-for m in $stack; do insmod /lib/modules/\$m.ko || echo "guest: insmod \$m failed"; done
+{ qemu_kernel "$work" && qemu_initrd "$work" $stack; } 2> >(sed 's/^/ping-guest: /' >&2) || exit 3
+{ qemu_init_start $stack; cat <<INIT; } >"$work/initrd/init"
 ip link set lo up
 ip addr add 10.0.2.15/24 dev eth0
 ip link set eth0 up
 echo "guest: eth0 is up: \$(cat /sys/class/net/eth0/address) 10.0.2.15/24, features \$(cat /sys/class/net/eth0/device/features 2>/dev/null)"
 while true; do sleep 60; done
 INIT
-chmod +x "$work/initrd/init"
-(cd "$work/initrd" && find . | cpio -o -H newc --quiet | gzip -1) >"$work/initrd.gz"
+qemu_pack "$work"
 
 # Our side listens; QEMU connects (server=off).
 virtio=(dotnet "$root/src/Virtio.Cli/bin/Release/net10.0/virtio.dll")

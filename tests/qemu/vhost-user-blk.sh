@@ -29,12 +29,9 @@ case ${fault%%:*} in
   *) echo "unknown fault $fault" >&2; exit 2 ;;
 esac
 log() { echo "vhost-user-blk: $*"; }
-skip() { echo "vhost-user-blk: skipped: $*" >&2; exit 3; }
 
-for tool in qemu-system-x86_64 busybox cpio gzip md5sum; do
-  command -v "$tool" >/dev/null || skip "$tool not found"
-done
-ldd "$(command -v busybox)" >/dev/null 2>&1 && skip "$(command -v busybox) is dynamically linked; install busybox-static"
+. "$(dirname "$0")/lib.sh"
+qemu_require qemu-system-x86_64 busybox cpio gzip md5sum 2> >(sed 's/^/vhost-user-blk: skipped: /' >&2) || exit 3
 
 work=$(mktemp -d)
 serve_pid=
@@ -44,44 +41,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# Debian's kernel: an unpacked tree or a .deb in the cache, the installed one, or a fresh download.
-find_kernel() {
-  local cache=${KERNEL_CACHE:-$work/no-cache} deb
-  kernel=$(ls "$cache"/boot/vmlinuz-* "$cache"/*/boot/vmlinuz-* 2>/dev/null | sort -V | tail -n 1 || true)
-  if [ -z "$kernel" ]; then
-    deb=$(ls "$cache"/linux-image-*.deb 2>/dev/null | sort -V | tail -n 1 || true)
-    if [ -z "$deb" ] && ! ls /boot/vmlinuz-* >/dev/null 2>&1; then
-      local package
-      package=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ { print $2; exit }')
-      [ -n "$package" ] || skip "no kernel in $cache or /boot, and apt knows no linux-image-amd64"
-      (cd "$work" && apt-get download -qq "$package" >/dev/null 2>&1) || skip "could not download $package"
-      deb=$(ls "$work"/linux-image-*.deb | head -n 1)
-    fi
-    if [ -n "$deb" ]; then
-      dpkg-deb -x "$deb" "$work/kernel"
-      kernel=$(ls "$work"/kernel/boot/vmlinuz-* | head -n 1)
-    else
-      kernel=$(ls /boot/vmlinuz-* | sort -V | tail -n 1)
-    fi
-  fi
-  modules=$(dirname "$(dirname "$kernel")")/lib/modules/${kernel##*/vmlinuz-}
-  [ -d "$modules" ] || modules=/lib/modules/${kernel##*/vmlinuz-}
-  [ -d "$modules" ] || skip "no modules for $kernel"
-}
-find_kernel
-
-mkdir -p "$work/initrd/bin" "$work/initrd/lib/modules" "$work/initrd/proc" "$work/initrd/sys" "$work/initrd/dev"
-cp "$(command -v busybox)" "$work/initrd/bin/busybox"
 stack="virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci virtio_blk"
-for m in $stack; do
-  ko=$(find "$modules" -name "$m.ko*" | head -n 1)
-  [ -n "$ko" ] || skip "module $m not found under $modules"
-  case $ko in
-    *.xz) xz -dc "$ko" >"$work/initrd/lib/modules/$m.ko" ;;
-    *.zst) zstd -qdc "$ko" >"$work/initrd/lib/modules/$m.ko" ;;
-    *) cp "$ko" "$work/initrd/lib/modules/$m.ko" ;;
-  esac
-done
+{ qemu_kernel "$work" && qemu_initrd "$work" $stack; } 2> >(sed 's/^/vhost-user-blk: skipped: /' >&2) || exit 3
 
 # The guest: 4 MiB of random data to /dev/vda with O_DIRECT (one writer per queue), caches dropped, read back with
 # O_DIRECT, compared. Every line this script checks starts with "guest:".
@@ -110,20 +71,13 @@ dd if=/dev/vda of=/readback bs=64k count=64 iflag=direct 2>/dev/null
 if cmp /pattern /readback; then echo "guest: vhost-user-blk verified 4 MiB"; else echo "guest: vhost-user-blk MISMATCH"; fi
 WORK
 fi
-cat >"$work/initrd/init" <<INIT
-#!/bin/busybox sh
-/bin/busybox --install -s /bin
-mount -t proc proc /proc
-mount -t sysfs sysfs /sys
-mount -t devtmpfs dev /dev
-for m in $stack; do insmod /lib/modules/\$m.ko || echo "guest: insmod \$m failed"; done
+{ qemu_init_start $stack; cat <<INIT; } >"$work/initrd/init"
 for i in \$(seq 1 100); do [ -b /dev/vda ] && break; sleep 0.1; done
 echo "guest: vda has \$(ls /sys/block/vda/mq | wc -l) queue(s), \$(cat /sys/block/vda/size) sectors"
 sh /workload
 poweroff -f
 INIT
-chmod +x "$work/initrd/init"
-(cd "$work/initrd" && find . | cpio -o -H newc --quiet | gzip -1) >"$work/initrd.gz"
+qemu_pack "$work"
 
 truncate -s 64M "$work/disk.img"
 virtio=(dotnet "$root/src/Virtio.Cli/bin/Release/net10.0/virtio.dll")
