@@ -46,7 +46,8 @@ public sealed class InflightRequestTests
     public void An_offset_that_wraps_or_is_not_page_aligned_is_refused(ulong offset) =>
         Assert.Contains("mmap_offset", InflightRequest.TryParse(Payload(4160, offset, 1, 256), 1, set: true, maxQueues: 1, out _), StringComparison.Ordinal);
 
-    private static byte[] Payload(ulong size, ulong offset, int queues, int queueSize)
+    /// <summary>A GET/SET_INFLIGHT_FD payload as QEMU lays it out (24 bytes with padding).</summary>
+    internal static byte[] Payload(ulong size, ulong offset, int queues, int queueSize)
     {
         var payload = new byte[24];
         BinaryPrimitives.WriteUInt64LittleEndian(payload, size);
