@@ -34,6 +34,7 @@ public sealed class VhostUserBackend : IDisposable
     private readonly Vring[] _vrings;
     private readonly KickPoller _poller;
     private readonly VhostUserMessage _message = new();
+    private InflightRegion? _inflight;
     private int _serving;
     private ulong _features;
     private VhostUserProtocolFeature _protocolFeatures;
@@ -225,6 +226,8 @@ public sealed class VhostUserBackend : IDisposable
                 return GetVringBase(channel, m) is { } e1 ? Refuse(m, e1) : null;
             case VhostUserRequest.GetConfig:
                 return GetConfig(channel, m) is { } e2 ? Refuse(m, e2) : null;
+            case VhostUserRequest.GetInflightFd:
+                return GetInflightFd(channel, m) is { } e3 ? Refuse(m, e3) : null;
 
             case VhostUserRequest.SetFeatures:
                 error = SetFeatures(m);
@@ -270,6 +273,9 @@ public sealed class VhostUserBackend : IDisposable
                 break;
             case VhostUserRequest.SetConfig:
                 error = SetConfig(m);
+                break;
+            case VhostUserRequest.SetInflightFd:
+                error = SetInflightFd(m);
                 break;
             default:
                 VhostUserLog.Unsupported(_logger, Name, m.Request, (uint)m.Request);
@@ -888,6 +894,8 @@ public sealed class VhostUserBackend : IDisposable
     private void EndConnection()
     {
         StopAll(forget: true);
+        _inflight?.Dispose();
+        _inflight = null;
         if (Memory.IsInUse)
         {
             // Requests that outlived the drain still hold pointers into the mappings: leak them rather than unmap.
@@ -939,6 +947,44 @@ public sealed class VhostUserBackend : IDisposable
                 EventFd.Signal(err.Value);
             }
         }
+    }
+
+    /// <summary>GET_INFLIGHT_FD: a fresh zeroed region for the front-end's queues, replacing any earlier one.</summary>
+    private string? GetInflightFd(VhostUserChannel channel, VhostUserMessage m)
+    {
+        if (InflightRequest.TryParse(m.Payload, m.FdCount, set: false, _vrings.Length, out InflightRequest ask) is { } error)
+        {
+            return error;
+        }
+
+        _inflight?.Dispose();
+        _inflight = InflightRegion.Create(ask);
+        Span<byte> reply = stackalloc byte[24];
+        reply.Clear();
+        BinaryPrimitives.WriteUInt64LittleEndian(reply, _inflight.Request.MmapSize);
+        BinaryPrimitives.WriteUInt16LittleEndian(reply[16..], (ushort)ask.NumQueues);
+        BinaryPrimitives.WriteUInt16LittleEndian(reply[18..], (ushort)ask.QueueSize);
+        channel.Reply(m, reply, [_inflight.Fd.Value]);
+        return null;
+    }
+
+    /// <summary>SET_INFLIGHT_FD: maps the region the front-end kept across a reconnect, replacing any earlier one.</summary>
+    private string? SetInflightFd(VhostUserMessage m)
+    {
+        if (InflightRequest.TryParse(m.Payload, m.FdCount, set: true, _vrings.Length, out InflightRequest request) is { } error)
+        {
+            return error;
+        }
+
+        InflightRegion? region = InflightRegion.TryMap(m.TakeFd()!, request, out error);
+        if (region is null)
+        {
+            return error;
+        }
+
+        _inflight?.Dispose();
+        _inflight = region;
+        return null;
     }
 
     private static VhostUserMemoryMap.Description ReadRegion(VhostUserMessage m, int offset) =>

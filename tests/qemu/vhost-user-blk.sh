@@ -9,16 +9,20 @@
 # With --fault SPEC (drop-kick:N, drop-call:N, stall-backend:N) the guest instead writes 4 KiB blocks one at a time
 # (dd oflag=direct, queue depth 1: every kick and every interrupt is awaited), the server injects the fault, and the
 # check is the hang: the guest's writes must not finish, and the server's watchdog must log the expected verdict.
-# Usage: tests/qemu/vhost-user-blk.sh [--queues 1|2] [--fault SPEC] [--keep]
+# With --server qsd the same guest runs against qemu-storage-daemon's vhost-user-blk export (the reference back-end);
+# --reference runs ours, then the same guest against qemu-storage-daemon, and prints both guest times side by side.
+# Usage: tests/qemu/vhost-user-blk.sh [--queues 1|2] [--fault SPEC] [--server virtio|qsd] [--reference] [--keep]
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
-queues=1; keep=; fault=
+queues=1; keep=; fault=; server=virtio; reference=
 while [ $# -gt 0 ]; do
   case $1 in
     --queues) queues=$2; shift 2 ;;
     --fault) fault=$2; shift 2 ;;
     --keep) keep=1; shift ;;
-    *) echo "usage: $0 [--queues 1|2] [--fault drop-kick:N|drop-call:N|stall-backend:N] [--keep]" >&2; exit 2 ;;
+    --server) server=$2; shift 2 ;;
+    --reference) reference=1; shift ;;
+    *) echo "usage: $0 [--queues 1|2] [--fault drop-kick:N|drop-call:N|stall-backend:N] [--server virtio|qsd] [--reference] [--keep]" >&2; exit 2 ;;
   esac
 done
 case ${fault%%:*} in
@@ -28,10 +32,15 @@ case ${fault%%:*} in
   stall-backend) expect=device-stuck ;;
   *) echo "unknown fault $fault" >&2; exit 2 ;;
 esac
+case $server in virtio|qsd) ;; *) echo "unknown server $server" >&2; exit 2 ;; esac
+[ "$server" = qsd ] && [ -n "$fault" ] && { echo "--fault needs --server virtio" >&2; exit 2; }
 log() { echo "vhost-user-blk: $*"; }
 
 . "$(dirname "$0")/lib.sh"
 qemu_require qemu-system-x86_64 busybox cpio gzip md5sum 2> >(sed 's/^/vhost-user-blk: skipped: /' >&2) || exit 3
+if [ "$server" = qsd ] || [ -n "$reference" ]; then
+  command -v qemu-storage-daemon >/dev/null || { echo "vhost-user-blk: skipped: qemu-storage-daemon not found" >&2; exit 3; }
+fi
 
 work=$(mktemp -d)
 serve_pid=
@@ -80,15 +89,21 @@ INIT
 qemu_pack "$work"
 
 truncate -s 64M "$work/disk.img"
-virtio=(dotnet "$root/src/Virtio.Cli/bin/Release/net10.0/virtio.dll")
-[ -f "${virtio[1]}" ] || virtio=(dotnet run -c Release --project "$root/src/Virtio.Cli" --)
-"${virtio[@]}" serve blk --socket "$work/blk.sock" --image "$work/disk.img" --num-queues "$queues" --once \
-  ${fault:+--fault "$fault" --stall-timeout 5} >"$work/serve.log" 2>&1 &
+if [ "$server" = qsd ]; then
+  qemu-storage-daemon --blockdev "driver=file,node-name=disk,filename=$work/disk.img,cache.direct=off" \
+    --export "type=vhost-user-blk,id=e0,node-name=disk,addr.type=unix,addr.path=$work/blk.sock,writable=on,num-queues=$queues" \
+    >"$work/serve.log" 2>&1 &
+else
+  virtio=(dotnet "$root/src/Virtio.Cli/bin/Release/net10.0/virtio.dll")
+  [ -f "${virtio[1]}" ] || virtio=(dotnet run -c Release --project "$root/src/Virtio.Cli" --)
+  "${virtio[@]}" serve blk --socket "$work/blk.sock" --image "$work/disk.img" --num-queues "$queues" --once \
+    ${fault:+--fault "$fault" --stall-timeout 5} >"$work/serve.log" 2>&1 &
+fi
 serve_pid=$!
 for _ in $(seq 1 300); do [ -S "$work/blk.sock" ] && break; sleep 0.1; done
 [ -S "$work/blk.sock" ] || { cat "$work/serve.log"; log "virtio serve blk did not listen"; exit 1; }
 
-start=$(date +%s)
+start=$(date +%s%3N)
 qemu=(qemu-system-x86_64 -machine pc -accel tcg -m 512 -smp "$queues" -no-reboot -display none -nodefaults
   -object memory-backend-memfd,id=mem,size=512M,share=on -numa node,memdev=mem
   -kernel "$kernel" -initrd "$work/initrd.gz" -append "console=ttyS0 panic=-1 quiet"
@@ -111,15 +126,17 @@ else
   kill "$qemu_pid" 2>/dev/null || true
   wait "$qemu_pid" 2>/dev/null || true
 fi
-log "guest ran $(( $(date +%s) - start )) s"
-for _ in $(seq 1 300); do kill -0 "$serve_pid" 2>/dev/null || break; sleep 0.1; done
+guest_ms=$(( $(date +%s%3N) - start ))
+log "guest ran $guest_ms ms against $server"
+# Ours ends by itself after its one connection (--once); qemu-storage-daemon serves until told to stop.
+[ "$server" = qsd ] || for _ in $(seq 1 300); do kill -0 "$serve_pid" 2>/dev/null || break; sleep 0.1; done
 kill -TERM "$serve_pid" 2>/dev/null || true
 wait "$serve_pid" || true
 serve_pid=
 
 echo "--- guest console ---"; grep '^guest:' "$work/console.log" || tail -n 20 "$work/console.log" || true
 echo "--- qemu ---"; cat "$work/qemu.log"
-echo "--- virtio serve blk (tail) ---"; tail -n 15 "$work/serve.log"
+echo "--- $server server (tail) ---"; tail -n 15 "$work/serve.log"
 
 status=0
 if [ -n "$fault" ]; then
@@ -137,9 +154,17 @@ image_md5=$(head -c 4194304 "$work/disk.img" | md5sum | cut -d' ' -f1)
 [ -n "$guest_md5" ] && [ "$guest_md5" = "$image_md5" ] || { log "FAIL: the image holds md5 $image_md5, the guest wrote ${guest_md5:-nothing}"; status=1; }
 grep -q "^guest: vda has $queues queue(s)" "$work/console.log" || { log "FAIL: the guest does not see $queues queue(s)"; status=1; }
 # The guest's last session on each ring (a driver probe resets the device once before) must have carried requests.
-for q in $(seq 0 $((queues - 1))); do
+[ "$server" = qsd ] || for q in $(seq 0 $((queues - 1))); do
   served=$(grep -o "ring $q stopped at last_avail_idx [0-9]*" "$work/serve.log" | tail -n 1 | awk '{ print $NF }')
   [ "${served:-0}" -ge 8 ] || { log "FAIL: ring $q carried ${served:-no} request(s) in the guest's last session"; status=1; }
 done
-[ $status -eq 0 ] && log "passed: $queues queue(s), image md5 $image_md5"
+[ $status -eq 0 ] && log "passed: $queues queue(s) against $server, image md5 $image_md5"
+if [ $status -eq 0 ] && [ -n "$reference" ]; then
+  # The reference: the same guest, the same workload, against qemu-storage-daemon, in the same sitting.
+  echo "--- reference: qemu-storage-daemon ---"
+  reference_out=$(bash "$0" --queues "$queues" --server qsd) || { echo "$reference_out"; log "FAIL: the guest did not verify against qemu-storage-daemon"; exit 1; }
+  grep '^vhost-user-blk: passed' <<<"$reference_out"
+  qsd_ms=$(sed -n 's/^vhost-user-blk: guest ran \([0-9]*\) ms.*/\1/p' <<<"$reference_out")
+  log "guest time (boot, 4 MiB write, read back), $queues queue(s): virtio serve blk $guest_ms ms, qemu-storage-daemon ${qsd_ms:-?} ms"
+fi
 exit $status

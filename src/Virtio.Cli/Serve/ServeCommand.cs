@@ -113,7 +113,7 @@ public static class ServeCommand
 
                 // The watchdog notices a queue that stops with work outstanding and logs the three questions and the verdict.
                 using QueueWatchdog watchdog = DeviceWatchdog.Start(vhost.Device, TimeSpan.FromSeconds(stallSeconds), logging.CreateLogger("Virtio.Watchdog"));
-                return Run(vhost, path, parse.GetValue(connect), parse.GetValue(once), imageFile?.FullName ?? $"memory ({bytes} bytes)", stdout);
+                return Run(vhost, backend, path, parse.GetValue(connect), parse.GetValue(once), imageFile?.FullName ?? $"memory ({bytes} bytes)", stdout, stderr);
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException)
             {
@@ -124,7 +124,7 @@ public static class ServeCommand
         return new Command("serve", "Serve a device over vhost-user") { blk };
     }
 
-    private static int Run(VhostUserBackend vhost, string path, bool connect, bool once, string disk, TextWriter stdout)
+    private static int Run(VhostUserBackend vhost, IBlockBackend backend, string path, bool connect, bool once, string disk, TextWriter stdout, TextWriter stderr)
     {
         using var stop = new CancellationTokenSource();
         // SIGINT and SIGTERM end the connection cleanly: rings stopped after their requests finish, memory unmapped.
@@ -145,7 +145,18 @@ public static class ServeCommand
             }, stop.Token);
         }
 
+        // Serving has ended with every ring stopped, its requests completed or failed: now the image is made durable,
+        // before the process exits (a guest's write acknowledged without FLUSH must survive a clean shutdown too).
+        BlockIoStatus flushed = backend.Flush();
         stdout.WriteLine($"virtio serve blk: stopped ({vhost.Messages} messages on the last connection)");
+        stdout.Flush();
+        if (flushed != BlockIoStatus.Ok)
+        {
+            stderr.WriteLine($"virtio serve blk: flushing {disk} failed ({flushed}); the last writes may not be durable");
+            return ExitCodes.Error;
+        }
+
+        stdout.WriteLine($"virtio serve blk: {disk} flushed");
         stdout.Flush();
         return ExitCodes.Success;
 

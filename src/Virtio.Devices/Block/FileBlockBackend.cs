@@ -81,6 +81,24 @@ public sealed class FileBlockBackend : IBlockBackend
         }
     }
 
+    /// <summary><c>fsync</c>s the file; <see cref="BlockIoStatus.IoError"/> when it fails or the backend is disposed.</summary>
+    public BlockIoStatus Flush()
+    {
+        if (Volatile.Read(ref _disposed) != 0)
+        {
+            return BlockIoStatus.IoError;
+        }
+
+        try
+        {
+            return FlushToDisk();
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ObjectDisposedException)
+        {
+            return BlockIoStatus.IoError;
+        }
+    }
+
     /// <summary>Closes the file; requests still running or submitted later complete with <see cref="BlockIoStatus.IoError"/>.</summary>
     public void Dispose()
     {
@@ -155,7 +173,7 @@ public sealed class FileBlockBackend : IBlockBackend
             {
                 BlockIoKind.Read => ValidateData(request) ? Read(request) : BlockIoStatus.IoError,
                 BlockIoKind.Write => !_readOnly && ValidateData(request) ? Write(request) : BlockIoStatus.IoError,
-                BlockIoKind.Flush => Flush(),
+                BlockIoKind.Flush => FlushToDisk(),
                 BlockIoKind.Discard => !_readOnly && ValidateRanges(request) ? Discard(request) : BlockIoStatus.IoError,
                 BlockIoKind.WriteZeroes => !_readOnly && ValidateRanges(request) ? WriteZeroes(request) : BlockIoStatus.IoError,
                 _ => BlockIoStatus.Unsupported,
@@ -241,7 +259,7 @@ public sealed class FileBlockBackend : IBlockBackend
         return BlockIoStatus.Ok;
     }
 
-    private BlockIoStatus Flush()
+    private BlockIoStatus FlushToDisk()
     {
         // A read-only handle has no dirty data of ours to make durable.
         if (!_readOnly)

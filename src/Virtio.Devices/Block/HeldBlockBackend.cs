@@ -58,6 +58,9 @@ public sealed class HeldBlockBackend : IBlockBackend
         }
     }
 
+    /// <summary>Flushes the inner backend; held requests stay held.</summary>
+    public BlockIoStatus Flush() => _inner.Flush();
+
     /// <inheritdoc />
     public void Submit(BlockIo request)
     {

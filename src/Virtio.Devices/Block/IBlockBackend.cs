@@ -27,4 +27,12 @@ public interface IBlockBackend : IDisposable
     /// with <see cref="BlockIoStatus.IoError"/> instead.
     /// </summary>
     void Submit(BlockIo request);
+
+    /// <summary>
+    /// Makes every write completed so far durable, outside any request: what the device's owner calls when it shuts
+    /// down, after the rings have stopped (QEMU flushes a block backend the same way in <c>bdrv_close</c>). The default
+    /// does nothing, for backends with nothing to make durable. Must not throw for an I/O failure.
+    /// </summary>
+    /// <returns><see cref="BlockIoStatus.Ok"/>, or <see cref="BlockIoStatus.IoError"/> when the data may not be durable.</returns>
+    BlockIoStatus Flush() => BlockIoStatus.Ok;
 }

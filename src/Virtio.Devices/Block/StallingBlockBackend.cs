@@ -38,6 +38,9 @@ public sealed class StallingBlockBackend : IBlockBackend
     /// <summary>Requests held (0 or 1).</summary>
     public int Stalled => _held.HeldCount;
 
+    /// <summary>Flushes the inner backend; held requests stay held.</summary>
+    public BlockIoStatus Flush() => _inner.Flush();
+
     /// <inheritdoc />
     public void Submit(BlockIo request)
     {

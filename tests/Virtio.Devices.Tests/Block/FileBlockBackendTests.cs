@@ -32,6 +32,23 @@ public class FileBlockBackendTests
     }
 
     [Fact]
+    public void Flush_outside_a_request_succeeds_on_an_open_file()
+    {
+        using var file = new TempFile();
+        using IBlockBackend disk = new FileBlockBackend(new() { Path = file.Path, CreateSize = 64 * 1024 });
+        Assert.Equal(BlockIoStatus.Ok, disk.Flush());
+    }
+
+    [Fact]
+    public void Flush_outside_a_request_fails_after_dispose()
+    {
+        using var file = new TempFile();
+        IBlockBackend disk = new FileBlockBackend(new() { Path = file.Path, CreateSize = 64 * 1024 });
+        disk.Dispose();
+        Assert.Equal(BlockIoStatus.IoError, disk.Flush());
+    }
+
+    [Fact]
     public void Data_survives_flush_dispose_and_reopen()
     {
         using var file = new TempFile();

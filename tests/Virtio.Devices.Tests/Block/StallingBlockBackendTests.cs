@@ -29,4 +29,15 @@ public sealed class StallingBlockBackendTests
         Assert.Equal(1, stalled.Completions);
         Assert.Equal(BlockIoStatus.IoError, stalled.Status);
     }
+
+    [Fact]
+    public void Flush_reaches_the_inner_backend()
+    {
+        using var file = new TempFile();
+        var inner = new FileBlockBackend(new() { Path = file.Path, CreateSize = 64 * 1024 });
+        using var backend = new StallingBlockBackend(inner, stallAt: 1);
+        Assert.Equal(BlockIoStatus.Ok, backend.Flush());
+        inner.Dispose();
+        Assert.Equal(BlockIoStatus.IoError, backend.Flush());
+    }
 }
