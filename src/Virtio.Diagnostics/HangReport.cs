@@ -102,7 +102,7 @@ public sealed record HangReport(HangVerdict Verdict, IReadOnlyList<HangFinding> 
                 s.Append(c, $"  head {r.Head}, waiting {r.Age.TotalSeconds:0.###} s:");
                 foreach (VringDescriptor d in r.Descriptors)
                 {
-                    s.Append(c, $" [0x{d.Addr:x} len {d.Len}{(d.FlagNames.Count > 0 ? " " + string.Join(',', d.FlagNames) : string.Empty)}]");
+                    s.Append(' ').Append(d.ToShortText());
                 }
 
                 s.Append('\n');

@@ -25,6 +25,11 @@ public sealed record VringDescriptor(
     [JsonPropertyName("flags")]
     public IReadOnlyList<string> FlagNames => DecodeFlags((ushort)Flags);
 
+    /// <summary>The descriptor in one bracket, as the text reports list a chain: <c>[0x1000 len 16 write,next]</c>.</summary>
+    public string ToShortText() => string.Create(
+        System.Globalization.CultureInfo.InvariantCulture,
+        $"[0x{Addr:x} len {Len}{(FlagNames.Count > 0 ? " " + string.Join(',', FlagNames) : string.Empty)}]");
+
     /// <summary>
     /// Names the set bits as <c>qmp_decode_vring_desc_flags</c> does: it prepends each match of its map (next, write,
     /// indirect, avail, used) to a list, so the names come out in reverse map order.

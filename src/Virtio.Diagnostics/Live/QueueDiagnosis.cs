@@ -129,7 +129,7 @@ public sealed record QueueDiagnosis
                 s.Append(c, $"  position {e.Position}: head {e.Head}:");
                 foreach (VringDescriptor d in e.Descriptors)
                 {
-                    s.Append(c, $" [0x{d.Addr:x} len {d.Len}{(d.FlagNames.Count > 0 ? " " + string.Join(',', d.FlagNames) : string.Empty)}]");
+                    s.Append(' ').Append(d.ToShortText());
                 }
 
                 s.Append('\n');
