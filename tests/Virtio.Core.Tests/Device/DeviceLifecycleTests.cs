@@ -198,7 +198,7 @@ public class DeviceLifecycleTests
             Assert.Equal(0ul, q.Ring.DescriptorTableAddress);
         }
 
-        using var driver2 = new Virtio.Transport.VirtioMmioGuestDriver<int>(rig.Mmio, rig.Memory, 0x200_0000, 0x100_0000);
+        using var driver2 = new Virtio.Driver.VirtioMmioGuestDriver<int>(rig.Mmio, rig.Memory, 0x200_0000, 0x100_0000);
         driver2.Probe(RingFeatures, 1);
         Assert.True(rig.Device.IsLive);
     }

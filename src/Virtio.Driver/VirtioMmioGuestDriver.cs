@@ -1,10 +1,10 @@
 using Virtio.Device;
-using Virtio.Driver;
 using Virtio.Memory;
 using Virtio.Notifications;
 using Virtio.Rings;
+using Virtio.Transport;
 
-namespace Virtio.Transport;
+namespace Virtio.Driver;
 
 /// <summary>
 /// A guest driver that finds and sets up a device over virtio-mmio registers as Linux's <c>virtio_mmio.c</c> and
