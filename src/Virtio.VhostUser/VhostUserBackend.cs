@@ -38,6 +38,7 @@ public sealed class VhostUserBackend : IDisposable
     private int _serving;
     private ulong _features;
     private VhostUserProtocolFeature _protocolFeatures;
+    private bool _protocolFeaturesSet;
     private bool _featuresSet;
     private int _errorSignalled;
 
@@ -377,6 +378,7 @@ public sealed class VhostUserBackend : IDisposable
         }
 
         _protocolFeatures = features;
+        _protocolFeaturesSet = true;
         return null;
     }
 
@@ -755,7 +757,12 @@ public sealed class VhostUserBackend : IDisposable
         return null;
     }
 
-    private bool ProtocolFeaturesNegotiated => (_features & VhostUserProtocol.ProtocolFeaturesFeature) != 0;
+    /// <summary>
+    /// VHOST_USER_F_PROTOCOL_FEATURES is in force once the front-end acknowledged it in SET_FEATURES or used
+    /// SET_PROTOCOL_FEATURES (which it may only do after seeing the bit offered): QEMU's vhost-user net restores
+    /// each ring's enable state (SET_VRING_ENABLE) in <c>vhost_net_start</c> before it sends SET_FEATURES.
+    /// </summary>
+    private bool ProtocolFeaturesNegotiated => (_features & VhostUserProtocol.ProtocolFeaturesFeature) != 0 || _protocolFeaturesSet;
 
     private bool AnyRunning() => Array.Exists(_vrings, v => v.Running);
 
@@ -909,6 +916,7 @@ public sealed class VhostUserBackend : IDisposable
         _features = 0;
         _featuresSet = false;
         _protocolFeatures = 0;
+        _protocolFeaturesSet = false;
     }
 
     private void OnKick(int index)

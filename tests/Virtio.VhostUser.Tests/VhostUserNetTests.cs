@@ -65,6 +65,18 @@ public sealed class VhostUserNetTests
     }
 
     [Fact]
+    public void SetVringEnable_before_SetFeatures_is_accepted_once_protocol_features_were_set()
+    {
+        // QEMU 7.2's vhost_net_start restores each ring's enable state before vhost_net_start_one sends SET_FEATURES.
+        using var fe = new ScriptedFrontEnd(device: memory => new VirtioNetDevice(memory, new LoopbackNetBackend(), new VirtioNetDeviceOptions { ControlQueue = false }));
+        Assert.NotEqual(0ul, fe.Get(VhostUserRequest.GetFeatures) & ProtocolFeatures);
+        fe.Get(VhostUserRequest.GetProtocolFeatures);
+        fe.Send(VhostUserRequest.SetProtocolFeatures, ScriptedFrontEnd.U64((ulong)VhostUserProtocolFeature.ReplyAck));
+        Assert.Equal(0ul, fe.SendAcked(VhostUserRequest.SetVringEnable, ScriptedFrontEnd.State(0, 1)));
+        Assert.Equal(0ul, fe.SendAcked(VhostUserRequest.SetVringEnable, ScriptedFrontEnd.State(1, 1)));
+    }
+
+    [Fact]
     public void GetQueueNum_counts_both_rings_of_every_queue_pair_and_MQ_is_offered_without_a_control_queue()
     {
         using var rig = new NetFrontEndRig(new LoopbackNetBackend(), queuePairs: 2);
