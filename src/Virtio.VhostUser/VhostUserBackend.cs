@@ -462,12 +462,17 @@ public sealed class VhostUserBackend : IDisposable
             return $"{m.FdCount} descriptors, 1 expected";
         }
 
+        VhostUserMemoryMap.Description region = ReadRegion(m, 8);
+        if (_map.TryAddReference(region))
+        {
+            return null; // the same region from another queue pair's vhost_dev: already mapped, no ring stops
+        }
+
         if (_map.Count >= _options.MaxMemSlots)
         {
             return $"all {_options.MaxMemSlots} memory slots are in use";
         }
 
-        VhostUserMemoryMap.Description region = ReadRegion(m, 8);
         if ((region.Validate() ?? _map.CheckOverlap(region)) is { } invalid)
         {
             return invalid;
@@ -495,6 +500,11 @@ public sealed class VhostUserBackend : IDisposable
         }
 
         VhostUserMemoryMap.Description region = ReadRegion(m, 8);
+        if (_map.TryDropReference(region.GuestPhysicalAddress, region.Size))
+        {
+            return null; // another vhost_dev still has it in its table
+        }
+
         return ChangeMemory(() => _map.Remove(region.GuestPhysicalAddress, region.Size));
     }
 

@@ -77,6 +77,23 @@ public sealed class VhostUserNetTests
     }
 
     [Fact]
+    public void The_same_region_added_by_each_queue_pairs_vhost_dev_is_mapped_once_and_kept_until_the_last_removal()
+    {
+        // QEMU's vhost-user net: one vhost_dev per queue pair on one connection, each adding the whole layout.
+        using var fe = new ScriptedFrontEnd(device: memory => new VirtioNetDevice(memory, new LoopbackNetBackend(), new VirtioNetDeviceOptions { ControlQueue = false, MaxQueuePairs = 2 }));
+        fe.Negotiate();
+        byte[] region = new byte[40];
+        ScriptedFrontEnd.MemTable((0, ScriptedFrontEnd.RamSize, fe.User(0), 0)).AsSpan(8).CopyTo(region.AsSpan(8));
+        Assert.Equal(0ul, fe.SendAcked(VhostUserRequest.AddMemReg, region, [fe.RamFd.Value]));
+        Assert.Equal(0ul, fe.SendAcked(VhostUserRequest.AddMemReg, region, [fe.RamFd.Value]));
+        Assert.Single(fe.Backend.Memory.Regions);
+        Assert.Equal(0ul, fe.SendAcked(VhostUserRequest.RemMemReg, region, [fe.RamFd.Value]));
+        Assert.Single(fe.Backend.Memory.Regions);
+        Assert.Equal(0ul, fe.SendAcked(VhostUserRequest.RemMemReg, region, [fe.RamFd.Value]));
+        Assert.Empty(fe.Backend.Memory.Regions);
+    }
+
+    [Fact]
     public void GetQueueNum_counts_both_rings_of_every_queue_pair_and_MQ_is_offered_without_a_control_queue()
     {
         using var rig = new NetFrontEndRig(new LoopbackNetBackend(), queuePairs: 2);
