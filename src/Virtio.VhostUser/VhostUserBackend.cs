@@ -38,6 +38,7 @@ public sealed class VhostUserBackend : IDisposable
     private int _serving;
     private ulong _features;
     private VhostUserProtocolFeature _protocolFeatures;
+    private bool _protocolFeaturesSet;
     private bool _featuresSet;
     private int _errorSignalled;
 
@@ -377,6 +378,7 @@ public sealed class VhostUserBackend : IDisposable
         }
 
         _protocolFeatures = features;
+        _protocolFeaturesSet = true;
         return null;
     }
 
@@ -460,12 +462,17 @@ public sealed class VhostUserBackend : IDisposable
             return $"{m.FdCount} descriptors, 1 expected";
         }
 
+        VhostUserMemoryMap.Description region = ReadRegion(m, 8);
+        if (_map.TryAddReference(region))
+        {
+            return null; // the same region from another queue pair's vhost_dev: already mapped, no ring stops
+        }
+
         if (_map.Count >= _options.MaxMemSlots)
         {
             return $"all {_options.MaxMemSlots} memory slots are in use";
         }
 
-        VhostUserMemoryMap.Description region = ReadRegion(m, 8);
         if ((region.Validate() ?? _map.CheckOverlap(region)) is { } invalid)
         {
             return invalid;
@@ -493,6 +500,11 @@ public sealed class VhostUserBackend : IDisposable
         }
 
         VhostUserMemoryMap.Description region = ReadRegion(m, 8);
+        if (_map.TryDropReference(region.GuestPhysicalAddress, region.Size))
+        {
+            return null; // another vhost_dev still has it in its table
+        }
+
         return ChangeMemory(() => _map.Remove(region.GuestPhysicalAddress, region.Size));
     }
 
@@ -755,7 +767,12 @@ public sealed class VhostUserBackend : IDisposable
         return null;
     }
 
-    private bool ProtocolFeaturesNegotiated => (_features & VhostUserProtocol.ProtocolFeaturesFeature) != 0;
+    /// <summary>
+    /// VHOST_USER_F_PROTOCOL_FEATURES is in force once the front-end acknowledged it in SET_FEATURES or used
+    /// SET_PROTOCOL_FEATURES (which it may only do after seeing the bit offered): QEMU's vhost-user net restores
+    /// each ring's enable state (SET_VRING_ENABLE) in <c>vhost_net_start</c> before it sends SET_FEATURES.
+    /// </summary>
+    private bool ProtocolFeaturesNegotiated => (_features & VhostUserProtocol.ProtocolFeaturesFeature) != 0 || _protocolFeaturesSet;
 
     private bool AnyRunning() => Array.Exists(_vrings, v => v.Running);
 
@@ -909,6 +926,7 @@ public sealed class VhostUserBackend : IDisposable
         _features = 0;
         _featuresSet = false;
         _protocolFeatures = 0;
+        _protocolFeaturesSet = false;
     }
 
     private void OnKick(int index)

@@ -41,7 +41,49 @@ internal sealed class VhostUserMemoryMap
             || UserAddress < other.UserAddress + other.Size && other.UserAddress < UserAddress + Size;
     }
 
-    private readonly record struct Entry(Description Description, GuestMemoryRegion Region);
+    /// <summary>A mapped region and how many times the front-end added it (see <see cref="TryAddReference"/>).</summary>
+    private sealed class Entry(Description description, GuestMemoryRegion region)
+    {
+        public Description Description { get; } = description;
+
+        public GuestMemoryRegion Region { get; } = region;
+
+        public int References { get; set; } = 1;
+    }
+
+    /// <summary>
+    /// ADD_MEM_REG of a region already mapped with exactly this description counts one more reference instead of
+    /// failing as an overlap: QEMU's vhost-user net runs one <c>vhost_dev</c> per queue pair over the one connection,
+    /// and each sends the whole memory layout from its own shadow table (<c>vhost_user_add_remove_regions</c>).
+    /// </summary>
+    /// <returns>True when the region was already there (nothing is mapped again).</returns>
+    public bool TryAddReference(in Description region)
+    {
+        foreach (Entry e in _entries)
+        {
+            if (e.Description == region)
+            {
+                e.References++;
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>REM_MEM_REG of a region added more than once drops one reference and keeps the mapping.</summary>
+    /// <returns>True when a reference was dropped and the region stays mapped.</returns>
+    public bool TryDropReference(ulong guestPhysicalAddress, ulong size)
+    {
+        Entry? e = _entries.Find(e => e.Description.GuestPhysicalAddress == guestPhysicalAddress && e.Description.Size == size);
+        if (e is null || e.References < 2)
+        {
+            return false;
+        }
+
+        e.References--;
+        return true;
+    }
 
     /// <summary>Why <paramref name="candidate"/> cannot join the current regions, or null.</summary>
     public string? CheckOverlap(in Description candidate)

@@ -21,8 +21,8 @@ public static class ServeCommand
     /// <summary>Builds the command.</summary>
     public static Command Build()
     {
-        var socket = new Option<string>("--socket") { Description = "the vhost-user Unix socket path", Required = true };
-        var connect = new Option<bool>("--connect") { Description = "connect to a front-end listening on --socket (QEMU server=on) instead of listening" };
+        var socket = SocketOption();
+        var connect = ConnectOption();
         var image = CliOption.InputFile("--image", "serve this disk image file");
         var memory = new Option<ulong>("--memory")
         {
@@ -42,24 +42,10 @@ public static class ServeCommand
         var readOnly = new Option<bool>("--read-only") { Description = "refuse writes (VIRTIO_BLK_F_RO)" };
         var numQueues = CliOption.WholeNumber("--num-queues", "request queues (VIRTIO_BLK_F_MQ above 1)", 1, 1, 64);
         var queueSize = CliOption.WholeNumber("--queue-size", "the largest ring the front-end may set: a power of two", 1024, 1, CliOption.MaxRingSize);
-        var once = new Option<bool>("--once") { Description = "serve one connection, then exit" };
-        var verbose = new Option<bool>("--verbose") { Description = "log every vhost-user message (debug level)" };
-        var fault = new Option<DeviceFaultSpec?>("--fault")
-        {
-            Description = "inject a fault: drop-kick:N, drop-call:N (the N-th on each queue is lost) or stall-backend:N (the N-th request never completes)",
-            CustomParser = r =>
-            {
-                string text = r.Tokens.Count == 0 ? string.Empty : r.Tokens[0].Value;
-                if (DeviceFaultSpec.TryParse(text, out DeviceFaultSpec? spec))
-                {
-                    return spec;
-                }
-
-                r.AddError($"--fault {text}: must be drop-kick:N, drop-call:N or stall-backend:N with N from 1");
-                return null;
-            },
-        };
-        var stallTimeout = CliOption.Seconds("--stall-timeout", "seconds without progress, work outstanding, before the watchdog logs its diagnosis", 5, 0, 3600, minExclusive: true);
+        var once = OnceOption();
+        var verbose = VerboseOption();
+        var fault = FaultOption("stall-backend:N (the N-th request never completes)");
+        var stallTimeout = StallTimeoutOption();
         var blk = new Command("blk", "Serve virtio-blk over vhost-user until interrupted")
         {
             socket, connect, image, memory, readOnly, numQueues, queueSize, once, verbose, fault, stallTimeout,
@@ -83,9 +69,7 @@ public static class ServeCommand
                 return ExitCodes.Error;
             }
 
-            using ILoggerFactory logging = LoggerFactory.Create(b => b
-                .AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss.fff "; })
-                .SetMinimumLevel(parse.GetValue(verbose) ? LogLevel.Debug : LogLevel.Information));
+            using ILoggerFactory logging = CreateLogging(parse.GetValue(verbose));
             try
             {
                 IBlockBackend backend = imageFile is not null
@@ -121,18 +105,54 @@ public static class ServeCommand
                 return ExitCodes.Error;
             }
         });
-        return new Command("serve", "Serve a device over vhost-user") { blk };
+        return new Command("serve", "Serve a device over vhost-user") { blk, ServeNetCommand.Build() };
     }
 
-    private static int Run(VhostUserBackend vhost, IBlockBackend backend, string path, bool connect, bool once, string disk, TextWriter stdout, TextWriter stderr)
+    internal static Option<string> SocketOption() => new("--socket") { Description = "the vhost-user Unix socket path", Required = true };
+
+    internal static Option<bool> ConnectOption() => new("--connect") { Description = "connect to a front-end listening on --socket (QEMU server=on) instead of listening" };
+
+    internal static Option<bool> OnceOption() => new("--once") { Description = "serve one connection, then exit" };
+
+    internal static Option<bool> VerboseOption() => new("--verbose") { Description = "log every vhost-user message (debug level)" };
+
+    internal static Option<double> StallTimeoutOption() =>
+        CliOption.Seconds("--stall-timeout", "seconds without progress, work outstanding, before the watchdog logs its diagnosis", 5, 0, 3600, minExclusive: true);
+
+    /// <summary>--fault: drop-kick:N and drop-call:N, and the device's own kinds described by <paramref name="more"/>.</summary>
+    internal static Option<DeviceFaultSpec?> FaultOption(string? more) => new("--fault")
+    {
+        Description = "inject a fault: drop-kick:N, drop-call:N (the N-th on each queue is lost)" + (more is null ? string.Empty : " or " + more),
+        CustomParser = r =>
+        {
+            string text = r.Tokens.Count == 0 ? string.Empty : r.Tokens[0].Value;
+            if (DeviceFaultSpec.TryParse(text, out DeviceFaultSpec? spec) && (more is not null || spec!.Kind != DeviceFaultKind.StallBackend))
+            {
+                return spec;
+            }
+
+            r.AddError($"--fault {text}: must be drop-kick:N, drop-call:N{(more is null ? string.Empty : " or stall-backend:N")} with N from 1");
+            return null;
+        },
+    };
+
+    internal static ILoggerFactory CreateLogging(bool verbose) => LoggerFactory.Create(b => b
+        .AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss.fff "; })
+        .SetMinimumLevel(verbose ? LogLevel.Debug : LogLevel.Information));
+
+    /// <summary>
+    /// Serves <paramref name="vhost"/> on <paramref name="path"/> (listening, or connecting with
+    /// <paramref name="connect"/>) until SIGINT or SIGTERM, which end the connection cleanly: rings stopped after
+    /// their requests finish, memory unmapped.
+    /// </summary>
+    internal static void ServeUntilStopped(VhostUserBackend vhost, string command, string what, string path, bool connect, bool once, TextWriter stdout)
     {
         using var stop = new CancellationTokenSource();
-        // SIGINT and SIGTERM end the connection cleanly: rings stopped after their requests finish, memory unmapped.
         using PosixSignalRegistration sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);
         using PosixSignalRegistration sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop);
         if (connect)
         {
-            stdout.WriteLine($"virtio serve blk: {disk}, connecting to {path}");
+            stdout.WriteLine($"virtio serve {command}: {what}, connecting to {path}");
             stdout.Flush();
             VhostUserServer.Connect(vhost, path, stop.Token);
         }
@@ -140,10 +160,21 @@ public static class ServeCommand
         {
             VhostUserServer.Listen(vhost, path, once, () =>
             {
-                stdout.WriteLine($"virtio serve blk: {disk}, listening on {path}");
+                stdout.WriteLine($"virtio serve {command}: {what}, listening on {path}");
                 stdout.Flush();
             }, stop.Token);
         }
+
+        void Stop(PosixSignalContext context)
+        {
+            context.Cancel = true;
+            stop.Cancel();
+        }
+    }
+
+    private static int Run(VhostUserBackend vhost, IBlockBackend backend, string path, bool connect, bool once, string disk, TextWriter stdout, TextWriter stderr)
+    {
+        ServeUntilStopped(vhost, "blk", disk, path, connect, once, stdout);
 
         // Serving has ended with every ring stopped, its requests completed or failed: now the image is made durable,
         // before the process exits (a guest's write acknowledged without FLUSH must survive a clean shutdown too).
@@ -159,12 +190,6 @@ public static class ServeCommand
         stdout.WriteLine($"virtio serve blk: {disk} flushed");
         stdout.Flush();
         return ExitCodes.Success;
-
-        void Stop(PosixSignalContext context)
-        {
-            context.Cancel = true;
-            stop.Cancel();
-        }
     }
 
     private static bool TryParseSize(string text, out ulong bytes)

@@ -35,4 +35,10 @@ public enum NetDropReason
     /// breaks the queue, or a reset made the chain stale): a partial frame is never sent.
     /// </summary>
     ShortRead,
+
+    /// <summary>
+    /// rx: the driver posted a buffer too short for the virtio-net header (section 5.1.6.3.1); it was given back
+    /// unused (used length 0) and the frame dropped.
+    /// </summary>
+    RxBufferShorterThanHeader,
 }

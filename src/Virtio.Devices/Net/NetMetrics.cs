@@ -20,6 +20,6 @@ internal static class NetMetrics
     /// <summary>The <c>reason</c> tag of each <see cref="NetDropReason"/>, allocated once.</summary>
     public static readonly string[] ReasonTags =
     [
-        "backlog_full", "rx_buffer_too_small", "filtered", "gso_not_negotiated", "link_down", "bad_header", "oversize", "runt", "reset", "short_read",
+        "backlog_full", "rx_buffer_too_small", "filtered", "gso_not_negotiated", "link_down", "bad_header", "oversize", "runt", "reset", "short_read", "rx_buffer_shorter_than_header",
     ];
 }

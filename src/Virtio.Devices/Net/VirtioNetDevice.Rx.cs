@@ -87,7 +87,7 @@ public sealed partial class VirtioNetDevice
         finally
         {
             state.Transmitter = 0;
-            Publish(ref state.Sent, ref _txPackets, ref _txBytes, NetMetrics.TxPackets, NetMetrics.TxBytes);
+            Publish(ref state.Sent, ref state.Total, ref _txPackets, ref _txBytes, NetMetrics.TxPackets, NetMetrics.TxBytes);
             if (state.RxKickDeferred)
             {
                 state.RxKickDeferred = false;
@@ -144,7 +144,7 @@ public sealed partial class VirtioNetDevice
             dequeued = true;
         }
 
-        Publish(ref _rx[pair].Received, ref _rxPackets, ref _rxBytes, NetMetrics.RxPackets, NetMetrics.RxBytes);
+        Publish(ref _rx[pair].Received, ref _rx[pair].Total, ref _rxPackets, ref _rxBytes, NetMetrics.RxPackets, NetMetrics.RxBytes);
         if (dequeued && backlog.TakeRefusal())
         {
             _backend.ReceiveReady();
@@ -197,9 +197,9 @@ public sealed partial class VirtioNetDevice
             return Placement.NoBuffers;
         }
 
-        if (!CheckRxChain(queue, first, ReadOnlySpan<DescriptorChain>.Empty))
+        if (!CheckRxChain(queue, first, ReadOnlySpan<DescriptorChain>.Empty, pair, frame.Length, out Placement failed))
         {
-            return Placement.Broken;
+            return failed;
         }
 
         RxState state = _rx[pair];
@@ -235,9 +235,9 @@ public sealed partial class VirtioNetDevice
                 return Placement.NoBuffers;
             }
 
-            if (!CheckRxChain(queue, chain, state.Chains.AsSpan(0, count)))
+            if (!CheckRxChain(queue, chain, state.Chains.AsSpan(0, count), pair, frame.Length, out failed))
             {
-                return Placement.Broken;
+                return failed;
             }
 
             state.Chains[count++] = chain;
@@ -262,20 +262,32 @@ public sealed partial class VirtioNetDevice
     }
 
     /// <summary>
-    /// Section 5.1.6.3.1: every rx buffer holds at least the header. A chain that never can is a device error
-    /// (virtio_error), and every chain popped for this frame is detached with it: none stays in flight.
+    /// Section 5.1.6.3.1: every rx buffer holds at least the header. A chain with no device-writable buffer is a device
+    /// error, as in QEMU's <c>virtio_net_receive_rcu</c> ("contains no in buffers"); a writable chain too short for the
+    /// header is given back unused (length 0, which Linux counts as an rx length error and refills) and the frame is
+    /// dropped and counted, so one bad buffer costs one frame and the queue keeps working. Either way every chain
+    /// popped for this frame is given back with it: none stays in flight.
     /// </summary>
-    private bool CheckRxChain(VirtioQueue queue, in DescriptorChain chain, ReadOnlySpan<DescriptorChain> popped)
+    private bool CheckRxChain(VirtioQueue queue, in DescriptorChain chain, ReadOnlySpan<DescriptorChain> popped, int pair, int frameLength, out Placement failed)
     {
+        failed = Placement.Delivered;
         if (chain.WritableLength >= VirtioNetHeader.Size)
         {
             return true;
         }
 
-        string error = chain.WritableCount == 0
-            ? $"virtio-net receive queue contains no in buffers (chain {chain.Head} on queue {queue.Index})"
-            : $"virtio-net rx chain {chain.Head} on queue {queue.Index} has {chain.WritableLength} writable byte(s), less than the {VirtioNetHeader.Size}-byte header";
-        DeviceError(queue, chain, error);
+        if (chain.WritableCount == 0)
+        {
+            DeviceError(queue, chain, $"virtio-net receive queue contains no in buffers (chain {chain.Head} on queue {queue.Index})");
+            failed = Placement.Broken;
+        }
+        else
+        {
+            queue.Complete(chain, 0);
+            CountDrop(NetDropReason.RxBufferShorterThanHeader, pair, frameLength);
+            failed = Placement.Dropped;
+        }
+
         foreach (ref readonly DescriptorChain other in popped)
         {
             queue.Complete(other, 0);
@@ -313,6 +325,9 @@ public sealed partial class VirtioNetDevice
 
         /// <summary>Frames placed in the current handler run (the handler owns it, under the queue's lock).</summary>
         public FrameTally Received;
+
+        /// <summary>Frames placed since the device was created, published at the end of each run.</summary>
+        public FrameTally Total;
     }
 
     /// <summary>Frames and bytes a handler run counted: published with one atomic add and one measurement per run, not per frame.</summary>
@@ -328,13 +343,15 @@ public sealed partial class VirtioNetDevice
         }
     }
 
-    private void Publish(ref FrameTally tally, ref long packets, ref long bytes, Counter<long> packetMetric, Counter<long> byteMetric)
+    private void Publish(ref FrameTally tally, ref FrameTally total, ref long packets, ref long bytes, Counter<long> packetMetric, Counter<long> byteMetric)
     {
         if (tally.Packets == 0)
         {
             return;
         }
 
+        Interlocked.Add(ref total.Packets, tally.Packets);
+        Interlocked.Add(ref total.Bytes, tally.Bytes);
         Interlocked.Add(ref packets, tally.Packets);
         Interlocked.Add(ref bytes, tally.Bytes);
         packetMetric.Add(tally.Packets, _deviceTag);

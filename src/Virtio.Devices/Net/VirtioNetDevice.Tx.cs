@@ -188,6 +188,9 @@ public sealed partial class VirtioNetDevice
         /// <summary>Frames sent in the current handler run (the handler owns it, under the queue's lock).</summary>
         public FrameTally Sent;
 
+        /// <summary>Frames sent since the device was created, published at the end of each run.</summary>
+        public FrameTally Total;
+
         /// <summary>The managed thread ID running this pair's tx handler, 0 when none.</summary>
         public volatile int Transmitter;
 

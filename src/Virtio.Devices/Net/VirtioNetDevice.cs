@@ -52,6 +52,7 @@ public sealed partial class VirtioNetDevice : VirtioDevice
     private readonly Lock _configLock = new();
     private readonly long[] _drops = new long[NetMetrics.ReasonTags.Length];
     private readonly KeyValuePair<string, object?> _deviceTag;
+    private readonly bool _controlQueue;
     private long _txPackets;
     private long _txBytes;
     private long _rxPackets;
@@ -72,6 +73,7 @@ public sealed partial class VirtioNetDevice : VirtioDevice
         ArgumentNullException.ThrowIfNull(backend);
         netOptions ??= new VirtioNetDeviceOptions();
         _backend = backend;
+        _controlQueue = netOptions.ControlQueue;
         MaxQueuePairs = netOptions.MaxQueuePairs;
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(netOptions.BacklogFrames);
         byte[] mac = netOptions.MacAddress?.GetAddressBytes() ?? [0x52, 0x54, 0x00, 0x12, 0x34, 0x56];
@@ -156,6 +158,14 @@ public sealed partial class VirtioNetDevice : VirtioDevice
         }
     }
 
+    /// <summary>The frames and bytes queue pair <paramref name="queuePair"/> carried each way (drops are counted per device).</summary>
+    public NetQueuePairStatistics QueuePairStatistics(int queuePair)
+    {
+        TxState tx = _tx[queuePair];
+        RxState rx = _rx[queuePair];
+        return new NetQueuePairStatistics(Volatile.Read(ref tx.Total.Packets), Volatile.Read(ref tx.Total.Bytes), Volatile.Read(ref rx.Total.Packets), Volatile.Read(ref rx.Total.Bytes));
+    }
+
     /// <summary>Frames dropped for <paramref name="reason"/>.</summary>
     public long Drops(NetDropReason reason) => Volatile.Read(ref _drops[(int)reason]);
 
@@ -208,7 +218,9 @@ public sealed partial class VirtioNetDevice : VirtioDevice
             return "HOST_TSO4/6 without CSUM";
         }
 
-        if (Missing(driverFeatures, NetFeature.CtrlRx | NetFeature.GuestAnnounce | NetFeature.Mq | NetFeature.CtrlMacAddr, NetFeature.CtrlVq))
+        // Without a control queue of its own (vhost-user), the front-end's control queue selects the queue pairs.
+        ulong needControl = NetFeature.CtrlRx | NetFeature.GuestAnnounce | NetFeature.CtrlMacAddr | (_controlQueue ? NetFeature.Mq : 0);
+        if (Missing(driverFeatures, needControl, NetFeature.CtrlVq))
         {
             return "CTRL_RX, GUEST_ANNOUNCE, MQ or CTRL_MAC_ADDR without CTRL_VQ";
         }
@@ -221,7 +233,7 @@ public sealed partial class VirtioNetDevice : VirtioDevice
     {
         _featurePairs = HasFeature(NetFeature.Mq) ? MaxQueuePairs : 1;
         _ctrlIndex = HasFeature(NetFeature.CtrlVq) ? 2 * _featurePairs : -1;
-        Volatile.Write(ref _activePairs, 1);
+        Volatile.Write(ref _activePairs, _controlQueue ? 1 : _featurePairs);
     }
 
     /// <inheritdoc/>
@@ -306,19 +318,26 @@ public sealed partial class VirtioNetDevice : VirtioDevice
         int pairs = options?.MaxQueuePairs ?? 1;
         ArgumentOutOfRangeException.ThrowIfLessThan(pairs, 1, nameof(options));
         ArgumentOutOfRangeException.ThrowIfGreaterThan(pairs, 0x8000, nameof(options));
-        return (2 * pairs) + 1;
+        return (2 * pairs) + (options?.ControlQueue ?? true ? 1 : 0);
     }
 
     private static ulong FeaturesFor(VirtioNetDeviceOptions? options, INetBackend backend)
     {
         ArgumentNullException.ThrowIfNull(backend);
         options ??= new VirtioNetDeviceOptions();
+        ulong offloads = options.Offloads && backend.CarriesHeader ? NetFeature.Offloads : 0;
+        if (!options.ControlQueue)
+        {
+            // The data path only: what QEMU's vhost_net user_feature_bits passes down and this device implements.
+            return (options.MergeableRxBuffers ? NetFeature.MrgRxBuf : 0) | (options.MaxQueuePairs > 1 ? NetFeature.Mq : 0) | offloads;
+        }
+
         ulong features = NetFeature.Mac | NetFeature.Status | NetFeature.CtrlVq | NetFeature.CtrlRx
             | NetFeature.CtrlMacAddr | NetFeature.GuestAnnounce;
         features |= options.MergeableRxBuffers ? NetFeature.MrgRxBuf : 0;
         features |= options.Mtu is not null ? NetFeature.Mtu : 0;
         features |= options.MaxQueuePairs > 1 ? NetFeature.Mq : 0;
-        features |= options.Offloads && backend.CarriesHeader ? NetFeature.Offloads : 0;
+        features |= offloads;
         return features;
     }
 

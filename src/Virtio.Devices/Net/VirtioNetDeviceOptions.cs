@@ -25,4 +25,14 @@ public sealed class VirtioNetDeviceOptions
 
     /// <summary>The link state at start (config status LINK_UP).</summary>
     public bool LinkUp { get; init; } = true;
+
+    /// <summary>
+    /// True (the default) for a whole device: a control queue, config-space features and control features. False
+    /// serves only the data path, as a vhost-user back-end does (QEMU's <c>vhost_net.c</c> passes the back-end only
+    /// the features of <c>user_feature_bits</c> and keeps the control queue and config space itself): 2·<see
+    /// cref="MaxQueuePairs"/> queues, only MRG_RXBUF, MQ and the offloads offered (besides the ring features), and
+    /// every queue pair active once the driver negotiated MQ, because the front-end answers VQ_PAIRS_SET and starts
+    /// or stops the rings of each pair itself.
+    /// </summary>
+    public bool ControlQueue { get; init; } = true;
 }

@@ -171,7 +171,13 @@ internal sealed class NetRig : IDisposable
         while (Rx(pair).TryGetBuffer(out int token, out uint len))
         {
             byte[] first = Gather(token, len);
-            Assert.True(first.Length >= VirtioNetHeader.Size, $"an rx buffer of {first.Length} bytes has no header");
+            if (first.Length < VirtioNetHeader.Size)
+            {
+                // A buffer given back unused (too short for the header): Linux's receive_buf counts an rx length error.
+                Assert.Empty(first);
+                continue;
+            }
+
             VirtioNetHeader header = VirtioNetHeader.Read(first);
             int buffers = Mergeable ? header.BufferCount : 1;
             Assert.True(buffers >= 1, "num_buffers is 0");

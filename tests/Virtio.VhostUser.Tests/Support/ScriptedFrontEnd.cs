@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using Virtio.Device;
 using Virtio.Devices.Block;
 using Virtio.Memory;
 using Virtio.Notifications;
@@ -21,16 +22,16 @@ internal sealed class ScriptedFrontEnd : IDisposable
     private bool _disposed;
 
     public ScriptedFrontEnd(int numQueues = 1, int queueSize = 256, Func<IBlockBackend, IBlockBackend>? wrapBackend = null,
-        Func<int, IEventNotifier, IEventNotifier>? wrapCall = null)
+        Func<int, IEventNotifier, IEventNotifier>? wrapCall = null, Func<GuestMemory, VirtioDevice>? device = null)
     {
         IBlockBackend disk = new MemoryBlockBackend(1 << 20);
         disk = wrapBackend?.Invoke(disk) ?? disk;
         Backend = new VhostUserBackend(
-            memory => new BlockDevice(memory, disk, new BlockDeviceOptions
+            device ?? (memory => new BlockDevice(memory, disk, new BlockDeviceOptions
             {
                 NumQueues = numQueues,
                 Device = new() { QueueSize = queueSize, ResetDrainTimeout = TimeSpan.FromSeconds(2) },
-            }),
+            })),
             new VhostUserBackendOptions { DrainTimeout = TimeSpan.FromSeconds(2), WrapCall = wrapCall });
         (FileDescriptor mine, FileDescriptor theirs) = UnixSocket.Pair();
         Channel = new VhostUserChannel(mine);
