@@ -86,7 +86,8 @@ internal static class InflightSplitQueue
     /// After a (re)connect: a fresh region (version 0) is initialised for <paramref name="queueSize"/> and nothing is
     /// resubmitted; otherwise the heads still in flight are written to <paramref name="heads"/> oldest first (mirrors
     /// vu_check_queue_inflights). <paramref name="guestUsedIdx"/> is used->idx read from the ring: when it is ahead of
-    /// the recorded used_idx, the back-end died inside a push and the last batch head is complete.
+    /// the recorded used_idx by n, the back-end died after publishing a batch of n and before clearing it, so the n
+    /// heads of the batch list from last_batch_head are complete, not owed.
     /// </summary>
     /// <returns>How many heads to resubmit, and the counter to continue from; an error text when the region is invalid.</returns>
     public static (int Count, ulong NextCounter, string? Error) Recover(Span<byte> queue, int queueSize, ushort guestUsedIdx, Span<ushort> heads)

@@ -185,6 +185,26 @@ public sealed class InflightReconnectTests
         Assert.Equal(1, ring.GuestUsedIdx); // nothing was completed on the hostile region's word
     }
 
+    [Fact]
+    public void Region_head_beyond_the_ring_size_breaks_the_device_as_a_pop_would()
+    {
+        using var fe = new ScriptedFrontEnd();
+        using FileDescriptor region = OpenSession(fe);
+        using var ring = TestRing.Start(fe);
+        Assert.Equal(0, ring.Request(Out, sector: 3));
+        using (var view = new RegionView(region))
+        {
+            view.SetFlag(200, 1); // a head of the region's 256 entries, but the ring restarts with 128
+        }
+
+        fe.Reconnect();
+        ring.Submit(Out, sector: 4); // one available entry, so the resubmission gets as far as the head check
+        Resume(fe, ring, region, num: 128);
+        Assert.True(fe.Backend.Device.IsBroken);
+        Assert.Contains("Guest says index 200 is available", fe.Backend.Device.BrokenReason, StringComparison.Ordinal);
+        Assert.Equal(1, ring.GuestUsedIdx);
+    }
+
     private static ulong Get(VhostUserRequest request)
     {
         using var fe = new ScriptedFrontEnd();
@@ -203,14 +223,14 @@ public sealed class InflightReconnectTests
     }
 
     /// <summary>QEMU after a reconnect: the same again with the region it kept (no GET_INFLIGHT_FD), then the ring.</summary>
-    private static ulong Resume(ScriptedFrontEnd fe, TestRing ring, FileDescriptor region)
+    private static ulong Resume(ScriptedFrontEnd fe, TestRing ring, FileDescriptor region, uint num = QueueSize)
     {
         fe.Negotiate(Protocol);
         Assert.Equal(0UL, fe.SetMemTable());
         Assert.Equal(0UL, fe.SendAcked(VhostUserRequest.SetInflightFd, InflightRequestTests.Payload(RegionBytes, 0, 1, QueueSize), [region.Value]));
 
         // QEMU sends the guest's used->idx as the base when GET_VRING_BASE failed on the dead connection.
-        return ring.SendRingSetUp(ring.GuestUsedIdx);
+        return ring.SendRingSetUp(ring.GuestUsedIdx, num);
     }
 
     /// <summary>The front-end's own mapping of queue 0's record, as QEMU holds it across the back-end's death.</summary>

@@ -43,10 +43,10 @@ internal sealed class TestRing : IDisposable
     /// after a reconnect, with <paramref name="ringBase"/> as the base; returns SET_VRING_ENABLE's status, where a ring
     /// that cannot start is refused.
     /// </summary>
-    public ulong SendRingSetUp(ushort ringBase = 0)
+    public ulong SendRingSetUp(ushort ringBase = 0, uint num = 256)
     {
         uint index = _index;
-        Assert.Equal(0u, _fe.SendAcked(VhostUserRequest.SetVringNum, ScriptedFrontEnd.State(index, 256)));
+        Assert.Equal(0u, _fe.SendAcked(VhostUserRequest.SetVringNum, ScriptedFrontEnd.State(index, num)));
         Assert.Equal(0u, _fe.SendAcked(VhostUserRequest.SetVringBase, ScriptedFrontEnd.State(index, ringBase)));
         Assert.Equal(0u, _fe.SendAcked(VhostUserRequest.SetVringAddr,
             ScriptedFrontEnd.Addr(index, _fe.User(_layout.DescriptorTable), _fe.User(_layout.UsedRing), _fe.User(_layout.AvailRing))));
