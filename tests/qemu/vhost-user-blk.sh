@@ -107,7 +107,7 @@ else
   if [ -n "$kill" ]; then
     # The first server lives until killed: it holds the KILL_AT-th request (in the middle of the 4 MiB write) forever.
     "${virtio[@]}" serve blk --socket "$work/blk.sock" --image "$work/disk.img" --num-queues "$queues" \
-      --fault "stall-backend:${KILL_AT:-24}" --stall-timeout 2 >"$work/serve-killed.log" 2>&1 &
+      --fault "stall-backend:${KILL_AT:-40}" --stall-timeout 2 >"$work/serve-killed.log" 2>&1 &
   else
     "${virtio[@]}" serve blk --socket "$work/blk.sock" --image "$work/disk.img" --num-queues "$queues" --once \
       ${fault:+--fault "$fault" --stall-timeout 5} >"$work/serve.log" 2>&1 &
