@@ -830,7 +830,7 @@ public sealed class VhostUserBackend : IDisposable
         vring.Running = true;
         _poller.SetKick(index, vring.Kick)?.Dispose();
         vring.Kick = null;
-        VhostUserLog.RingStarted(_logger, Name, index, vring.Num, vring.Base, desc, avail, used);
+        VhostUserLog.RingStarted(_logger, Name, index, vring.Num, start, desc, avail, used);
         return null; // EnableQueue already served what the driver made available before the ring started
     }
 
