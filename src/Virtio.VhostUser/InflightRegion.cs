@@ -67,6 +67,18 @@ internal sealed class InflightRegion : IDisposable
         return new InflightRegion(fd, mapping, length, request);
     }
 
+    /// <summary>A log of queue <paramref name="index"/>'s record, its counter continuing from <paramref name="nextCounter"/>.</summary>
+    public InflightQueueLog QueueLog(int index, ulong nextCounter)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(index);
+        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(index, Request.NumQueues);
+        ulong offset = Request.MmapOffset + ((ulong)index * Request.QueueRegionBytes);
+        return new InflightQueueLog(_mapping + (nint)offset, (int)Request.QueueRegionBytes, nextCounter);
+    }
+
+    /// <summary>Queue <paramref name="index"/>'s record; valid while the region is mapped.</summary>
+    public Span<byte> Queue(int index) => QueueLog(index, 0).Queue;
+
     /// <summary>Unmaps the region and closes its descriptor.</summary>
     public void Dispose()
     {

@@ -10,8 +10,7 @@ namespace Virtio.VhostUser;
 /// </summary>
 /// <remarks>
 /// The region comes from the front-end, which survives the back-end: every value read from it is checked
-/// (<see cref="Recover"/>) before it is used. Not yet wired to the ring workers nor offered as
-/// PROTOCOL_F_INFLIGHT_SHMFD.
+/// (<see cref="Recover"/>) before it is used. <see cref="InflightQueueLog"/> calls these from the ring's worker.
 /// </remarks>
 internal static class InflightSplitQueue
 {
@@ -25,6 +24,7 @@ internal static class InflightSplitQueue
     private const int DescNumOffset = 10;
     private const int LastBatchHeadOffset = 12;
     private const int UsedIdxOffset = 14;
+    private const int NextOffset = 6;
 
     /// <summary>
     /// Bytes one queue of <paramref name="queueSize"/> descriptors takes, rounded up to 64 as DPDK and libvhost-user
@@ -47,20 +47,37 @@ internal static class InflightSplitQueue
         desc[0] = 1;
     }
 
+    /// <summary>Forgets <paramref name="head"/>: it went back to the available ring unserved (a rewind).</summary>
+    public static void Discard(Span<byte> queue, ushort head) => Desc(queue, head)[0] = 0;
+
     /// <summary>
-    /// Names <paramref name="head"/> as the one being pushed (vu_queue_inflight_pre_put): if the back-end dies between
-    /// publishing used->idx and clearing the flag, recovery knows which head the guest has already seen completed.
+    /// Records <paramref name="heads"/> as the batch about to be published (the doc's steps 1 to 3: each head's next
+    /// is the previous <c>last_batch_head</c>, and becomes it), so that if the back-end dies once used->idx covers them,
+    /// recovery walks this list and knows the guest has them. libvhost-user's vu_queue_inflight_pre_put, for batches.
     /// </summary>
-    public static void PrePut(Span<byte> queue, ushort head)
+    public static void Publishing(Span<byte> queue, ReadOnlySpan<ushort> heads)
     {
-        _ = Desc(queue, head);
-        BinaryPrimitives.WriteUInt16LittleEndian(queue[LastBatchHeadOffset..], head);
+        ushort last = BinaryPrimitives.ReadUInt16LittleEndian(queue[LastBatchHeadOffset..]);
+        foreach (ushort head in heads)
+        {
+            BinaryPrimitives.WriteUInt16LittleEndian(Desc(queue, head)[NextOffset..], last);
+            last = head;
+        }
+
+        BinaryPrimitives.WriteUInt16LittleEndian(queue[LastBatchHeadOffset..], last);
     }
 
-    /// <summary>Clears <paramref name="head"/> after used->idx became <paramref name="usedIdx"/> (vu_queue_inflight_post_put).</summary>
-    public static void PostPut(Span<byte> queue, ushort head, ushort usedIdx)
+    /// <summary>
+    /// Clears <paramref name="heads"/> once used->idx became <paramref name="usedIdx"/> and records that index
+    /// (vu_queue_inflight_post_put): flags first, so a region whose used_idx matches the ring has no stale flag.
+    /// </summary>
+    public static void Published(Span<byte> queue, ReadOnlySpan<ushort> heads, ushort usedIdx)
     {
-        Desc(queue, head)[0] = 0;
+        foreach (ushort head in heads)
+        {
+            Desc(queue, head)[0] = 0;
+        }
+
         Interlocked.MemoryBarrier();
         BinaryPrimitives.WriteUInt16LittleEndian(queue[UsedIdxOffset..], usedIdx);
     }
@@ -69,7 +86,8 @@ internal static class InflightSplitQueue
     /// After a (re)connect: a fresh region (version 0) is initialised for <paramref name="queueSize"/> and nothing is
     /// resubmitted; otherwise the heads still in flight are written to <paramref name="heads"/> oldest first (mirrors
     /// vu_check_queue_inflights). <paramref name="guestUsedIdx"/> is used->idx read from the ring: when it is ahead of
-    /// the recorded used_idx, the back-end died inside a push and the last batch head is complete.
+    /// the recorded used_idx by n, the back-end died after publishing a batch of n and before clearing it, so the n
+    /// heads of the batch list from last_batch_head are complete, not owed.
     /// </summary>
     /// <returns>How many heads to resubmit, and the counter to continue from; an error text when the region is invalid.</returns>
     public static (int Count, ulong NextCounter, string? Error) Recover(Span<byte> queue, int queueSize, ushort guestUsedIdx, Span<ushort> heads)
@@ -98,13 +116,27 @@ internal static class InflightSplitQueue
         ushort recordedUsedIdx = BinaryPrimitives.ReadUInt16LittleEndian(queue[UsedIdxOffset..]);
         if (recordedUsedIdx != guestUsedIdx)
         {
-            ushort last = BinaryPrimitives.ReadUInt16LittleEndian(queue[LastBatchHeadOffset..]);
-            if (last >= queueSize)
+            // Died after used->idx published the last batch and before its flags were cleared: walk the batch list
+            // from last_batch_head and clear them, trusting no index in it.
+            int batch = (ushort)(guestUsedIdx - recordedUsedIdx);
+            if (batch > queueSize)
             {
-                return (0, 0, $"inflight last_batch_head {last} is not below the queue size {queueSize}");
+                return (0, 0, $"used->idx {guestUsedIdx} is {batch} entries ahead of the inflight used_idx {recordedUsedIdx}, more than the queue size {queueSize}");
             }
 
-            Desc(queue, last)[0] = 0;
+            ushort head = BinaryPrimitives.ReadUInt16LittleEndian(queue[LastBatchHeadOffset..]);
+            for (int i = 0; i < batch; i++)
+            {
+                if (head >= queueSize)
+                {
+                    return (0, 0, $"inflight last batch entry {i} names head {head}, not below the queue size {queueSize}");
+                }
+
+                Span<byte> desc = Desc(queue, head);
+                desc[0] = 0;
+                head = BinaryPrimitives.ReadUInt16LittleEndian(desc[NextOffset..]);
+            }
+
             Interlocked.MemoryBarrier();
             BinaryPrimitives.WriteUInt16LittleEndian(queue[UsedIdxOffset..], guestUsedIdx);
         }

@@ -20,13 +20,17 @@ namespace Virtio.VhostUser;
 /// <para>The front-end is untrusted: a malformed frame ends the connection; a bad request is refused with an error reply
 /// (REPLY_ACK) or, for a request that has a reply of its own, by ending the connection; either way it is logged. No ring
 /// runs on memory that is not mapped: memory changes stop the running rings first and restart them after.</para>
-/// <para>Out of scope: dirty-page logging and migration, the back-end-initiated channel, postcopy, in-flight tracking.</para>
+/// <para>With INFLIGHT_SHMFD each running ring records its requests in flight in the front-end's inflight region, and a
+/// ring started on a region that still holds some (the back-end was killed, the front-end reconnected) resubmits them
+/// first, oldest first, so that the guest sees each completed once.</para>
+/// <para>Out of scope: dirty-page logging and migration, the back-end-initiated channel, postcopy.</para>
 /// </remarks>
 public sealed class VhostUserBackend : IDisposable
 {
     private const VhostUserProtocolFeature SupportedProtocolFeatures =
         VhostUserProtocolFeature.MultiQueue | VhostUserProtocolFeature.ReplyAck
-        | VhostUserProtocolFeature.Config | VhostUserProtocolFeature.ConfigureMemSlots;
+        | VhostUserProtocolFeature.Config | VhostUserProtocolFeature.ConfigureMemSlots
+        | VhostUserProtocolFeature.InflightShmfd;
 
     private readonly VhostUserBackendOptions _options;
     private readonly ILogger _logger;
@@ -816,15 +820,26 @@ public sealed class VhostUserBackend : IDisposable
             return $"ring {index} is still in use";
         }
 
+        ushort start = vring.Base;
+        InflightQueueLog? log = null;
+        ushort[] resubmit = [];
+        if ((_protocolFeatures & VhostUserProtocolFeature.InflightShmfd) != 0 && _inflight is { } region
+            && RecoverInflight(index, region, used, out log, out start, out resubmit) is { } notRecovered)
+        {
+            return notRecovered;
+        }
+
         ring.Size = vring.Num;
         ring.DescriptorTableAddress = desc;
         ring.AvailRingAddress = avail;
         ring.UsedRingAddress = used;
-        ring.SetState(new SplitQueueState(vring.Base, vring.Base, vring.Base, 0, 0, false, true));
+        ring.InflightLog = log;
+        ring.SetState(new SplitQueueState(start, start, start, 0, 0, false, true));
+        ring.Resubmit(resubmit);
         if (!Device.EnableQueue(index))
         {
             string reason = Device.BrokenReason ?? "the queue could not be enabled";
-            Device.DisableQueue(index);
+            DisableQueue(index);
             SignalError();
             return $"ring {index}: {reason}";
         }
@@ -832,7 +847,7 @@ public sealed class VhostUserBackend : IDisposable
         vring.Running = true;
         _poller.SetKick(index, vring.Kick)?.Dispose();
         vring.Kick = null;
-        VhostUserLog.RingStarted(_logger, Name, index, vring.Num, vring.Base, desc, avail, used);
+        VhostUserLog.RingStarted(_logger, Name, index, vring.Num, start, desc, avail, used);
         return null; // EnableQueue already served what the driver made available before the ring started
     }
 
@@ -882,8 +897,54 @@ public sealed class VhostUserBackend : IDisposable
 
         vring.Base = queue.Ring.LastAvailIdx;
         vring.Running = false;
-        Device.DisableQueue(index);
+        DisableQueue(index);
         VhostUserLog.RingStopped(_logger, Name, index, vring.Base);
+    }
+
+    /// <summary>Resets the device's queue and detaches it from the inflight region, which may be unmapped next.</summary>
+    private void DisableQueue(int index)
+    {
+        Device.DisableQueue(index);
+        Device.Queues[index].Ring.InflightLog = null;
+    }
+
+    /// <summary>
+    /// Reads ring <paramref name="index"/>'s record in the inflight region before it starts (libvhost-user's
+    /// vu_check_queue_inflights): the heads still in flight are resubmitted oldest first, and the ring starts at the
+    /// guest's used->idx, which the resubmitted heads advance to used_idx + inuse as they are popped again.
+    /// </summary>
+    private string? RecoverInflight(int index, InflightRegion region, ulong usedRing, out InflightQueueLog? log, out ushort start, out ushort[] resubmit)
+    {
+        log = null;
+        start = 0;
+        resubmit = [];
+        InflightRequest shape = region.Request;
+        if (index >= shape.NumQueues || _vrings[index].Num > shape.QueueSize)
+        {
+            return $"ring {index} of size {_vrings[index].Num} has no record in the inflight region ({shape.NumQueues} queues of {shape.QueueSize})";
+        }
+
+        if (Memory.TryReadIndex(usedRing + 2, out ushort usedIdx) != GuestMemoryError.None)
+        {
+            return $"ring {index}: used->idx at 0x{usedRing + 2:x} is not in guest memory";
+        }
+
+        var heads = new ushort[shape.QueueSize];
+        (int count, ulong next, string? error) = InflightSplitQueue.Recover(region.Queue(index), shape.QueueSize, usedIdx, heads);
+        if (error is not null)
+        {
+            return $"ring {index}: {error}";
+        }
+
+        if (count > 0)
+        {
+            VhostUserLog.InflightResubmit(_logger, Name, index, count, usedIdx);
+        }
+
+        log = region.QueueLog(index, next);
+        start = usedIdx;
+        resubmit = heads[..count];
+        return null;
     }
 
     private void StopAll(bool forget)
@@ -975,6 +1036,11 @@ public sealed class VhostUserBackend : IDisposable
             return error;
         }
 
+        if (AnyRunning())
+        {
+            return "the inflight region cannot be replaced while rings run";
+        }
+
         _inflight?.Dispose();
         _inflight = InflightRegion.Create(ask);
         Span<byte> reply = stackalloc byte[24];
@@ -992,6 +1058,11 @@ public sealed class VhostUserBackend : IDisposable
         if (InflightRequest.TryParse(m.Payload, m.FdCount, set: true, _vrings.Length, out InflightRequest request) is { } error)
         {
             return error;
+        }
+
+        if (AnyRunning())
+        {
+            return "the inflight region cannot be replaced while rings run";
         }
 
         InflightRegion? region = InflightRegion.TryMap(m.TakeFd()!, request, out error);

@@ -2,6 +2,7 @@ using System.Buffers.Binary;
 using System.Diagnostics;
 using Virtio.Driver;
 using Virtio.Rings;
+using Virtio.VhostUser.Interop;
 
 namespace Virtio.VhostUser;
 
@@ -33,7 +34,8 @@ public static class VhostUserBlkBench
         }
 
         using VhostUserFrontEnd fe = VhostUserFrontEnd.Connect(socketPath);
-        ulong features = fe.Negotiate(Version1 | EventIdxFeature);
+        VhostUserProtocolFeature protocol = VhostUserProtocolFeature.MultiQueue | VhostUserProtocolFeature.ReplyAck | VhostUserProtocolFeature.Config;
+        ulong features = fe.Negotiate(Version1 | EventIdxFeature, options.Inflight ? protocol | VhostUserProtocolFeature.InflightShmfd : protocol);
         bool eventIdx = (features & EventIdxFeature) != 0;
         Span<byte> config = stackalloc byte[8];
         fe.GetConfig(0, config);
@@ -50,6 +52,7 @@ public static class VhostUserBlkBench
         using var kick = new EventFdNotifier();
         using var call = new EventFdNotifier();
         driver.KickChannel = kick;
+        using FileDescriptor? inflight = options.Inflight ? fe.SetUpInflight(1, options.RingSize) : null;
         fe.StartRing(0, layout, options.RingSize, ram, kick, call);
 
         var load = new Load(ram, driver, call, options, blocks);
@@ -58,7 +61,10 @@ public static class VhostUserBlkBench
         long start = Stopwatch.GetTimestamp();
         load.Run(options.Requests);
         TimeSpan elapsed = Stopwatch.GetElapsedTime(start);
-        var result = new VhostUserBlkBenchResult(options.Requests, elapsed, driver.KicksSent - kicks, load.Sleeps - sleeps, load.Errors - errors, eventIdx);
+        var result = new VhostUserBlkBenchResult(options.Requests, elapsed, driver.KicksSent - kicks, load.Sleeps - sleeps, load.Errors - errors, eventIdx)
+        {
+            Inflight = inflight is not null,
+        };
         fe.StopRing(0);
         return result;
     }

@@ -18,6 +18,12 @@ public sealed class VhostUserBlkBenchOptions
     /// <summary>The ring size (QEMU's vhost-user-blk default is 128).</summary>
     public int RingSize { get; init; } = 128;
 
+    /// <summary>
+    /// Share an inflight region (INFLIGHT_SHMFD, as QEMU's vhost-user-blk does), so that the back-end records every
+    /// request in it: the cost of being able to reconnect without losing I/O.
+    /// </summary>
+    public bool Inflight { get; init; }
+
     /// <summary>Seed of the random sectors.</summary>
     public int Seed { get; init; } = 1;
 }

@@ -9,6 +9,9 @@ namespace Virtio.VhostUser;
 /// <param name="EventIdx">Whether VIRTIO_RING_F_EVENT_IDX was negotiated.</param>
 public readonly record struct VhostUserBlkBenchResult(long Requests, TimeSpan Elapsed, long Kicks, long Sleeps, long Errors, bool EventIdx)
 {
+    /// <summary>Whether the back-end recorded the requests in a shared inflight region (INFLIGHT_SHMFD).</summary>
+    public bool Inflight { get; init; }
+
     /// <summary>Requests per second.</summary>
     public double Iops => Requests / Elapsed.TotalSeconds;
 

@@ -142,6 +142,67 @@ public sealed class VhostUserFrontEnd : IDisposable
         }
     }
 
+    /// <summary>
+    /// GET_INFLIGHT_FD, then SET_INFLIGHT_FD with the region it returned, as QEMU's vhost-user-blk does at its first
+    /// start (needs INFLIGHT_SHMFD, and comes before the rings start): the back-end records its requests in flight
+    /// there. Keep the region, and hand it to the back-end that replaces a dead one with
+    /// <see cref="SetInflightFd"/>, so that it resubmits what the dead one left.
+    /// </summary>
+    /// <returns>The region's memfd; the caller owns it.</returns>
+    public FileDescriptor SetUpInflight(int numQueues, int queueSize)
+    {
+        if ((ProtocolFeatures & VhostUserProtocolFeature.InflightShmfd) == 0)
+        {
+            throw new VhostUserException("VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD was not negotiated");
+        }
+
+        Span<byte> payload = Inflight(stackalloc byte[24], 0, numQueues, queueSize);
+        _channel.Send(VhostUserRequest.GetInflightFd, 0, payload);
+        VhostUserMessage reply = ReadReply(VhostUserRequest.GetInflightFd, keepFds: true);
+        FileDescriptor? region;
+        ulong size;
+        try
+        {
+            size = reply.Size >= 8 ? reply.U64(0) : 0;
+            region = reply.TakeFd();
+        }
+        finally
+        {
+            reply.CloseFds();
+        }
+
+        if (region is null || size == 0)
+        {
+            region?.Dispose();
+            throw new VhostUserException("GET_INFLIGHT_FD reply without a region");
+        }
+
+        try
+        {
+            SetInflightFd(region, numQueues, queueSize);
+        }
+        catch
+        {
+            region.Dispose();
+            throw;
+        }
+
+        return region;
+    }
+
+    /// <summary>SET_INFLIGHT_FD: shares <paramref name="region"/> (from <see cref="SetUpInflight"/>), all of its file.</summary>
+    public void SetInflightFd(FileDescriptor region, int numQueues, int queueSize)
+    {
+        ArgumentNullException.ThrowIfNull(region);
+        long size = SharedMemory.FileSize(region.Value);
+        if (size <= 0)
+        {
+            throw new VhostUserException("the inflight region's file is empty");
+        }
+
+        Send(VhostUserRequest.SetInflightFd, Inflight(stackalloc byte[24], (ulong)size, numQueues, queueSize), [region.Value]);
+    }
+
     /// <summary>GET_VRING_BASE: stops ring <paramref name="index"/> and returns the back-end's next available index.</summary>
     public ushort StopRing(int index)
     {
@@ -184,7 +245,7 @@ public sealed class VhostUserFrontEnd : IDisposable
         }
     }
 
-    private VhostUserMessage ReadReply(VhostUserRequest request)
+    private VhostUserMessage ReadReply(VhostUserRequest request, bool keepFds = false)
     {
         try
         {
@@ -203,13 +264,25 @@ public sealed class VhostUserFrontEnd : IDisposable
         }
         finally
         {
-            _reply.CloseFds(); // a back-end has no reason to send descriptors in these replies
+            if (!keepFds)
+            {
+                _reply.CloseFds(); // a back-end has no reason to send descriptors in these replies
+            }
         }
     }
 
     private static ReadOnlySpan<byte> U64(Span<byte> buffer, ulong value)
     {
         BinaryPrimitives.WriteUInt64LittleEndian(buffer, value);
+        return buffer;
+    }
+
+    private static Span<byte> Inflight(Span<byte> buffer, ulong size, int numQueues, int queueSize)
+    {
+        buffer.Clear();
+        BinaryPrimitives.WriteUInt64LittleEndian(buffer, size);
+        BinaryPrimitives.WriteUInt16LittleEndian(buffer[16..], checked((ushort)numQueues));
+        BinaryPrimitives.WriteUInt16LittleEndian(buffer[18..], checked((ushort)queueSize));
         return buffer;
     }
 

@@ -40,4 +40,7 @@ internal static partial class VhostUserLog
 
     [LoggerMessage(EventId = 131, EventName = "vhost_user_unsupported", Level = LogLevel.Warning, Message = "{Name}: unsupported request {Request} ({Code}) ignored")]
     public static partial void Unsupported(ILogger logger, string name, VhostUserRequest request, uint code);
+
+    [LoggerMessage(EventId = 132, EventName = "vhost_user_inflight_resubmit", Level = LogLevel.Information, Message = "{Name}: ring {Queue} resubmits {Count} request(s) the last back-end left in flight (used->idx {UsedIdx})")]
+    public static partial void InflightResubmit(ILogger logger, string name, int queue, int count, ushort usedIdx);
 }

@@ -11,10 +11,14 @@
 # check is the hang: the guest's writes must not finish, and the server's watchdog must log the expected verdict.
 # With --server qsd the same guest runs against qemu-storage-daemon's vhost-user-blk export (the reference back-end);
 # --reference runs ours, then the same guest against qemu-storage-daemon, and prints both guest times side by side.
-# Usage: tests/qemu/vhost-user-blk.sh [--queues 1|2] [--fault SPEC] [--server virtio|qsd] [--reference] [--keep]
+# With --kill, reconnect without losing I/O (INFLIGHT_SHMFD): QEMU connects with reconnect=1; the first server stalls
+# one request of the guest's 4 MiB write (stall-backend, so that a request is surely in flight) and is killed with
+# SIGKILL while it holds it; a second server starts on the same socket and image, QEMU reconnects and hands it the
+# inflight region, the held request is resubmitted, and the guest's verify must still pass.
+# Usage: tests/qemu/vhost-user-blk.sh [--queues 1|2] [--fault SPEC | --kill] [--server virtio|qsd] [--reference] [--keep]
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
-queues=1; keep=; fault=; server=virtio; reference=
+queues=1; keep=; fault=; server=virtio; reference=; kill=
 while [ $# -gt 0 ]; do
   case $1 in
     --queues) queues=$2; shift 2 ;;
@@ -22,7 +26,8 @@ while [ $# -gt 0 ]; do
     --keep) keep=1; shift ;;
     --server) server=$2; shift 2 ;;
     --reference) reference=1; shift ;;
-    *) echo "usage: $0 [--queues 1|2] [--fault drop-kick:N|drop-call:N|stall-backend:N] [--server virtio|qsd] [--reference] [--keep]" >&2; exit 2 ;;
+    --kill) kill=1; shift ;;
+    *) echo "usage: $0 [--queues 1|2] [--fault drop-kick:N|drop-call:N|stall-backend:N | --kill] [--server virtio|qsd] [--reference] [--keep]" >&2; exit 2 ;;
   esac
 done
 case ${fault%%:*} in
@@ -33,7 +38,8 @@ case ${fault%%:*} in
   *) echo "unknown fault $fault" >&2; exit 2 ;;
 esac
 case $server in virtio|qsd) ;; *) echo "unknown server $server" >&2; exit 2 ;; esac
-[ "$server" = qsd ] && [ -n "$fault" ] && { echo "--fault needs --server virtio" >&2; exit 2; }
+[ "$server" = qsd ] && [ -n "$fault$kill" ] && { echo "--fault and --kill need --server virtio" >&2; exit 2; }
+[ -n "$fault" ] && [ -n "$kill" ] && { echo "--fault and --kill do not mix" >&2; exit 2; }
 log() { echo "vhost-user-blk: $*"; }
 
 . "$(dirname "$0")/lib.sh"
@@ -44,7 +50,9 @@ fi
 
 work=$(mktemp -d)
 serve_pid=
+qemu_pid=
 cleanup() {
+  [ -n "$qemu_pid" ] && kill "$qemu_pid" 2>/dev/null || true
   [ -n "$serve_pid" ] && kill "$serve_pid" 2>/dev/null || true
   if [ -n "$keep" ]; then log "work directory $work"; else rm -rf "$work"; fi
 }
@@ -96,21 +104,45 @@ if [ "$server" = qsd ]; then
 else
   virtio=(dotnet "$root/src/Virtio.Cli/bin/Release/net10.0/virtio.dll")
   [ -f "${virtio[1]}" ] || virtio=(dotnet run -c Release --project "$root/src/Virtio.Cli" --)
-  "${virtio[@]}" serve blk --socket "$work/blk.sock" --image "$work/disk.img" --num-queues "$queues" --once \
-    ${fault:+--fault "$fault" --stall-timeout 5} >"$work/serve.log" 2>&1 &
+  if [ -n "$kill" ]; then
+    # The first server lives until killed: it holds the KILL_AT-th request (in the middle of the 4 MiB write) forever.
+    "${virtio[@]}" serve blk --socket "$work/blk.sock" --image "$work/disk.img" --num-queues "$queues" \
+      --fault "stall-backend:${KILL_AT:-40}" --stall-timeout 2 >"$work/serve-killed.log" 2>&1 &
+  else
+    "${virtio[@]}" serve blk --socket "$work/blk.sock" --image "$work/disk.img" --num-queues "$queues" --once \
+      ${fault:+--fault "$fault" --stall-timeout 5} >"$work/serve.log" 2>&1 &
+  fi
 fi
 serve_pid=$!
 for _ in $(seq 1 300); do [ -S "$work/blk.sock" ] && break; sleep 0.1; done
-[ -S "$work/blk.sock" ] || { cat "$work/serve.log"; log "virtio serve blk did not listen"; exit 1; }
+[ -S "$work/blk.sock" ] || { cat "$work"/serve*.log; log "virtio serve blk did not listen"; exit 1; }
 
 start=$(date +%s%3N)
 qemu=(qemu-system-x86_64 -machine pc -accel tcg -m 512 -smp "$queues" -no-reboot -display none -nodefaults
   -object memory-backend-memfd,id=mem,size=512M,share=on -numa node,memdev=mem
   -kernel "$kernel" -initrd "$work/initrd.gz" -append "console=ttyS0 panic=-1 quiet"
   -serial "file:$work/console.log"
-  -chardev "socket,id=c0,path=$work/blk.sock"
+  -chardev "socket,id=c0,path=$work/blk.sock${kill:+,reconnect=1}"
   -device "vhost-user-blk-pci,chardev=c0,num-queues=$queues")
-if [ -z "$fault" ]; then
+if [ -n "$kill" ]; then
+  # Reconnect: wait until the first server holds a request of the write (its watchdog sees the queue stuck), kill it
+  # with SIGKILL (no clean-up of any kind), start a second one on the same socket and image, and let QEMU reconnect.
+  timeout "${GUEST_TIMEOUT:-300}" "${qemu[@]}" >"$work/qemu.log" 2>&1 &
+  qemu_pid=$!
+  for _ in $(seq 1 "${GUEST_TIMEOUT:-300}"); do
+    grep -q 'no progress for' "$work/serve-killed.log" 2>/dev/null && break
+    kill -0 "$qemu_pid" 2>/dev/null || break
+    sleep 1
+  done
+  grep -q 'no progress for' "$work/serve-killed.log" || { cat "$work/serve-killed.log"; log "FAIL: the first server never held a request"; exit 1; }
+  kill -KILL "$serve_pid"
+  wait "$serve_pid" 2>/dev/null || true
+  log "killed the first server (SIGKILL) holding a request; starting a second one on the same socket and image"
+  "${virtio[@]}" serve blk --socket "$work/blk.sock" --image "$work/disk.img" --num-queues "$queues" --once >"$work/serve.log" 2>&1 &
+  serve_pid=$!
+  wait "$qemu_pid" || log "QEMU exited with $?"
+  qemu_pid=
+elif [ -z "$fault" ]; then
   timeout "${GUEST_TIMEOUT:-300}" "${qemu[@]}" >"$work/qemu.log" 2>&1 || log "QEMU exited with $?"
 else
   # The hang: wait for the watchdog's verdict (or the guest finishing, which would mean no hang), then stop QEMU.
@@ -158,6 +190,12 @@ grep -q "^guest: vda has $queues queue(s)" "$work/console.log" || { log "FAIL: t
   served=$(grep -o "ring $q stopped at last_avail_idx [0-9]*" "$work/serve.log" | tail -n 1 | awk '{ print $NF }')
   [ "${served:-0}" -ge 8 ] || { log "FAIL: ring $q carried ${served:-no} request(s) in the guest's last session"; status=1; }
 done
+if [ -n "$kill" ]; then
+  echo "--- killed server (tail) ---"; tail -n 8 "$work/serve-killed.log"
+  grep -q 'injecting stall-backend' "$work/serve-killed.log" || { log "FAIL: the first server did not hold a request"; status=1; }
+  grep -q 'resubmits [1-9][0-9]* request' "$work/serve.log" || { log "FAIL: the second server resubmitted nothing from the inflight region"; status=1; }
+  [ $status -eq 0 ] && log "passed: reconnect after SIGKILL, $(grep -o 'resubmits [0-9]* request(s)' "$work/serve.log" | head -n 1) from the inflight region, nothing lost"
+fi
 [ $status -eq 0 ] && log "passed: $queues queue(s) against $server, image md5 $image_md5"
 if [ $status -eq 0 ] && [ -n "$reference" ]; then
   # The reference: the same guest, the same workload, against qemu-storage-daemon, in the same sitting.

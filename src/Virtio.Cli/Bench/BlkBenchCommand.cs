@@ -24,9 +24,10 @@ public static class BlkBenchCommand
         Option<long> requests = CliOption.LargeWholeNumber("--requests", "requests in the measured run", 5_000_000, 1, long.MaxValue);
         var json = new Option<bool>("--json") { Description = "print one JSON object" };
         var vhostUser = new Option<string?>("--vhost-user") { Description = "random reads through a vhost-user front-end against the back-end on this socket (serve blk, qemu-storage-daemon)" };
+        var inflight = new Option<bool>("--inflight") { Description = "with --vhost-user: share an inflight region (INFLIGHT_SHMFD), as QEMU does, so the back-end records every request" };
         var command = new Command("blk", "virtio-blk requests against the memory backend through virtio-mmio, one thread")
         {
-            rw, blockSize, depth, requests, json, vhostUser,
+            rw, blockSize, depth, requests, json, vhostUser, inflight,
         };
         command.SetAction(parse =>
         {
@@ -44,7 +45,7 @@ public static class BlkBenchCommand
 
             if (parse.GetValue(vhostUser) is { } socket)
             {
-                return RunVhostUser(socket, bs, qd, n, parse.GetValue(json), stdout, parse.InvocationConfiguration.Error);
+                return RunVhostUser(socket, bs, qd, n, parse.GetValue(inflight), parse.GetValue(json), stdout, parse.InvocationConfiguration.Error);
             }
 
             using var bench = new BlkBench(parse.GetValue(rw)!, bs, qd);
@@ -77,7 +78,7 @@ public static class BlkBenchCommand
         return command;
     }
 
-    private static int RunVhostUser(string socket, int blockSize, int depth, long requests, bool json, TextWriter stdout, TextWriter stderr)
+    private static int RunVhostUser(string socket, int blockSize, int depth, long requests, bool inflight, bool json, TextWriter stdout, TextWriter stderr)
     {
         VhostUserBlkBenchResult r;
         try
@@ -88,6 +89,7 @@ public static class BlkBenchCommand
                 QueueDepth = depth,
                 BlockSize = blockSize,
                 RingSize = Math.Max(128, (int)BitOperations.RoundUpToPowerOf2((uint)depth * 3)),
+                Inflight = inflight,
             });
         }
         catch (IOException e)
@@ -108,11 +110,12 @@ public static class BlkBenchCommand
                 w.WriteNumber("kicksPerRequest", Math.Round(r.KicksPerRequest, 4));
                 w.WriteNumber("driverSleeps", r.Sleeps);
                 w.WriteNumber("failed", r.Errors);
+                w.WriteBoolean("inflight", r.Inflight);
             });
         }
         else
         {
-            stdout.WriteLine($"vhost-user-blk randread bs={blockSize} qd={depth} via {socket}: {r.Requests} requests in {r.Elapsed.TotalMilliseconds:F0} ms");
+            stdout.WriteLine($"vhost-user-blk randread bs={blockSize} qd={depth} via {socket}{(r.Inflight ? " (inflight region shared)" : "")}: {r.Requests} requests in {r.Elapsed.TotalMilliseconds:F0} ms");
             stdout.WriteLine($"  {r.Iops / 1e3:F1} k IOPS; {r.KicksPerRequest:F3} kicks/request (the device's wake-ups); " +
                 $"the driver slept on its call {r.Sleeps} times; {r.Errors} failed");
         }

@@ -32,6 +32,16 @@ public sealed unsafe partial class SplitQueue
             return _error is not null ? PopResult.Broken : PopResult.Empty;
         }
 
+        if (_resubmitCount != 0)
+        {
+            if (_resubmitNext != _resubmitCount)
+            {
+                return PopHead(_resubmitHeads[_resubmitNext++], out chain);
+            }
+
+            _resubmitCount = _resubmitNext = 0; // from here on a rewind gives chains back to the available ring
+        }
+
         ushort last = _lastAvailIdx;
         if (last == _shadowAvailIdx)
         {
@@ -55,55 +65,56 @@ public sealed unsafe partial class SplitQueue
         }
 
         ushort head = LittleEndian.Read16(_avail + AvailRingOffset + (2 * (last & _mask)));
-        _lastAvailIdx = ++last;
-        if (head >= (uint)_size)
+        PopResult result = Take(head, out chain);
+        if (result == PopResult.Chain)
         {
-            return BreakPop(VirtqueueErrorKind.HeadOutOfRange, head, 0, out chain);
+            _inflightLog?.Popped(head);
         }
 
-        // Spec 2.7.13: a head comes back only through the used ring. A second pop of a head in flight would hand the
-        // device two requests with one id (one blk request slot, one used element for two chains): a ring violation.
-        ref ulong inFlightWord = ref _headsInFlight[head >> 6];
-        ulong inFlightBit = 1UL << (head & 63);
-        if ((inFlightWord & inFlightBit) != 0)
+        return result;
+    }
+
+    /// <summary>
+    /// Pops the chain at <paramref name="head"/> without reading the available ring: a request a restarted device had
+    /// in flight, resubmitted (see <see cref="Resubmit"/>). It takes the next available entry as <see cref="Pop"/>
+    /// would (the driver published it before the restart) and validates the chain as <see cref="Pop"/> does; a head out
+    /// of range or in flight, a bad chain, or no available entry left for it breaks the queue. The
+    /// <see cref="InflightLog"/> is not told: the head is still recorded from its first pop.
+    /// </summary>
+    /// <param name="head">The head index of the chain.</param>
+    /// <param name="chain">The chain, valid until it is pushed or the queue is reset.</param>
+    /// <returns><see cref="PopResult.Chain"/> or <see cref="PopResult.Broken"/> (<see cref="PopResult.Empty"/> when not ready).</returns>
+    public PopResult PopHead(ushort head, out DescriptorChain chain)
+    {
+        if (_error is not null || _avail == null)
         {
-            return BreakPop(VirtqueueErrorKind.HeadInUse, head, 0, out chain);
+            chain = default;
+            return _error is not null ? PopResult.Broken : PopResult.Empty;
         }
 
-        if (_eventIdx && _notification)
+        ushort last = _lastAvailIdx;
+        if (last == _shadowAvailIdx)
         {
-            // QEMU writes avail_event = last_avail_idx on each pop while notifications are on.
-            LittleEndian.WriteIndex(_availEvent, last);
+            _shadowAvailIdx = LittleEndian.ReadIndex(_avail + 2);
         }
 
-        // Fast path: one direct descriptor that ends the chain, the common shape of a simple request.
-        byte* d = _desc + (head * SplitRing.DescriptorSize);
-        ushort flags = LittleEndian.Read16(d + 12);
-        uint len = LittleEndian.Read32(d + 8);
-        ulong addr = LittleEndian.Read64(d);
-        if ((flags & (ushort)(DescriptorFlags.Next | DescriptorFlags.Indirect)) == 0 && len - 1 < MaxBufferLength
-            && TranslateBuffer(addr, len, out _) == GuestMemoryError.None)
+        ushort available = (ushort)(_shadowAvailIdx - last);
+        if (available > (uint)_size)
         {
-            chain = new DescriptorChain(this, _generation, head, addr, len, (flags & (ushort)DescriptorFlags.Write) != 0);
-        }
-        else
-        {
-            VirtqueueErrorKind error = Walk(head, out chain, out ulong a, out ulong b);
-            if (error != 0)
-            {
-                return BreakPop(error, a, b, out chain);
-            }
+            return BreakPop(VirtqueueErrorKind.AvailIndexTooFar, last, _shadowAvailIdx, out chain);
         }
 
-        inFlightWord |= inFlightBit;
-        _poppedHeads[(ushort)(last - 1) & _mask] = head;
-        _inUse++;
-        if (Logger is { } logger)
+        if (available == 0)
         {
-            RingLog.VirtqueuePop(logger, Name, Index, head, chain.ReadableCount, chain.WritableCount);
+            return BreakPop(VirtqueueErrorKind.ResubmitBeyondAvail, head, _shadowAvailIdx, out chain);
         }
 
-        return PopResult.Chain;
+        if (_inUse >= _size)
+        {
+            return BreakPop(VirtqueueErrorKind.SizeExceeded, 0, 0, out chain);
+        }
+
+        return Take(head, out chain);
     }
 
     /// <summary>
@@ -153,10 +164,21 @@ public sealed unsafe partial class SplitQueue
             return false;
         }
 
+        // Rewound resubmitted chains go back to the resubmit list (still in flight for the log); the others to the
+        // available ring, and the log forgets them.
         for (int k = 1; k <= count; k++)
         {
-            ushort head = _poppedHeads[(ushort)(_lastAvailIdx - k) & _mask];
+            ushort position = (ushort)(_lastAvailIdx - k);
+            ushort head = _poppedHeads[position & _mask];
             _headsInFlight[head >> 6] &= ~(1UL << (head & 63));
+            if ((ushort)(position - _resubmitBase) < (uint)_resubmitNext)
+            {
+                _resubmitNext--;
+            }
+            else
+            {
+                _inflightLog?.Unpopped(head);
+            }
         }
 
         _lastAvailIdx = (ushort)(_lastAvailIdx - count);
@@ -170,6 +192,61 @@ public sealed unsafe partial class SplitQueue
         chain = default;
         Break(kind, a, b);
         return PopResult.Broken;
+    }
+
+    /// <summary>Consumes the next available entry for <paramref name="head"/>, validates its chain and marks it in flight.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private PopResult Take(ushort head, out DescriptorChain chain)
+    {
+        ushort last = ++_lastAvailIdx;
+        if (head >= (uint)_size)
+        {
+            return BreakPop(VirtqueueErrorKind.HeadOutOfRange, head, 0, out chain);
+        }
+
+        // Spec 2.7.13: a head comes back only through the used ring. A second pop of a head in flight would hand the
+        // device two requests with one id (one blk request slot, one used element for two chains): a ring violation.
+        ref ulong inFlightWord = ref _headsInFlight[head >> 6];
+        ulong inFlightBit = 1UL << (head & 63);
+        if ((inFlightWord & inFlightBit) != 0)
+        {
+            return BreakPop(VirtqueueErrorKind.HeadInUse, head, 0, out chain);
+        }
+
+        if (_eventIdx && _notification)
+        {
+            // QEMU writes avail_event = last_avail_idx on each pop while notifications are on.
+            LittleEndian.WriteIndex(_availEvent, last);
+        }
+
+        // Fast path: one direct descriptor that ends the chain, the common shape of a simple request.
+        byte* d = _desc + (head * SplitRing.DescriptorSize);
+        ushort flags = LittleEndian.Read16(d + 12);
+        uint len = LittleEndian.Read32(d + 8);
+        ulong addr = LittleEndian.Read64(d);
+        if ((flags & (ushort)(DescriptorFlags.Next | DescriptorFlags.Indirect)) == 0 && len - 1 < MaxBufferLength
+            && TranslateBuffer(addr, len, out _) == GuestMemoryError.None)
+        {
+            chain = new DescriptorChain(this, _generation, head, addr, len, (flags & (ushort)DescriptorFlags.Write) != 0);
+        }
+        else
+        {
+            VirtqueueErrorKind error = Walk(head, out chain, out ulong a, out ulong b);
+            if (error != 0)
+            {
+                return BreakPop(error, a, b, out chain);
+            }
+        }
+
+        inFlightWord |= inFlightBit;
+        _poppedHeads[(ushort)(last - 1) & _mask] = head;
+        _inUse++;
+        if (Logger is { } logger)
+        {
+            RingLog.VirtqueuePop(logger, Name, Index, head, chain.ReadableCount, chain.WritableCount);
+        }
+
+        return PopResult.Chain;
     }
 
     /// <summary>Walks and validates one chain without trusting anything in it; bounded by the table sizes.</summary>

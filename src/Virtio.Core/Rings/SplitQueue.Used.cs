@@ -66,8 +66,14 @@ public sealed unsafe partial class SplitQueue
             _headsInFlight[head >> 6] &= ~(1UL << (head & 63));
         }
 
+        // vhost-user.rst "Inflight I/O tracking": the batch is recorded before used->idx publishes it, and cleared
+        // after, so a device dying between the two stores is known to have completed it.
+        IInflightLog? log = _inflightLog;
+        log?.Publishing(new ReadOnlySpan<ushort>(_filledHeads, 0, count));
+
         // Release store: the elements written by Fill are visible before the index that publishes them.
         LittleEndian.WriteIndex(_used + 2, next);
+        log?.Published(new ReadOnlySpan<ushort>(_filledHeads, 0, count), next);
         _usedIdx = next;
         _inUse -= count;
         if ((short)(next - _signalledUsed) < (ushort)(next - old))

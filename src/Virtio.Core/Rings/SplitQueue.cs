@@ -85,6 +85,14 @@ public sealed unsafe partial class SplitQueue
     private ushort[] _poppedHeads = [];
     private ushort[] _filledHeads = [];
 
+    // Heads to pop before the available ring (a device restarted with requests in flight: vhost-user's inflight
+    // region), as libvhost-user's resubmit_list; each stands for the avail entry at _resubmitBase + its position.
+    private ushort[] _resubmitHeads = [];
+    private int _resubmitCount;
+    private int _resubmitNext;
+    private ushort _resubmitBase;
+    private IInflightLog? _inflightLog;
+
     // Fault seam state: the value of used_event read "too early" by the DeviceReadUsedEventBeforeUsedIdx fault.
     private bool _staleUsedEventPending;
     private ushort _staleUsedEvent;
@@ -182,6 +190,20 @@ public sealed unsafe partial class SplitQueue
 
     /// <summary>The fault plan consulted at each <see cref="RingFaultPoint"/>; null (the default) injects nothing.</summary>
     public IRingFaultPlan? FaultPlan { get; set; }
+
+    /// <summary>
+    /// Where the queue records the heads it pops and publishes, for a device that must survive its own restart (the
+    /// vhost-user inflight region); null (the default) records nothing. Set while the queue is not ready.
+    /// </summary>
+    public IInflightLog? InflightLog
+    {
+        get => _inflightLog;
+        set
+        {
+            ThrowIfReady();
+            _inflightLog = value;
+        }
+    }
 
     /// <summary>
     /// Raised once when the queue breaks, wherever the violation was found (pop, <see cref="AvailableCount"/>, a walk of
@@ -322,8 +344,38 @@ public sealed unsafe partial class SplitQueue
         _notification = true;
         _staleUsedEventPending = false;
         _error = null;
+        _resubmitCount = _resubmitNext = 0;
         Array.Clear(_headsInFlight);
     }
+
+    /// <summary>
+    /// Schedules chains to pop again, by head, before anything from the available ring: the requests a restarted device
+    /// had in flight (libvhost-user's <c>vu_check_queue_inflights</c>). Each stands for the next available entry from
+    /// <see cref="LastAvailIdx"/> on, as it did when first popped, and is validated by <see cref="PopHead"/> as any pop
+    /// is. Call after <see cref="SetState(in SplitQueueState)"/> with <c>last_avail_idx</c> at <c>used_idx</c>.
+    /// </summary>
+    /// <param name="heads">The heads, oldest first; copied. At most <see cref="MaxSize"/>.</param>
+    /// <exception cref="ArgumentException">More heads than <see cref="MaxSize"/>.</exception>
+    public void Resubmit(ReadOnlySpan<ushort> heads)
+    {
+        if (heads.Length > MaxSize)
+        {
+            throw new ArgumentException($"{heads.Length} heads to resubmit on a queue of at most {MaxSize}", nameof(heads));
+        }
+
+        if (_resubmitHeads.Length < MaxSize)
+        {
+            _resubmitHeads = new ushort[MaxSize];
+        }
+
+        heads.CopyTo(_resubmitHeads);
+        _resubmitCount = heads.Length;
+        _resubmitNext = 0;
+        _resubmitBase = _lastAvailIdx;
+    }
+
+    /// <summary>Heads scheduled by <see cref="Resubmit"/> and not popped yet.</summary>
+    public int PendingResubmits => _resubmitCount - _resubmitNext;
 
     /// <summary>The shadow state, as QEMU reports it.</summary>
     public SplitQueueState GetState() => new(

@@ -49,6 +49,7 @@ public sealed class VirtqueueError
         VirtqueueErrorKind.ChainLengthOverflow => $"Descriptor chain length {a} overflows 32 bits",
         VirtqueueErrorKind.ChainModifiedInFlight => $"Descriptor chain at head {a} changed while in flight",
         VirtqueueErrorKind.HeadInUse => $"Guest posted descriptor head {a} while it is in use",
+        VirtqueueErrorKind.ResubmitBeyondAvail => $"Resubmitted head {a} but avail->idx {b} has no entry left for it",
         _ => kind.ToString(),
     };
 

@@ -75,4 +75,11 @@ public enum VirtqueueErrorKind
     /// device that keeps per-head request state (virtio-blk) would have one slot claimed by two requests.
     /// </summary>
     HeadInUse,
+
+    /// <summary>
+    /// A head resubmitted after a device restart (<see cref="SplitQueue.PopHead"/>, the vhost-user inflight region)
+    /// stands for an available entry the driver never published: the record claims more chains in flight than
+    /// <c>avail-&gt;idx</c> allows.
+    /// </summary>
+    ResubmitBeyondAvail,
 }

@@ -35,6 +35,9 @@ internal static unsafe class SharedMemory
         return Libc.Lseek(fd, 0, SeekEnd);
     }
 
+    /// <summary>The bytes at <paramref name="address"/> of a mapping this process owns (bounds are the caller's).</summary>
+    public static Span<byte> AsSpan(nint address, int length) => new((void*)address, length);
+
     public static void Unmap(nint address, ulong length) => Libc.Munmap((void*)address, (nuint)length);
 
     /// <summary>A memfd of <paramref name="size"/> bytes (zeroed), for a front-end's guest RAM or a test.</summary>

@@ -17,34 +17,36 @@ internal sealed class ScriptedFrontEnd : IDisposable
     public const string MemfdName = "vhost-test-ram";
     public const ulong RamSize = 1 << 20;
 
-    private readonly Thread _serveThread;
     private readonly VhostUserMessage _reply = new();
+    private readonly IBlockBackend _disk;
+    private readonly Func<IBlockBackend, IBlockBackend>? _wrapBackend;
+    private readonly Func<int, IEventNotifier, IEventNotifier>? _wrapCall;
+    private readonly int _numQueues;
+    private readonly int _queueSize;
+    private readonly Func<GuestMemory, VirtioDevice>? _device;
+    private readonly List<VhostUserBackend> _deadBackends = [];
+    private Thread _serveThread = null!;
     private bool _disposed;
 
     public ScriptedFrontEnd(int numQueues = 1, int queueSize = 256, Func<IBlockBackend, IBlockBackend>? wrapBackend = null,
         Func<int, IEventNotifier, IEventNotifier>? wrapCall = null, Func<GuestMemory, VirtioDevice>? device = null)
     {
-        IBlockBackend disk = new MemoryBlockBackend(1 << 20);
-        disk = wrapBackend?.Invoke(disk) ?? disk;
-        Backend = new VhostUserBackend(
-            device ?? (memory => new BlockDevice(memory, disk, new BlockDeviceOptions
-            {
-                NumQueues = numQueues,
-                Device = new() { QueueSize = queueSize, ResetDrainTimeout = TimeSpan.FromSeconds(2) },
-            })),
-            new VhostUserBackendOptions { DrainTimeout = TimeSpan.FromSeconds(2), WrapCall = wrapCall });
-        (FileDescriptor mine, FileDescriptor theirs) = UnixSocket.Pair();
-        Channel = new VhostUserChannel(mine);
-        _serveThread = new Thread(() => Backend.Serve(theirs)) { IsBackground = true, Name = "vhost-test-backend" };
-        _serveThread.Start();
+        _disk = new MemoryBlockBackend(1 << 20);
+        _wrapBackend = wrapBackend;
+        _wrapCall = wrapCall;
+        _numQueues = numQueues;
+        _queueSize = queueSize;
+        _device = device;
+        Connect();
         RamFd = SharedMemory.CreateMemfd(MemfdName, RamSize);
         RamUserAddress = SharedMemory.TryMap(RamFd.Value, RamSize, out _);
         Ram = new GuestMemory(GuestMemoryRegion.Wrap(0, RamSize, RamUserAddress));
     }
 
-    public VhostUserBackend Backend { get; }
+    /// <summary>The back-end of the current connection.</summary>
+    public VhostUserBackend Backend { get; private set; } = null!;
 
-    public VhostUserChannel Channel { get; }
+    public VhostUserChannel Channel { get; private set; } = null!;
 
     public FileDescriptor RamFd { get; }
 
@@ -142,8 +144,39 @@ internal sealed class ScriptedFrontEnd : IDisposable
         return b;
     }
 
+    /// <summary>
+    /// Kills the connection as a back-end crash would look to the front-end (the socket closes), then connects a new
+    /// back-end process (a new <see cref="VhostUserBackend"/> over the same disk) to the same guest RAM. The old back-end
+    /// is left as it ended, its requests never completed, and disposed with this front-end.
+    /// </summary>
+    public void Reconnect()
+    {
+        UnixSocket.Shutdown(Channel.Socket);
+        Assert.True(_serveThread.Join(TimeSpan.FromSeconds(30)), "the old back-end did not end its connection");
+        Channel.Dispose();
+        _deadBackends.Add(Backend);
+        Connect();
+    }
+
     /// <summary>Waits for the back-end to end the connection (generous deadline).</summary>
     public bool WaitClosed() => _serveThread.Join(TimeSpan.FromSeconds(30));
+
+    private void Connect()
+    {
+        IBlockBackend disk = _wrapBackend?.Invoke(_disk) ?? _disk;
+        Backend = new VhostUserBackend(
+            _device ?? (memory => new BlockDevice(memory, disk, new BlockDeviceOptions
+            {
+                NumQueues = _numQueues,
+                Device = new() { QueueSize = _queueSize, ResetDrainTimeout = TimeSpan.FromSeconds(2) },
+            })),
+            new VhostUserBackendOptions { DrainTimeout = TimeSpan.FromSeconds(2), WrapCall = _wrapCall });
+        (FileDescriptor mine, FileDescriptor theirs) = UnixSocket.Pair();
+        Channel = new VhostUserChannel(mine);
+        VhostUserBackend backend = Backend;
+        _serveThread = new Thread(() => backend.Serve(theirs)) { IsBackground = true, Name = "vhost-test-backend" };
+        _serveThread.Start();
+    }
 
     public void Dispose()
     {
@@ -157,6 +190,7 @@ internal sealed class ScriptedFrontEnd : IDisposable
         _serveThread.Join(TimeSpan.FromSeconds(30));
         Channel.Dispose();
         Backend.Dispose();
+        _deadBackends.ForEach(b => b.Dispose());
         Ram.Dispose();
         SharedMemory.Unmap(RamUserAddress, RamSize);
         RamFd.Dispose();
