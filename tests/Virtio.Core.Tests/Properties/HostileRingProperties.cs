@@ -1,3 +1,4 @@
+using Virtio.Testing;
 using CsCheck;
 using Virtio.Core.Tests.Support;
 using Virtio.Rings;
