@@ -110,16 +110,16 @@ public sealed class RingHarness : IDisposable
     public IEventNotifier Call { get; }
 
     /// <summary><c>used_event</c> as the guest wrote it.</summary>
-    public ushort UsedEvent => Memory.Read<ushort>(Layout.AvailRing + 4 + (2 * (ulong)Layout.Size));
+    public ushort UsedEvent => Memory.Read<ushort>(Layout.UsedEventAddress);
 
     /// <summary><c>avail_event</c> as the device wrote it.</summary>
-    public ushort AvailEvent => Memory.Read<ushort>(Layout.UsedRing + 4 + (8 * (ulong)Layout.Size));
+    public ushort AvailEvent => Memory.Read<ushort>(Layout.AvailEventAddress);
 
     /// <summary><c>used-&gt;idx</c> in guest RAM.</summary>
-    public ushort GuestUsedIdx => Memory.Read<ushort>(Layout.UsedRing + 2);
+    public ushort GuestUsedIdx => Memory.Read<ushort>(Layout.UsedIdxAddress);
 
     /// <summary><c>avail-&gt;idx</c> in guest RAM.</summary>
-    public ushort GuestAvailIdx => Memory.Read<ushort>(Layout.AvailRing + 2);
+    public ushort GuestAvailIdx => Memory.Read<ushort>(Layout.AvailIdxAddress);
 
     /// <summary>Allocates a data buffer in guest RAM (16-byte aligned) and fills it with <paramref name="fill"/>.</summary>
     public GuestSegment Buffer(uint length, byte fill = 0)
@@ -225,7 +225,7 @@ public sealed class RingHarness : IDisposable
     /// <summary>Writes descriptor <paramref name="index"/> of the ring's table, or of the indirect <paramref name="table"/>.</summary>
     public void WriteDescriptor(int index, ulong addr, uint len, DescriptorFlags flags, ushort next, ulong table = 0)
     {
-        ulong at = (table == 0 ? Layout.DescriptorTable : table) + ((ulong)index * 16);
+        ulong at = (table == 0 ? Layout.DescriptorTable : table) + SplitRing.DescriptorOffset((uint)index);
         Memory.Write(at, addr);
         Memory.Write(at + 8, len);
         Memory.Write(at + 12, (ushort)flags);
@@ -235,8 +235,8 @@ public sealed class RingHarness : IDisposable
     /// <summary>Puts <paramref name="head"/> at avail ring slot <paramref name="slot"/> and sets avail->idx.</summary>
     public void PublishAvail(ushort slot, ushort head, ushort availIdx)
     {
-        Memory.Write(Layout.AvailRing + 4 + (2 * (ulong)(slot & (Layout.Size - 1))), head);
-        Memory.Write(Layout.AvailRing + 2, availIdx);
+        Memory.Write(Layout.AvailEntryAddress(slot), head);
+        Memory.Write(Layout.AvailIdxAddress, availIdx);
     }
 
     /// <summary>Makes the device side ready again after a <see cref="SplitQueue.Reset"/> (the driver writing QueueReady = 1).</summary>

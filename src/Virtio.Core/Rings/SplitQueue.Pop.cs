@@ -36,7 +36,7 @@ public sealed unsafe partial class SplitQueue
         if (last == _shadowAvailIdx)
         {
             // Acquire load: the ring entry and descriptors below are read after the index that published them.
-            _shadowAvailIdx = LittleEndian.ReadIndex(_avail + 2);
+            _shadowAvailIdx = LittleEndian.ReadIndex(_avail + SplitRing.IdxOffset);
             if (last == _shadowAvailIdx)
             {
                 chain = default;
@@ -54,7 +54,7 @@ public sealed unsafe partial class SplitQueue
             return BreakPop(VirtqueueErrorKind.SizeExceeded, 0, 0, out chain);
         }
 
-        ushort head = LittleEndian.Read16(_avail + AvailRingOffset + (2 * (last & _mask)));
+        ushort head = LittleEndian.Read16(_avail + SplitRing.AvailEntryOffset((uint)(last & _mask)));
         _lastAvailIdx = ++last;
         if (head >= (uint)_size)
         {
@@ -117,7 +117,7 @@ public sealed unsafe partial class SplitQueue
             return 0;
         }
 
-        _shadowAvailIdx = LittleEndian.ReadIndex(_avail + 2);
+        _shadowAvailIdx = LittleEndian.ReadIndex(_avail + SplitRing.IdxOffset);
         int n = (ushort)(_shadowAvailIdx - _lastAvailIdx);
         if (n > _size)
         {

@@ -28,9 +28,6 @@ namespace Virtio.Rings;
 /// </remarks>
 public sealed unsafe partial class SplitQueue
 {
-    private const int AvailRingOffset = 4;
-    private const int UsedRingOffset = 4;
-
     private readonly GuestMemory _memory;
 
     // Host pointers to the three ring areas, translated and bounds-checked once by Enable (QEMU's region caches).
@@ -284,8 +281,8 @@ public sealed unsafe partial class SplitQueue
         _desc = desc;
         _avail = avail;
         _used = used;
-        _usedEvent = avail + AvailRingOffset + (2 * (uint)size);
-        _availEvent = used + UsedRingOffset + (8 * (uint)size);
+        _usedEvent = avail + SplitRing.UsedEventOffset(size);
+        _availEvent = used + SplitRing.AvailEventOffset(size);
         return null;
     }
 
@@ -410,11 +407,11 @@ public sealed unsafe partial class SplitQueue
 
         fields = new GuestRingFields(
             AvailFlags: LittleEndian.ReadIndex(avail),
-            AvailIdx: LittleEndian.ReadIndex(avail + 2),
-            UsedEvent: ReadOptionalIndex(AvailRingAddress + AvailRingOffset + (2 * (ulong)_size)),
+            AvailIdx: LittleEndian.ReadIndex(avail + SplitRing.IdxOffset),
+            UsedEvent: ReadOptionalIndex(AvailRingAddress + SplitRing.UsedEventOffset(_size)),
             UsedFlags: LittleEndian.ReadIndex(used),
-            UsedIdx: LittleEndian.ReadIndex(used + 2),
-            AvailEvent: ReadOptionalIndex(UsedRingAddress + UsedRingOffset + (8 * (ulong)_size)));
+            UsedIdx: LittleEndian.ReadIndex(used + SplitRing.IdxOffset),
+            AvailEvent: ReadOptionalIndex(UsedRingAddress + SplitRing.AvailEventOffset(_size)));
         return true;
     }
 

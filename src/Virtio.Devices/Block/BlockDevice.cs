@@ -24,7 +24,7 @@ public sealed class BlockDevice : VirtioDevice
     /// <summary>Bytes GET_ID returns.</summary>
     public const int IdBytes = 20;
 
-    private const int HeaderBytes = 16;
+    private const int HeaderBytes = VirtioBlkRequestHeader.Size;
     private const int SegmentDescriptorBytes = 16;
     private const byte StatusOk = 0;
     private const byte StatusIoErr = 1;
@@ -108,8 +108,9 @@ public sealed class BlockDevice : VirtioDevice
             return;
         }
 
-        var type = (VirtioBlkRequestType)BinaryPrimitives.ReadUInt32LittleEndian(header);
-        ulong sector = BinaryPrimitives.ReadUInt64LittleEndian(header[8..]);
+        var outhdr = VirtioBlkRequestHeader.Read(header);
+        VirtioBlkRequestType type = outhdr.Type;
+        ulong sector = outhdr.Sector;
         BlockRequest request = _requests[queue.Index][chain.Head];
         request.Begin(chain, type);
         switch (type)
