@@ -135,8 +135,8 @@ public abstract class VirtioDevice : IDisposable
 
     /// <summary>
     /// When a chain was popped, for <see cref="VirtioQueue.GetInFlight"/>: on the system clock the coarse millisecond
-    /// tick (CLOCK_MONOTONIC_COARSE, a few ns; a precise timestamp per pop cost more than the rest of a net frame's
-    /// pop), otherwise the configured <see cref="VirtioDeviceOptions.TimeProvider"/>'s timestamp.
+    /// tick (CLOCK_MONOTONIC_COARSE: an in-flight age needs no more, and a precise clock costs too much per pop; see
+    /// docs/benchmarks.md), otherwise the configured <see cref="VirtioDeviceOptions.TimeProvider"/>'s timestamp.
     /// </summary>
     internal long PopTimestamp() => _coarseClock ? Environment.TickCount64 : Clock.GetTimestamp();
 
