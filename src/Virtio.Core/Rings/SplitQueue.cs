@@ -191,6 +191,9 @@ public sealed unsafe partial class SplitQueue
     /// <summary>Receives <c>virtio_error</c> and trace events; null logs nothing.</summary>
     public ILogger? Logger { get; set; }
 
+    /// <summary>Where ring errors are counted: the device's meter (its host's, when it has one), else the static one.</summary>
+    internal RingMetrics Metrics { get; set; } = RingMetrics.Default;
+
     /// <summary>True between a successful <see cref="Enable"/> and <see cref="Reset"/>.</summary>
     public bool IsReady => _desc != null;
 
@@ -465,7 +468,7 @@ public sealed unsafe partial class SplitQueue
 
         var error = new VirtqueueError(kind, Index, VirtqueueError.Describe(kind, a, b));
         _error = error;
-        RingMetrics.Errors.Add(1, new KeyValuePair<string, object?>("kind", kind.ToString()));
+        Metrics.Errors.Add(1, new KeyValuePair<string, object?>("kind", kind.ToString()));
         if (Logger is { } logger)
         {
             RingLog.VirtioError(logger, Name, Index, error.Message);

@@ -40,6 +40,7 @@ public sealed class BlockDevice : VirtioDevice
     private readonly ulong _sectorMask;
     private readonly int _segMax;
     private readonly KeyValuePair<string, object?> _deviceTag;
+    private readonly BlockMetrics _metrics;
 
     /// <summary>A block device over <paramref name="backend"/> (which it disposes).</summary>
     public BlockDevice(GuestMemory memory, IBlockBackend backend, BlockDeviceOptions? options = null)
@@ -54,6 +55,7 @@ public sealed class BlockDevice : VirtioDevice
         _capacitySectors = backend.Capacity / 512;
         _sectorMask = (ulong)(_options.LogicalBlockSize / 512) - 1;
         _deviceTag = new("device", Name);
+        _metrics = BlockMetrics.For(MeterFactory);
         int queueSize = _options.Device.QueueSize;
 
         // seg_max = queue size - 2, QEMU's choice (seg_max_adjust): the header and the status take two descriptors.
@@ -180,7 +182,7 @@ public sealed class BlockDevice : VirtioDevice
     /// <summary>The backend finished a request (any thread).</summary>
     internal void OnBackendComplete(BlockRequest request, BlockIoStatus status)
     {
-        BlockMetrics.InFlight.Add(-1, _deviceTag);
+        _metrics.InFlight.Add(-1, _deviceTag);
         if (status == BlockIoStatus.Ok && request.FlushAfter)
         {
             // Writethrough: the write is acknowledged only once it is stable.
@@ -416,7 +418,7 @@ public sealed class BlockDevice : VirtioDevice
 
     private void Submit(BlockRequest request)
     {
-        BlockMetrics.InFlight.Add(1, _deviceTag);
+        _metrics.InFlight.Add(1, _deviceTag);
         request.MarkSubmitted();
         try
         {
@@ -430,7 +432,7 @@ public sealed class BlockDevice : VirtioDevice
             BlockLog.BackendFailed(Logger, Name, request.Queue.Index, request.Chain.Head, "Submit", e);
             if (request.TryTakeBack())
             {
-                BlockMetrics.InFlight.Add(-1, _deviceTag);
+                _metrics.InFlight.Add(-1, _deviceTag);
                 DeviceError(request.Queue, request.Chain, $"virtio-blk backend failed: {e.GetType().Name}: {e.Message}");
             }
             else
@@ -448,7 +450,7 @@ public sealed class BlockDevice : VirtioDevice
         ulong bytes = request.Length;
         if (status != StatusOk)
         {
-            BlockMetrics.Errors.Add(1, _deviceTag, new("status", status == StatusIoErr ? "ioerr" : "unsupp"));
+            _metrics.Errors.Add(1, _deviceTag, new("status", status == StatusIoErr ? "ioerr" : "unsupp"));
             if (Logger.IsEnabled(LogLevel.Debug))
             {
                 BlockLog.BadRequest(Logger, Name, queue.Index, chain.Head, type, status, reason ?? "");
@@ -456,10 +458,10 @@ public sealed class BlockDevice : VirtioDevice
         }
         else
         {
-            BlockMetrics.Requests.Add(1, _deviceTag, new("type", TypeName(type)));
+            _metrics.Requests.Add(1, _deviceTag, new("type", TypeName(type)));
             if (bytes != 0)
             {
-                BlockMetrics.Bytes.Add((long)bytes, _deviceTag, new("type", TypeName(type)));
+                _metrics.Bytes.Add((long)bytes, _deviceTag, new("type", TypeName(type)));
             }
         }
 

@@ -52,6 +52,7 @@ public sealed partial class VirtioNetDevice : VirtioDevice
     private readonly Lock _configLock = new();
     private readonly long[] _drops = new long[NetMetrics.ReasonTags.Length];
     private readonly KeyValuePair<string, object?> _deviceTag;
+    private readonly NetMetrics _metrics;
     private long _txPackets;
     private long _txBytes;
     private long _rxPackets;
@@ -82,6 +83,7 @@ public sealed partial class VirtioNetDevice : VirtioDevice
 
         _defaultMac = mac;
         _deviceTag = new KeyValuePair<string, object?>("device", Name);
+        _metrics = NetMetrics.For(MeterFactory);
         _backlogs = new NetRxBacklog[MaxQueuePairs];
         _rx = new RxState[MaxQueuePairs];
         _tx = new TxState[MaxQueuePairs];
@@ -345,7 +347,7 @@ public sealed partial class VirtioNetDevice : VirtioDevice
     private void CountDrop(NetDropReason reason, int pair, int length)
     {
         Interlocked.Increment(ref _drops[(int)reason]);
-        NetMetrics.Drops.Add(1, _deviceTag, new KeyValuePair<string, object?>("reason", NetMetrics.ReasonTags[(int)reason]));
+        _metrics.Drops.Add(1, _deviceTag, new KeyValuePair<string, object?>("reason", NetMetrics.ReasonTags[(int)reason]));
         if (Logger.IsEnabled(LogLevel.Debug))
         {
             NetLog.Drop(Logger, Name, pair, length, reason);
