@@ -32,9 +32,6 @@ namespace Virtio.Driver;
 /// </remarks>
 public sealed unsafe class DriverQueue<TToken> : IDisposable
 {
-    private const int AvailRingOffset = 4;
-    private const int UsedRingOffset = 4;
-
     private readonly GuestMemory _memory;
     private readonly byte* _desc;
     private readonly byte* _avail;
@@ -106,8 +103,8 @@ public sealed unsafe class DriverQueue<TToken> : IDisposable
         new Span<byte>(_avail, (int)SplitRing.AvailRingBytes(_size, eventIdx: true)).Clear();
         new Span<byte>(_used, (int)SplitRing.UsedRingBytes(_size, eventIdx: true)).Clear();
 
-        _usedEvent = _avail + AvailRingOffset + (2 * (uint)_size);
-        _availEvent = _used + UsedRingOffset + (8 * (uint)_size);
+        _usedEvent = _avail + SplitRing.UsedEventOffset(_size);
+        _availEvent = _used + SplitRing.AvailEventOffset(_size);
         _extra = new DescExtra[_size];
         _state = new DescState[_size];
         for (int i = 0; i < _size; i++)
@@ -251,7 +248,7 @@ public sealed unsafe class DriverQueue<TToken> : IDisposable
         _state[head] = new DescState { Token = token, WritableBytes = writableBytes, InFlight = true };
         InFlight++;
 
-        LittleEndian.Write16(_avail + AvailRingOffset + (2 * (_availIdxShadow & _mask)), head);
+        LittleEndian.Write16(_avail + SplitRing.AvailEntryOffset((uint)(_availIdxShadow & _mask)), head);
         if (_numAdded == 0 && FaultPlan is not null && FaultPlan.ShouldInject(RingFaultPoint.DriverReadAvailEventBeforeAvailIdx, _queueIndex, _availIdxShadow))
         {
             // Simulates the missing full fence: avail_event is read before avail->idx is visible to the device.
@@ -260,7 +257,7 @@ public sealed unsafe class DriverQueue<TToken> : IDisposable
         }
 
         _availIdxShadow++;
-        LittleEndian.WriteIndex(_avail + 2, _availIdxShadow); // release: ring entry and descriptors first (virtio_wmb)
+        LittleEndian.WriteIndex(_avail + SplitRing.IdxOffset, _availIdxShadow); // release: ring entry and descriptors first (virtio_wmb)
         _numAdded++;
         if (_numAdded == ushort.MaxValue)
         {
@@ -322,7 +319,7 @@ public sealed unsafe class DriverQueue<TToken> : IDisposable
     public bool Kick() => KickPrepare() && Notify();
 
     /// <summary>True when the device has published used elements the driver has not popped (<c>more_used_split</c>).</summary>
-    public bool MoreUsed() => _lastUsedIdx != LittleEndian.ReadIndex(_used + 2);
+    public bool MoreUsed() => _lastUsedIdx != LittleEndian.ReadIndex(_used + SplitRing.IdxOffset);
 
     /// <summary>
     /// Pops one used element (<c>virtqueue_get_buf</c>): returns its token and the length the device wrote, frees its
@@ -340,12 +337,12 @@ public sealed unsafe class DriverQueue<TToken> : IDisposable
         }
 
         ushort last = _lastUsedIdx;
-        if (last == LittleEndian.ReadIndex(_used + 2))
+        if (last == LittleEndian.ReadIndex(_used + SplitRing.IdxOffset))
         {
             return false; // the acquire load above orders the element reads below (virtio_rmb)
         }
 
-        byte* e = _used + UsedRingOffset + (SplitRing.UsedElementSize * (last & _mask));
+        byte* e = _used + SplitRing.UsedElementOffset((uint)(last & _mask));
         uint id = LittleEndian.Read32(e);
         uint len = LittleEndian.Read32(e + 4);
         if (id >= (uint)_size)
@@ -454,7 +451,7 @@ public sealed unsafe class DriverQueue<TToken> : IDisposable
         }
 
         Interlocked.MemoryBarrier();
-        return lastUsedIdx != LittleEndian.ReadIndex(_used + 2);
+        return lastUsedIdx != LittleEndian.ReadIndex(_used + SplitRing.IdxOffset);
     }
 
     /// <summary>
@@ -480,7 +477,7 @@ public sealed unsafe class DriverQueue<TToken> : IDisposable
         ushort bufs = (ushort)((ushort)(_availIdxShadow - _lastUsedIdx) * 3 / 4);
         LittleEndian.WriteIndex(_usedEvent, (ushort)(_lastUsedIdx + bufs));
         Interlocked.MemoryBarrier();
-        return (ushort)(LittleEndian.ReadIndex(_used + 2) - _lastUsedIdx) <= bufs;
+        return (ushort)(LittleEndian.ReadIndex(_used + SplitRing.IdxOffset) - _lastUsedIdx) <= bufs;
     }
 
     /// <summary>
@@ -496,7 +493,7 @@ public sealed unsafe class DriverQueue<TToken> : IDisposable
                 token = _state[i].Token;
                 Detach((ushort)i);
                 _availIdxShadow--;
-                LittleEndian.WriteIndex(_avail + 2, _availIdxShadow);
+                LittleEndian.WriteIndex(_avail + SplitRing.IdxOffset, _availIdxShadow);
                 return true;
             }
         }

@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.Diagnostics;
+using Virtio.Devices.Block;
 using Virtio.Driver;
 using Virtio.Rings;
 using Virtio.VhostUser.Interop;
@@ -141,12 +142,10 @@ public static class VhostUserBlkBench
             x ^= x << 5;
             _random = x;
             ulong sector = x % blocks * (_blockSize / 512);
-            ulong header = HeaderArea + ((ulong)slot * 16);
-            ram.Memory.Write(header, 0u); // VIRTIO_BLK_T_IN
-            ram.Memory.Write(header + 4, 0u);
-            ram.Memory.Write(header + 8, sector);
+            ulong header = HeaderArea + ((ulong)slot * VirtioBlkRequestHeader.Size);
+            new VirtioBlkRequestHeader(VirtioBlkRequestType.In, sector).Write(ram.Memory.GetSpan(header, VirtioBlkRequestHeader.Size));
             ram.Memory.Write<byte>(StatusArea + (ulong)slot, 0xff);
-            ReadOnlySpan<GuestSegment> readable = [new(header, 16)];
+            ReadOnlySpan<GuestSegment> readable = [new(header, VirtioBlkRequestHeader.Size)];
             ReadOnlySpan<GuestSegment> writable = [new(DataArea + ((ulong)slot * _blockSize), _blockSize), new(StatusArea + (ulong)slot, 1)];
             if (driver.Add(readable, writable, slot) != AddResult.Added)
             {

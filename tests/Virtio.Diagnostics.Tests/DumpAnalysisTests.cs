@@ -1,3 +1,4 @@
+using Virtio.Testing;
 using System.CommandLine;
 using System.Text.Json;
 using Virtio.Cli.Analyze;
@@ -33,7 +34,7 @@ public sealed class DumpAnalysisTests : IDisposable
     [Fact]
     public void A_dump_reads_the_same_guest_fields_as_the_live_queue()
     {
-        using var ring = new TestRing(size: 8);
+        using var ring = new RingHarness(size: 8, placement: RingPlacement.Small, name: "virtio-blk");
         ring.RoundTrip(1);
         ring.AddRequest(2);
         Assert.True(ring.Device.ReadGuestFields(out GuestRingFields live));
@@ -47,7 +48,7 @@ public sealed class DumpAnalysisTests : IDisposable
     [Fact]
     public void A_stream_dump_with_a_shifted_base_is_analysed()
     {
-        using var ring = new TestRing(size: 8);
+        using var ring = new RingHarness(size: 8, placement: RingPlacement.Small, name: "virtio-blk");
         ring.AddRequest(1);
         using var dump = new MemoryStream();
         ring.Memory.Dump(dump, 0x1000, 0x10_0000); // the rings start at 0x1000
@@ -59,7 +60,7 @@ public sealed class DumpAnalysisTests : IDisposable
     [Fact]
     public void Cli_finds_a_dropped_kick_in_a_dump_and_exits_2()
     {
-        using var ring = new TestRing(size: 8);
+        using var ring = new RingHarness(size: 8, placement: RingPlacement.Small, name: "virtio-blk");
         ring.RoundTrip(1);
         ring.AddRequest(2);
         (string ram, string status) = Save(ring);
@@ -73,7 +74,7 @@ public sealed class DumpAnalysisTests : IDisposable
     [Fact]
     public void Cli_json_output_reads_event_idx_from_the_device_status_file()
     {
-        using var ring = new TestRing(size: 8);
+        using var ring = new RingHarness(size: 8, placement: RingPlacement.Small, name: "virtio-blk");
         ring.RoundTrip(1);
         ring.RoundTrip(2);
         ring.AddRequest(3);
@@ -93,12 +94,12 @@ public sealed class DumpAnalysisTests : IDisposable
     [Fact]
     public void Cli_exits_0_on_a_healthy_queue_with_a_bare_status_object_and_a_hex_base()
     {
-        using var ring = new TestRing(size: 8);
+        using var ring = new RingHarness(size: 8, placement: RingPlacement.Small, name: "virtio-blk");
         ring.RoundTrip(1);
         string ram = Path.Combine(_dir, "ram.bin");
         using (FileStream f = File.Create(ram))
         {
-            ring.Memory.Dump(f, 0x1000, TestRing.MemorySize - 0x1000);
+            ring.Memory.Dump(f, 0x1000, RingPlacement.Small.MemorySize - 0x1000);
         }
 
         string status = Write("status.json", QueueStatus.Capture(ring.Device, "virtio-blk").ToJson());
@@ -110,7 +111,7 @@ public sealed class DumpAnalysisTests : IDisposable
     [Fact]
     public void Cli_reports_a_guest_that_broke_the_ring()
     {
-        using var ring = new TestRing(size: 8);
+        using var ring = new RingHarness(size: 8, placement: RingPlacement.Small, name: "virtio-blk");
         ring.PublishAvail(0, 0, 9); // nine buffers in a queue of eight
         (string ram, string status) = Save(ring);
         (int code, string stdout, _) = Run("--ram", ram, "--queue-status", status, "--event-idx", "true");
@@ -140,7 +141,7 @@ public sealed class DumpAnalysisTests : IDisposable
     [MemberData(nameof(BadInputs))]
     public void Cli_refuses_bad_input_with_exit_code_1_and_a_message(string input, string expected)
     {
-        using var ring = new TestRing(size: 8);
+        using var ring = new RingHarness(size: 8, placement: RingPlacement.Small, name: "virtio-blk");
         ring.AddRequest(1);
         (string ram, string status) = Save(ring);
         string statusJson = File.ReadAllText(status);
@@ -171,9 +172,9 @@ public sealed class DumpAnalysisTests : IDisposable
     [Fact]
     public void Each_bad_input_has_its_own_error_kind()
     {
-        using var ring = new TestRing(size: 8);
+        using var ring = new RingHarness(size: 8, placement: RingPlacement.Small, name: "virtio-blk");
         QueueStatus s = QueueStatus.Capture(ring.Device, "virtio-blk");
-        var bytes = new byte[TestRing.MemorySize];
+        var bytes = new byte[RingPlacement.Small.MemorySize];
         Assert.Equal(DiagnosticInputErrorKind.DumpTruncated, Kind(() => DumpAnalysis.Analyze(new MemoryStream(bytes, 0, (int)ring.Layout.AvailRing + 2), 0, s.ToJson(), eventIdx: true)));
         Assert.Equal(DiagnosticInputErrorKind.DumpTruncated, Kind(() => DumpAnalysis.Analyze(new MemoryStream([]), 0, s.ToJson())));
         Assert.Equal(DiagnosticInputErrorKind.RingOutsideDump, Kind(() => DumpAnalysis.Analyze(new MemoryStream(bytes), 0x1_0000_0000, s.ToJson())));
@@ -189,7 +190,7 @@ public sealed class DumpAnalysisTests : IDisposable
 
     private static DiagnosticInputErrorKind Kind(Action action) => Assert.Throws<DiagnosticInputException>(action).Kind;
 
-    private (string Ram, string Status) Save(TestRing ring)
+    private (string Ram, string Status) Save(RingHarness ring)
     {
         string ram = Path.Combine(_dir, "ram.bin");
         using (FileStream f = File.Create(ram))

@@ -1,3 +1,4 @@
+using Virtio.Testing;
 using System.Text.Json;
 using Virtio.Diagnostics.Tests.Support;
 using Virtio.Driver;
@@ -345,7 +346,7 @@ public class HangAnalysisTests
     [Fact]
     public void A_live_dropped_kick_is_a_device_missed_kick()
     {
-        using var ring = new TestRing(size: 8);
+        using var ring = new RingHarness(size: 8, placement: RingPlacement.Small, name: "virtio-blk");
         ring.RoundTrip(1);
         ring.AddRequest(2); // published in avail->idx; the kick never reaches the device, which never pops
         ring.AddRequest(3);
@@ -359,7 +360,7 @@ public class HangAnalysisTests
     [Fact]
     public void A_live_completion_the_driver_never_consumed_with_event_idx_is_a_missed_notification()
     {
-        using var ring = new TestRing(size: 8, eventIdx: true);
+        using var ring = new RingHarness(size: 8, eventIdx: true, placement: RingPlacement.Small, name: "virtio-blk");
         ring.RoundTrip(1);
         ring.RoundTrip(2); // used_event = 2
         ring.AddRequest(3);
@@ -376,7 +377,7 @@ public class HangAnalysisTests
     [Fact]
     public void A_live_request_held_by_the_device_is_a_stuck_device_and_a_drained_ring_is_healthy()
     {
-        using var ring = new TestRing(size: 8);
+        using var ring = new RingHarness(size: 8, placement: RingPlacement.Small, name: "virtio-blk");
         ring.AddRequest(1);
         ring.Driver.Kick();
         Assert.Equal(PopResult.Chain, ring.Device.Pop(out DescriptorChain chain));
@@ -391,7 +392,7 @@ public class HangAnalysisTests
     [Fact]
     public void A_live_driver_that_disabled_callbacks_is_polling_not_missing_interrupts()
     {
-        using var ring = new TestRing(size: 8);
+        using var ring = new RingHarness(size: 8, placement: RingPlacement.Small, name: "virtio-blk");
         ring.RoundTrip(1);
         ring.Driver.DisableCallbacks();
         ring.AddRequest(2);
@@ -407,8 +408,8 @@ public class HangAnalysisTests
     [Fact]
     public void A_live_broken_queue_reports_its_virtio_error()
     {
-        using var ring = new TestRing(size: 8);
-        ring.WriteDescriptor(ring.Layout.DescriptorTable, 0, 0x10_0000, 16, DescriptorFlags.Next, 9);
+        using var ring = new RingHarness(size: 8, placement: RingPlacement.Small, name: "virtio-blk");
+        ring.WriteDescriptor(0, 0x10_0000, 16, DescriptorFlags.Next, 9);
         ring.PublishAvail(0, 0, 1);
         Assert.Equal(PopResult.Broken, ring.Device.Pop(out _));
 

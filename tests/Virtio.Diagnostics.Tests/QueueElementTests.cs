@@ -1,3 +1,4 @@
+using Virtio.Testing;
 using System.Text.Json;
 using Virtio.Diagnostics.Tests.Support;
 using Virtio.Driver;
@@ -10,7 +11,7 @@ public class QueueElementTests
     [Fact]
     public void A_direct_chain_is_listed_in_chain_order_with_its_head_as_index()
     {
-        using var ring = new TestRing(size: 8);
+        using var ring = new RingHarness(size: 8, placement: RingPlacement.Small, name: "virtio-blk");
         ring.RoundTrip(1); // the next request starts at another head and avail position
         (GuestSegment header, GuestSegment data, GuestSegment status) = ring.AddRequest(2, data: 4096);
 
@@ -27,7 +28,7 @@ public class QueueElementTests
     [Fact]
     public void Json_lists_the_descriptors_in_reverse_chain_order_as_qemu_does()
     {
-        using var ring = new TestRing(size: 8);
+        using var ring = new RingHarness(size: 8, placement: RingPlacement.Small, name: "virtio-blk");
         (GuestSegment header, _, GuestSegment status) = ring.AddRequest(1);
         Assert.True(QueueElement.TryRead(ring.Device, null, out QueueElement? e, out _));
 
@@ -69,7 +70,7 @@ public class QueueElementTests
     [Fact]
     public void An_indirect_head_is_replaced_by_its_table_as_qemu_does()
     {
-        using var ring = new TestRing(size: 8, indirect: true);
+        using var ring = new RingHarness(size: 8, indirect: true, placement: RingPlacement.Small, name: "virtio-blk");
         (GuestSegment header, GuestSegment data, GuestSegment status) = ring.AddRequest(1);
 
         Assert.True(QueueElement.TryRead(ring.Device, null, out QueueElement? e, out QueueElementError? error), error?.Message);
@@ -104,7 +105,7 @@ public class QueueElementTests
     [Fact]
     public void The_index_argument_is_an_avail_ring_position_taken_modulo_the_size()
     {
-        using var ring = new TestRing(size: 8);
+        using var ring = new RingHarness(size: 8, placement: RingPlacement.Small, name: "virtio-blk");
         ring.AddRequest(1); // heads 0 and 3: each request takes three descriptors
         ring.AddRequest(2);
         Assert.True(QueueElement.TryRead(ring.Device, 0, out QueueElement? first, out _));
@@ -116,9 +117,9 @@ public class QueueElementTests
     [Fact]
     public void A_looping_chain_is_an_error_not_a_hang()
     {
-        using var ring = new TestRing(size: 8);
-        ring.WriteDescriptor(ring.Layout.DescriptorTable, 0, 0x10_0000, 16, DescriptorFlags.Next, 1);
-        ring.WriteDescriptor(ring.Layout.DescriptorTable, 1, 0x10_0010, 16, DescriptorFlags.Next, 0);
+        using var ring = new RingHarness(size: 8, placement: RingPlacement.Small, name: "virtio-blk");
+        ring.WriteDescriptor(0, 0x10_0000, 16, DescriptorFlags.Next, 1);
+        ring.WriteDescriptor(1, 0x10_0010, 16, DescriptorFlags.Next, 0);
         ring.PublishAvail(0, 0, 1);
         Assert.False(QueueElement.TryRead(ring.Device, null, out _, out QueueElementError? error));
         Assert.Equal(QueueElementErrorKind.LoopedDescriptor, error.Kind);
@@ -127,11 +128,11 @@ public class QueueElementTests
     [Fact]
     public void A_loop_inside_an_indirect_table_is_an_error_not_a_hang()
     {
-        using var ring = new TestRing(size: 8, indirect: true);
-        ulong table = TestRing.IndirectBase;
-        ring.WriteDescriptor(table, 0, 0x10_0000, 16, DescriptorFlags.Next, 1);
-        ring.WriteDescriptor(table, 1, 0x10_0010, 16, DescriptorFlags.Next, 0);
-        ring.WriteDescriptor(ring.Layout.DescriptorTable, 3, table, 32, DescriptorFlags.Indirect, 0);
+        using var ring = new RingHarness(size: 8, indirect: true, placement: RingPlacement.Small, name: "virtio-blk");
+        ulong table = RingPlacement.Small.IndirectBase;
+        ring.WriteDescriptor(0, 0x10_0000, 16, DescriptorFlags.Next, 1, table);
+        ring.WriteDescriptor(1, 0x10_0010, 16, DescriptorFlags.Next, 0, table);
+        ring.WriteDescriptor(3, table, 32, DescriptorFlags.Indirect, 0);
         ring.PublishAvail(0, 3, 1);
         Assert.False(QueueElement.TryRead(ring.Device, null, out _, out QueueElementError? error));
         Assert.Equal(QueueElementErrorKind.LoopedDescriptor, error.Kind);
@@ -144,8 +145,8 @@ public class QueueElementTests
     [InlineData(0, 0xffff, QueueElementErrorKind.NextOutOfRange)]
     public void An_index_out_of_range_is_an_error(ushort head, ushort next, QueueElementErrorKind kind)
     {
-        using var ring = new TestRing(size: 8);
-        ring.WriteDescriptor(ring.Layout.DescriptorTable, 0, 0x10_0000, 16, DescriptorFlags.Next, next);
+        using var ring = new RingHarness(size: 8, placement: RingPlacement.Small, name: "virtio-blk");
+        ring.WriteDescriptor(0, 0x10_0000, 16, DescriptorFlags.Next, next);
         ring.PublishAvail(0, head, 1);
         Assert.False(QueueElement.TryRead(ring.Device, null, out _, out QueueElementError? error));
         Assert.Equal(kind, error.Kind);
@@ -159,8 +160,8 @@ public class QueueElementTests
     [InlineData(ulong.MaxValue - 15, 32u, QueueElementErrorKind.IndirectTableUnmapped)]
     public void A_bad_indirect_table_is_an_error(ulong table, uint length, QueueElementErrorKind kind)
     {
-        using var ring = new TestRing(size: 8, indirect: true);
-        ring.WriteDescriptor(ring.Layout.DescriptorTable, 2, table, length, DescriptorFlags.Indirect, 0);
+        using var ring = new RingHarness(size: 8, indirect: true, placement: RingPlacement.Small, name: "virtio-blk");
+        ring.WriteDescriptor(2, table, length, DescriptorFlags.Indirect, 0);
         ring.PublishAvail(0, 2, 1);
         Assert.False(QueueElement.TryRead(ring.Device, null, out _, out QueueElementError? error));
         Assert.Equal(kind, error.Kind);
@@ -169,13 +170,13 @@ public class QueueElementTests
     [Fact]
     public void Rings_outside_guest_memory_are_an_error()
     {
-        using var ring = new TestRing(size: 8);
+        using var ring = new RingHarness(size: 8, placement: RingPlacement.Small, name: "virtio-blk");
         QueueStatus s = QueueStatus.Capture(ring.Device, "virtio-blk");
-        Assert.False(QueueElement.TryRead(ring.Memory, s with { VringDesc = TestRing.MemorySize - 16 }, null, out _, out QueueElementError? e1));
+        Assert.False(QueueElement.TryRead(ring.Memory, s with { VringDesc = RingPlacement.Small.MemorySize - 16 }, null, out _, out QueueElementError? e1));
         Assert.Equal(QueueElementErrorKind.DescriptorTableUnmapped, e1.Kind);
         Assert.False(QueueElement.TryRead(ring.Memory, s with { VringAvail = ulong.MaxValue - 1 }, null, out _, out QueueElementError? e2));
         Assert.Equal(QueueElementErrorKind.AvailRingUnmapped, e2.Kind);
-        Assert.False(QueueElement.TryRead(ring.Memory, s with { VringUsed = TestRing.MemorySize }, null, out _, out QueueElementError? e3));
+        Assert.False(QueueElement.TryRead(ring.Memory, s with { VringUsed = RingPlacement.Small.MemorySize }, null, out _, out QueueElementError? e3));
         Assert.Equal(QueueElementErrorKind.UsedRingUnmapped, e3.Kind);
         Assert.False(QueueElement.TryRead(ring.Memory, s with { VringNum = 100 }, null, out _, out QueueElementError? e4));
         Assert.Equal(QueueElementErrorKind.InvalidQueueSize, e4.Kind);

@@ -2,7 +2,7 @@ using System.Text.Json;
 using Virtio.Diagnostics.Tests.Support;
 using Virtio.Driver;
 using Virtio.Rings;
-using Virtio.Tests;
+using Virtio.Testing;
 
 namespace Virtio.Diagnostics.Tests;
 
@@ -104,7 +104,7 @@ public class QueueStatusTests
     [Fact]
     public void Capture_reports_the_queue_as_qemu_does()
     {
-        using var ring = new TestRing(size: 8);
+        using var ring = new RingHarness(size: 8, placement: RingPlacement.Small, name: "virtio-blk");
         ring.RoundTrip(1);
         ring.AddRequest(2);
         ring.Device.Pop(out _);
@@ -117,7 +117,7 @@ public class QueueStatusTests
     [Fact]
     public void Capture_changes_neither_the_queue_nor_guest_ram()
     {
-        using var ring = new TestRing(size: 8);
+        using var ring = new RingHarness(size: 8, placement: RingPlacement.Small, name: "virtio-blk");
         ring.RoundTrip(1);
         ring.AddRequest(2);
         ring.AddRequest(3);
@@ -136,7 +136,7 @@ public class QueueStatusTests
     [Fact]
     public void Snapshots_taken_while_the_ring_runs_allocate_nothing_on_the_ring_thread()
     {
-        using var ring = new TestRing(size: 64);
+        using var ring = new RingHarness(size: 64, placement: RingPlacement.Small, name: "virtio-blk");
         GuestSegment[] readable = [ring.Buffer(16)];
         GuestSegment[] writable = [ring.Buffer(512), ring.Buffer(1)];
         long ringAllocated = -1;

@@ -3,15 +3,22 @@ using Virtio.Rings;
 
 namespace Virtio.Device;
 
-/// <summary>Device framework instruments, on the core library's meter.</summary>
-internal static class DeviceMetrics
+/// <summary>Device framework instruments, on the core library's meter (<see cref="RingMetrics.MeterFor"/>).</summary>
+internal sealed class DeviceMetrics
 {
-    public static readonly Counter<long> Interrupts = RingMetrics.Meter.CreateCounter<long>(
-        "virtio.device.interrupts", description: "Interrupts raised, by device and reason");
+    public DeviceMetrics(Meter meter)
+    {
+        Interrupts = meter.CreateCounter<long>("virtio.device.interrupts", description: "Interrupts raised, by device and reason");
+        NeedsReset = meter.CreateCounter<long>("virtio.device.needs_reset", description: "Devices that set DEVICE_NEEDS_RESET after a ring or protocol violation");
+        Resets = meter.CreateCounter<long>("virtio.device.resets", description: "Device resets");
+    }
 
-    public static readonly Counter<long> NeedsReset = RingMetrics.Meter.CreateCounter<long>(
-        "virtio.device.needs_reset", description: "Devices that set DEVICE_NEEDS_RESET after a ring or protocol violation");
+    /// <summary>The instruments on the static default meter.</summary>
+    public static DeviceMetrics Default { get; } = new(RingMetrics.DefaultMeter);
 
-    public static readonly Counter<long> Resets = RingMetrics.Meter.CreateCounter<long>(
-        "virtio.device.resets", description: "Device resets");
+    public Counter<long> Interrupts { get; }
+
+    public Counter<long> NeedsReset { get; }
+
+    public Counter<long> Resets { get; }
 }

@@ -1,3 +1,4 @@
+using System.Diagnostics.Metrics;
 using System.Diagnostics;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -27,6 +28,7 @@ public abstract class VirtioDevice : IDisposable
     private readonly VirtioQueue[] _queues;
     private readonly byte[] _config;
     private readonly VirtioDeviceOptions _options;
+    private readonly DeviceMetrics _metrics;
     private readonly bool _coarseClock;
     private readonly EventNotifier _interrupt = new();
     private Thread[]? _workers;
@@ -68,10 +70,21 @@ public abstract class VirtioDevice : IDisposable
             | (_options.IndirectDescriptors ? VirtioFeature.RingIndirectDesc : 0);
         _config = new byte[configSize];
         ILogger? ringLogger = _options.LoggerFactory is null ? null : Logger;
+
+        // Instruments per device on the host's meter, or the shared ones on the static meter (no factory).
+        RingMetrics ringMetrics = RingMetrics.Default;
+        _metrics = DeviceMetrics.Default;
+        if (_options.MeterFactory is { } meterFactory)
+        {
+            Meter meter = RingMetrics.MeterFor(meterFactory);
+            ringMetrics = new RingMetrics(meter);
+            _metrics = new DeviceMetrics(meter);
+        }
+
         _queues = new VirtioQueue[queueCount];
         for (int i = 0; i < queueCount; i++)
         {
-            var ring = new SplitQueue(memory, _options.QueueSize, i, Name) { Logger = ringLogger };
+            var ring = new SplitQueue(memory, _options.QueueSize, i, Name) { Logger = ringLogger, Metrics = ringMetrics };
             ring.Broken += OnRingBroken;
             _queues[i] = new VirtioQueue(this, ring);
         }
@@ -131,12 +144,15 @@ public abstract class VirtioDevice : IDisposable
     /// <summary>The device-specific config space, for the model to fill in; see <see cref="NotifyConfigChanged"/>.</summary>
     protected Span<byte> Config => _config;
 
+    /// <summary>The host's meter factory (<see cref="VirtioDeviceOptions.MeterFactory"/>), for the model's own instruments; null for the static meters.</summary>
+    protected IMeterFactory? MeterFactory => _options.MeterFactory;
+
     internal TimeProvider Clock => _options.TimeProvider;
 
     /// <summary>
     /// When a chain was popped, for <see cref="VirtioQueue.GetInFlight"/>: on the system clock the coarse millisecond
-    /// tick (CLOCK_MONOTONIC_COARSE, a few ns; a precise timestamp per pop cost more than the rest of a net frame's
-    /// pop), otherwise the configured <see cref="VirtioDeviceOptions.TimeProvider"/>'s timestamp.
+    /// tick (CLOCK_MONOTONIC_COARSE: an in-flight age needs no more, and a precise clock costs too much per pop; see
+    /// docs/benchmarks.md), otherwise the configured <see cref="VirtioDeviceOptions.TimeProvider"/>'s timestamp.
     /// </summary>
     internal long PopTimestamp() => _coarseClock ? Environment.TickCount64 : Clock.GetTimestamp();
 
@@ -332,7 +348,7 @@ public abstract class VirtioDevice : IDisposable
     {
         _live = false;
         DeviceLog.Reset(Logger, Name);
-        DeviceMetrics.Resets.Add(1, new KeyValuePair<string, object?>("device", Name));
+        _metrics.Resets.Add(1, new KeyValuePair<string, object?>("device", Name));
         OnResetting();
         long start = Stopwatch.GetTimestamp();
         foreach (VirtioQueue queue in _queues)
@@ -362,7 +378,7 @@ public abstract class VirtioDevice : IDisposable
         _live = false;
         Interlocked.Or(ref _status, (int)DeviceStatus.DeviceNeedsReset);
         DeviceLog.DeviceError(Logger, Name, message);
-        DeviceMetrics.NeedsReset.Add(1, new KeyValuePair<string, object?>("device", Name));
+        _metrics.NeedsReset.Add(1, new KeyValuePair<string, object?>("device", Name));
         RaiseInterrupt(InterruptReason.ConfigChange, _interrupt);
     }
 
@@ -500,7 +516,7 @@ public abstract class VirtioDevice : IDisposable
     internal void RaiseInterrupt(InterruptReason reason, IEventNotifier channel)
     {
         Interlocked.Or(ref _interruptStatus, (int)reason);
-        DeviceMetrics.Interrupts.Add(1, new KeyValuePair<string, object?>("reason", reason == InterruptReason.UsedBuffer ? "used" : "config"));
+        _metrics.Interrupts.Add(1, new KeyValuePair<string, object?>("reason", reason == InterruptReason.UsedBuffer ? "used" : "config"));
         if (Logger.IsEnabled(LogLevel.Trace))
         {
             DeviceLog.Notify(Logger, Name, reason);

@@ -1,3 +1,4 @@
+using System.Diagnostics.Metrics;
 using Microsoft.Extensions.Logging;
 
 namespace Virtio.Device;
@@ -25,6 +26,13 @@ public sealed class VirtioDeviceOptions
     /// completions are discarded (never written to the used ring).
     /// </summary>
     public TimeSpan ResetDrainTimeout { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// Where the device's instruments live (meters <c>Virtio.Core</c> and, for the device models, <c>Virtio.Devices</c>):
+    /// the host's factory, as <c>Microsoft.Extensions.Diagnostics</c> gives one, or the libraries' static meters when
+    /// null.
+    /// </summary>
+    public IMeterFactory? MeterFactory { get; init; }
 
     /// <summary>Where logs go; nothing is logged when null.</summary>
     public ILoggerFactory? LoggerFactory { get; init; }

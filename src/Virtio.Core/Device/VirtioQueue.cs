@@ -323,8 +323,8 @@ public sealed class VirtioQueue
     }
 
     /// <summary>
-    /// The pop time of every chain a handler run pops: the clock is read once per run, at its first pop (a clock read per
-    /// pop was a tenth of a net frame's cost; an in-flight age is a diagnosis, and a handler run does not block).
+    /// The pop time of every chain a handler run pops: the clock is read once per run, at its first pop (an in-flight
+    /// age is a diagnosis, and a handler run does not block; the cost of a read per pop is in docs/benchmarks.md).
     /// </summary>
     private long RunTimestamp()
     {

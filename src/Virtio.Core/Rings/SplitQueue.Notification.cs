@@ -75,7 +75,7 @@ public sealed unsafe partial class SplitQueue
         _notification = enable;
         if (_eventIdx)
         {
-            _shadowAvailIdx = LittleEndian.ReadIndex(_avail + 2);
+            _shadowAvailIdx = LittleEndian.ReadIndex(_avail + SplitRing.IdxOffset);
             if (enable)
             {
                 LittleEndian.WriteIndex(_availEvent, _shadowAvailIdx);
@@ -113,7 +113,7 @@ public sealed unsafe partial class SplitQueue
             return false;
         }
 
-        _shadowAvailIdx = LittleEndian.ReadIndex(_avail + 2);
+        _shadowAvailIdx = LittleEndian.ReadIndex(_avail + SplitRing.IdxOffset);
         return _shadowAvailIdx == _lastAvailIdx;
     }
 

@@ -46,7 +46,7 @@ public sealed unsafe partial class SplitQueue
         if (last == _shadowAvailIdx)
         {
             // Acquire load: the ring entry and descriptors below are read after the index that published them.
-            _shadowAvailIdx = LittleEndian.ReadIndex(_avail + 2);
+            _shadowAvailIdx = LittleEndian.ReadIndex(_avail + SplitRing.IdxOffset);
             if (last == _shadowAvailIdx)
             {
                 chain = default;
@@ -64,7 +64,7 @@ public sealed unsafe partial class SplitQueue
             return BreakPop(VirtqueueErrorKind.SizeExceeded, 0, 0, out chain);
         }
 
-        ushort head = LittleEndian.Read16(_avail + AvailRingOffset + (2 * (last & _mask)));
+        ushort head = LittleEndian.Read16(_avail + SplitRing.AvailEntryOffset((uint)(last & _mask)));
         PopResult result = Take(head, out chain);
         if (result == PopResult.Chain)
         {
@@ -128,7 +128,7 @@ public sealed unsafe partial class SplitQueue
             return 0;
         }
 
-        _shadowAvailIdx = LittleEndian.ReadIndex(_avail + 2);
+        _shadowAvailIdx = LittleEndian.ReadIndex(_avail + SplitRing.IdxOffset);
         int n = (ushort)(_shadowAvailIdx - _lastAvailIdx);
         if (n > _size)
         {

@@ -26,7 +26,7 @@ public sealed unsafe partial class SplitQueue
             ThrowHelper.HeadOutOfRange(head, _size);
         }
 
-        byte* e = _used + UsedRingOffset + (SplitRing.UsedElementSize * ((_usedIdx + offset) & _mask));
+        byte* e = _used + SplitRing.UsedElementOffset((uint)((_usedIdx + offset) & _mask));
         LittleEndian.Write32(e, head);
         LittleEndian.Write32(e + 4, length);
         _filledHeads[offset & _mask] = head; // Flush frees it: the guest may rewrite the used ring meanwhile
@@ -72,7 +72,7 @@ public sealed unsafe partial class SplitQueue
         log?.Publishing(new ReadOnlySpan<ushort>(_filledHeads, 0, count));
 
         // Release store: the elements written by Fill are visible before the index that publishes them.
-        LittleEndian.WriteIndex(_used + 2, next);
+        LittleEndian.WriteIndex(_used + SplitRing.IdxOffset, next);
         log?.Published(new ReadOnlySpan<ushort>(_filledHeads, 0, count), next);
         _usedIdx = next;
         _inUse -= count;

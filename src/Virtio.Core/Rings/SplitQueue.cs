@@ -28,9 +28,6 @@ namespace Virtio.Rings;
 /// </remarks>
 public sealed unsafe partial class SplitQueue
 {
-    private const int AvailRingOffset = 4;
-    private const int UsedRingOffset = 4;
-
     private readonly GuestMemory _memory;
 
     // Host pointers to the three ring areas, translated and bounds-checked once by Enable (QEMU's region caches).
@@ -216,6 +213,9 @@ public sealed unsafe partial class SplitQueue
     /// <summary>Receives <c>virtio_error</c> and trace events; null logs nothing.</summary>
     public ILogger? Logger { get; set; }
 
+    /// <summary>Where ring errors are counted: the device's meter (its host's, when it has one), else the static one.</summary>
+    internal RingMetrics Metrics { get; set; } = RingMetrics.Default;
+
     /// <summary>True between a successful <see cref="Enable"/> and <see cref="Reset"/>.</summary>
     public bool IsReady => _desc != null;
 
@@ -306,8 +306,8 @@ public sealed unsafe partial class SplitQueue
         _desc = desc;
         _avail = avail;
         _used = used;
-        _usedEvent = avail + AvailRingOffset + (2 * (uint)size);
-        _availEvent = used + UsedRingOffset + (8 * (uint)size);
+        _usedEvent = avail + SplitRing.UsedEventOffset(size);
+        _availEvent = used + SplitRing.AvailEventOffset(size);
         return null;
     }
 
@@ -462,11 +462,11 @@ public sealed unsafe partial class SplitQueue
 
         fields = new GuestRingFields(
             AvailFlags: LittleEndian.ReadIndex(avail),
-            AvailIdx: LittleEndian.ReadIndex(avail + 2),
-            UsedEvent: ReadOptionalIndex(AvailRingAddress + AvailRingOffset + (2 * (ulong)_size)),
+            AvailIdx: LittleEndian.ReadIndex(avail + SplitRing.IdxOffset),
+            UsedEvent: ReadOptionalIndex(AvailRingAddress + SplitRing.UsedEventOffset(_size)),
             UsedFlags: LittleEndian.ReadIndex(used),
-            UsedIdx: LittleEndian.ReadIndex(used + 2),
-            AvailEvent: ReadOptionalIndex(UsedRingAddress + UsedRingOffset + (8 * (ulong)_size)));
+            UsedIdx: LittleEndian.ReadIndex(used + SplitRing.IdxOffset),
+            AvailEvent: ReadOptionalIndex(UsedRingAddress + SplitRing.AvailEventOffset(_size)));
         return true;
     }
 
@@ -520,7 +520,7 @@ public sealed unsafe partial class SplitQueue
 
         var error = new VirtqueueError(kind, Index, VirtqueueError.Describe(kind, a, b));
         _error = error;
-        RingMetrics.Errors.Add(1, new KeyValuePair<string, object?>("kind", kind.ToString()));
+        Metrics.Errors.Add(1, new KeyValuePair<string, object?>("kind", kind.ToString()));
         if (Logger is { } logger)
         {
             RingLog.VirtioError(logger, Name, Index, error.Message);

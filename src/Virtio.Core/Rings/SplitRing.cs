@@ -24,6 +24,12 @@ public static class SplitRing
     /// <summary>Alignment the spec requires of the used ring.</summary>
     public const int UsedRingAlignment = 4;
 
+    /// <summary>Offset of <c>idx</c> in the available and in the used ring (after <c>flags</c>).</summary>
+    public const int IdxOffset = 2;
+
+    /// <summary>Offset of <c>ring[]</c> in the available and in the used ring (after <c>flags</c> and <c>idx</c>).</summary>
+    public const int RingOffset = 4;
+
     /// <summary>VRING_AVAIL_F_NO_INTERRUPT: the driver asks for no used-buffer notifications (without EVENT_IDX).</summary>
     public const ushort AvailFlagNoInterrupt = 1;
 
@@ -37,10 +43,28 @@ public static class SplitRing
     public static ulong DescriptorTableBytes(int size) => (ulong)size * DescriptorSize;
 
     /// <summary>Bytes of the available ring: flags, idx, ring[size] and, with EVENT_IDX, used_event.</summary>
-    public static ulong AvailRingBytes(int size, bool eventIdx) => 4 + (2 * (ulong)size) + (eventIdx ? 2u : 0u);
+    public static ulong AvailRingBytes(int size, bool eventIdx) => UsedEventOffset(size) + (eventIdx ? 2u : 0u);
 
     /// <summary>Bytes of the used ring: flags, idx, ring[size] and, with EVENT_IDX, avail_event.</summary>
-    public static ulong UsedRingBytes(int size, bool eventIdx) => 4 + (8 * (ulong)size) + (eventIdx ? 2u : 0u);
+    public static ulong UsedRingBytes(int size, bool eventIdx) => AvailEventOffset(size) + (eventIdx ? 2u : 0u);
+
+    /// <summary>Offset of descriptor <paramref name="index"/> in a descriptor table (direct or indirect).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static uint DescriptorOffset(uint index) => index * DescriptorSize;
+
+    /// <summary>Offset of <c>ring[slot]</c> in the available ring (<paramref name="slot"/> already masked to the size).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static uint AvailEntryOffset(uint slot) => RingOffset + (2 * slot);
+
+    /// <summary>Offset of <c>ring[slot]</c> in the used ring (<paramref name="slot"/> already masked to the size).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static uint UsedElementOffset(uint slot) => RingOffset + (UsedElementSize * slot);
+
+    /// <summary>Offset of <c>used_event</c> in the available ring: just after <c>ring[size]</c> (section 2.7.10).</summary>
+    public static uint UsedEventOffset(int size) => AvailEntryOffset((uint)size);
+
+    /// <summary>Offset of <c>avail_event</c> in the used ring: just after <c>ring[size]</c> (section 2.7.10).</summary>
+    public static uint AvailEventOffset(int size) => UsedElementOffset((uint)size);
 
     /// <summary>
     /// <c>vring_need_event</c>: true when <paramref name="eventIdx"/> lies in [<paramref name="oldIdx"/>,

@@ -38,4 +38,25 @@ public readonly record struct SplitRingLayout(ulong DescriptorTable, ulong Avail
         ulong used = (usedUnaligned + (ulong)align - 1) & ~((ulong)align - 1);
         return new SplitRingLayout(baseAddress, avail, used, size, used + SplitRing.UsedRingBytes(size, eventIdx: true));
     }
+
+    /// <summary>Address of the available ring's <c>idx</c>.</summary>
+    public ulong AvailIdxAddress => AvailRing + SplitRing.IdxOffset;
+
+    /// <summary>Address of the used ring's <c>idx</c>.</summary>
+    public ulong UsedIdxAddress => UsedRing + SplitRing.IdxOffset;
+
+    /// <summary>Address of <c>used_event</c> (the driver's, at the end of the available ring; with EVENT_IDX).</summary>
+    public ulong UsedEventAddress => AvailRing + SplitRing.UsedEventOffset(Size);
+
+    /// <summary>Address of <c>avail_event</c> (the device's, at the end of the used ring; with EVENT_IDX).</summary>
+    public ulong AvailEventAddress => UsedRing + SplitRing.AvailEventOffset(Size);
+
+    /// <summary>Address of descriptor <paramref name="index"/> of the descriptor table.</summary>
+    public ulong DescriptorAddress(int index) => DescriptorTable + SplitRing.DescriptorOffset((uint)index);
+
+    /// <summary>Address of the available ring entry for free-running index <paramref name="position"/>.</summary>
+    public ulong AvailEntryAddress(ushort position) => AvailRing + SplitRing.AvailEntryOffset((uint)(position & (Size - 1)));
+
+    /// <summary>Address of the used ring element for free-running index <paramref name="position"/>.</summary>
+    public ulong UsedElementAddress(ushort position) => UsedRing + SplitRing.UsedElementOffset((uint)(position & (Size - 1)));
 }

@@ -24,7 +24,7 @@ public sealed class BlockDevice : VirtioDevice
     /// <summary>Bytes GET_ID returns.</summary>
     public const int IdBytes = 20;
 
-    private const int HeaderBytes = 16;
+    private const int HeaderBytes = VirtioBlkRequestHeader.Size;
     private const int SegmentDescriptorBytes = 16;
     private const byte StatusOk = 0;
     private const byte StatusIoErr = 1;
@@ -40,6 +40,7 @@ public sealed class BlockDevice : VirtioDevice
     private readonly ulong _sectorMask;
     private readonly int _segMax;
     private readonly KeyValuePair<string, object?> _deviceTag;
+    private readonly BlockMetrics _metrics;
 
     /// <summary>A block device over <paramref name="backend"/> (which it disposes).</summary>
     public BlockDevice(GuestMemory memory, IBlockBackend backend, BlockDeviceOptions? options = null)
@@ -54,6 +55,7 @@ public sealed class BlockDevice : VirtioDevice
         _capacitySectors = backend.Capacity / 512;
         _sectorMask = (ulong)(_options.LogicalBlockSize / 512) - 1;
         _deviceTag = new("device", Name);
+        _metrics = BlockMetrics.For(MeterFactory);
         int queueSize = _options.Device.QueueSize;
 
         // seg_max = queue size - 2, QEMU's choice (seg_max_adjust): the header and the status take two descriptors.
@@ -108,8 +110,9 @@ public sealed class BlockDevice : VirtioDevice
             return;
         }
 
-        var type = (VirtioBlkRequestType)BinaryPrimitives.ReadUInt32LittleEndian(header);
-        ulong sector = BinaryPrimitives.ReadUInt64LittleEndian(header[8..]);
+        var outhdr = VirtioBlkRequestHeader.Read(header);
+        VirtioBlkRequestType type = outhdr.Type;
+        ulong sector = outhdr.Sector;
         BlockRequest request = _requests[queue.Index][chain.Head];
         request.Begin(chain, type);
         switch (type)
@@ -179,7 +182,7 @@ public sealed class BlockDevice : VirtioDevice
     /// <summary>The backend finished a request (any thread).</summary>
     internal void OnBackendComplete(BlockRequest request, BlockIoStatus status)
     {
-        BlockMetrics.InFlight.Add(-1, _deviceTag);
+        _metrics.InFlight.Add(-1, _deviceTag);
         if (status == BlockIoStatus.Ok && request.FlushAfter)
         {
             // Writethrough: the write is acknowledged only once it is stable.
@@ -415,7 +418,7 @@ public sealed class BlockDevice : VirtioDevice
 
     private void Submit(BlockRequest request)
     {
-        BlockMetrics.InFlight.Add(1, _deviceTag);
+        _metrics.InFlight.Add(1, _deviceTag);
         request.MarkSubmitted();
         try
         {
@@ -429,7 +432,7 @@ public sealed class BlockDevice : VirtioDevice
             BlockLog.BackendFailed(Logger, Name, request.Queue.Index, request.Chain.Head, "Submit", e);
             if (request.TryTakeBack())
             {
-                BlockMetrics.InFlight.Add(-1, _deviceTag);
+                _metrics.InFlight.Add(-1, _deviceTag);
                 DeviceError(request.Queue, request.Chain, $"virtio-blk backend failed: {e.GetType().Name}: {e.Message}");
             }
             else
@@ -447,7 +450,7 @@ public sealed class BlockDevice : VirtioDevice
         ulong bytes = request.Length;
         if (status != StatusOk)
         {
-            BlockMetrics.Errors.Add(1, _deviceTag, new("status", status == StatusIoErr ? "ioerr" : "unsupp"));
+            _metrics.Errors.Add(1, _deviceTag, new("status", status == StatusIoErr ? "ioerr" : "unsupp"));
             if (Logger.IsEnabled(LogLevel.Debug))
             {
                 BlockLog.BadRequest(Logger, Name, queue.Index, chain.Head, type, status, reason ?? "");
@@ -455,10 +458,10 @@ public sealed class BlockDevice : VirtioDevice
         }
         else
         {
-            BlockMetrics.Requests.Add(1, _deviceTag, new("type", TypeName(type)));
+            _metrics.Requests.Add(1, _deviceTag, new("type", TypeName(type)));
             if (bytes != 0)
             {
-                BlockMetrics.Bytes.Add((long)bytes, _deviceTag, new("type", TypeName(type)));
+                _metrics.Bytes.Add((long)bytes, _deviceTag, new("type", TypeName(type)));
             }
         }
 

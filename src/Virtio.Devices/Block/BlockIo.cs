@@ -29,4 +29,35 @@ public abstract class BlockIo
 
     /// <summary>Finishes the request. Call exactly once, from any thread.</summary>
     public abstract void Complete(BlockIoStatus status);
+
+    /// <summary>
+    /// True when the data segments add up to <see cref="Length"/> and the bytes from <see cref="Offset"/> on lie on a
+    /// disk of <paramref name="capacity"/> bytes. The device has checked this already; a backend re-checks it before a
+    /// read or write so that a device bug cannot move data past the disk's end.
+    /// </summary>
+    public bool DataFits(ulong capacity)
+    {
+        ulong total = 0;
+        for (int i = 0; i < SegmentCount; i++)
+        {
+            total += (ulong)GetSegment(i).Length;
+        }
+
+        return total == Length && Offset <= capacity && total <= capacity - Offset;
+    }
+
+    /// <summary>True when every discard or write-zeroes range lies on a disk of <paramref name="capacity"/> bytes (the backend's re-check, as <see cref="DataFits"/>).</summary>
+    public bool RangesFit(ulong capacity)
+    {
+        for (int i = 0; i < RangeCount; i++)
+        {
+            BlockRange range = GetRange(i);
+            if (range.Offset > capacity || range.Length > capacity - range.Offset)
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
 }

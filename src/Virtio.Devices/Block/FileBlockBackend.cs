@@ -171,11 +171,11 @@ public sealed class FileBlockBackend : IBlockBackend
         {
             return request.Kind switch
             {
-                BlockIoKind.Read => ValidateData(request) ? Read(request) : BlockIoStatus.IoError,
-                BlockIoKind.Write => !_readOnly && ValidateData(request) ? Write(request) : BlockIoStatus.IoError,
+                BlockIoKind.Read => request.DataFits(_capacity) ? Read(request) : BlockIoStatus.IoError,
+                BlockIoKind.Write => !_readOnly && request.DataFits(_capacity) ? Write(request) : BlockIoStatus.IoError,
                 BlockIoKind.Flush => FlushToDisk(),
-                BlockIoKind.Discard => !_readOnly && ValidateRanges(request) ? Discard(request) : BlockIoStatus.IoError,
-                BlockIoKind.WriteZeroes => !_readOnly && ValidateRanges(request) ? WriteZeroes(request) : BlockIoStatus.IoError,
+                BlockIoKind.Discard => !_readOnly && request.RangesFit(_capacity) ? Discard(request) : BlockIoStatus.IoError,
+                BlockIoKind.WriteZeroes => !_readOnly && request.RangesFit(_capacity) ? WriteZeroes(request) : BlockIoStatus.IoError,
                 _ => BlockIoStatus.Unsupported,
             };
         }
@@ -190,32 +190,6 @@ public sealed class FileBlockBackend : IBlockBackend
             // state) fails the request too: on the asynchronous path it would otherwise end the process.
             return BlockIoStatus.IoError;
         }
-    }
-
-    // The device has already checked these; re-checking keeps a device bug from writing past the disk's end.
-    private bool ValidateData(BlockIo request)
-    {
-        ulong total = 0;
-        for (int i = 0; i < request.SegmentCount; i++)
-        {
-            total += (ulong)request.GetSegment(i).Length;
-        }
-
-        return total == request.Length && request.Offset <= _capacity && total <= _capacity - request.Offset;
-    }
-
-    private bool ValidateRanges(BlockIo request)
-    {
-        for (int i = 0; i < request.RangeCount; i++)
-        {
-            BlockRange range = request.GetRange(i);
-            if (range.Offset > _capacity || range.Length > _capacity - range.Offset)
-            {
-                return false;
-            }
-        }
-
-        return true;
     }
 
     private BlockIoStatus Read(BlockIo request)

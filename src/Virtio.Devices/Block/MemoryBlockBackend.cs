@@ -116,9 +116,9 @@ public sealed class MemoryBlockBackend : IBlockBackend
         switch (request.Kind)
         {
             case BlockIoKind.Read:
-                return ValidateData(request) ? Read(root, request) : BlockIoStatus.IoError;
+                return request.DataFits(_capacity) ? Read(root, request) : BlockIoStatus.IoError;
             case BlockIoKind.Write:
-                return !_readOnly && ValidateData(request) ? Write(root, request) : BlockIoStatus.IoError;
+                return !_readOnly && request.DataFits(_capacity) ? Write(root, request) : BlockIoStatus.IoError;
             case BlockIoKind.Flush:
                 // Memory is as durable as this backend gets.
                 return BlockIoStatus.Ok;
@@ -126,36 +126,10 @@ public sealed class MemoryBlockBackend : IBlockBackend
             case BlockIoKind.WriteZeroes:
                 // Discarded ranges read back as zeroes here, so both kinds share one path; Unmap changes nothing
                 // because releasing a whole chunk is always allowed when it reads back as zeroes.
-                return !_readOnly && ValidateRanges(request) ? Zero(root, request) : BlockIoStatus.IoError;
+                return !_readOnly && request.RangesFit(_capacity) ? Zero(root, request) : BlockIoStatus.IoError;
             default:
                 return BlockIoStatus.Unsupported;
         }
-    }
-
-    // The device has already checked these; a backend that trusted it blindly would corrupt memory on a device bug.
-    private bool ValidateData(BlockIo request)
-    {
-        ulong total = 0;
-        for (int i = 0; i < request.SegmentCount; i++)
-        {
-            total += (ulong)request.GetSegment(i).Length;
-        }
-
-        return total == request.Length && request.Offset <= _capacity && total <= _capacity - request.Offset;
-    }
-
-    private bool ValidateRanges(BlockIo request)
-    {
-        for (int i = 0; i < request.RangeCount; i++)
-        {
-            BlockRange range = request.GetRange(i);
-            if (range.Offset > _capacity || range.Length > _capacity - range.Offset)
-            {
-                return false;
-            }
-        }
-
-        return true;
     }
 
     private static BlockIoStatus Read(byte[]?[]?[] root, BlockIo request)

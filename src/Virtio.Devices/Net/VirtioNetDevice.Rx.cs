@@ -87,7 +87,7 @@ public sealed partial class VirtioNetDevice
         finally
         {
             state.Transmitter = 0;
-            Publish(ref state.Sent, ref state.Total, ref _txPackets, ref _txBytes, NetMetrics.TxPackets, NetMetrics.TxBytes);
+            Publish(ref state.Sent, ref state.Total, ref _txPackets, ref _txBytes, _metrics.TxPackets, _metrics.TxBytes);
             if (state.RxKickDeferred)
             {
                 state.RxKickDeferred = false;
@@ -144,7 +144,7 @@ public sealed partial class VirtioNetDevice
             dequeued = true;
         }
 
-        Publish(ref _rx[pair].Received, ref _rx[pair].Total, ref _rxPackets, ref _rxBytes, NetMetrics.RxPackets, NetMetrics.RxBytes);
+        Publish(ref _rx[pair].Received, ref _rx[pair].Total, ref _rxPackets, ref _rxBytes, _metrics.RxPackets, _metrics.RxBytes);
         if (dequeued && backlog.TakeRefusal())
         {
             _backend.ReceiveReady();

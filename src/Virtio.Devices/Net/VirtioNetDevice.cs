@@ -53,6 +53,7 @@ public sealed partial class VirtioNetDevice : VirtioDevice
     private readonly long[] _drops = new long[NetMetrics.ReasonTags.Length];
     private readonly KeyValuePair<string, object?> _deviceTag;
     private readonly bool _controlQueue;
+    private readonly NetMetrics _metrics;
     private long _txPackets;
     private long _txBytes;
     private long _rxPackets;
@@ -84,6 +85,7 @@ public sealed partial class VirtioNetDevice : VirtioDevice
 
         _defaultMac = mac;
         _deviceTag = new KeyValuePair<string, object?>("device", Name);
+        _metrics = NetMetrics.For(MeterFactory);
         _backlogs = new NetRxBacklog[MaxQueuePairs];
         _rx = new RxState[MaxQueuePairs];
         _tx = new TxState[MaxQueuePairs];
@@ -364,7 +366,7 @@ public sealed partial class VirtioNetDevice : VirtioDevice
     private void CountDrop(NetDropReason reason, int pair, int length)
     {
         Interlocked.Increment(ref _drops[(int)reason]);
-        NetMetrics.Drops.Add(1, _deviceTag, new KeyValuePair<string, object?>("reason", NetMetrics.ReasonTags[(int)reason]));
+        _metrics.Drops.Add(1, _deviceTag, new KeyValuePair<string, object?>("reason", NetMetrics.ReasonTags[(int)reason]));
         if (Logger.IsEnabled(LogLevel.Debug))
         {
             NetLog.Drop(Logger, Name, pair, length, reason);

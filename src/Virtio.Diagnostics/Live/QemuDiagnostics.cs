@@ -168,9 +168,9 @@ public sealed class QemuDiagnostics
         }
 
         ushort[] a = await _client.ReadGuestHalfwordsAsync(avail, 2, cancellationToken).ConfigureAwait(false);
-        ushort[] usedEvent = await _client.ReadGuestHalfwordsAsync(avail + 4 + (2 * (ulong)num), 1, cancellationToken).ConfigureAwait(false);
+        ushort[] usedEvent = await _client.ReadGuestHalfwordsAsync(avail + SplitRing.UsedEventOffset((int)num), 1, cancellationToken).ConfigureAwait(false);
         ushort[] u = await _client.ReadGuestHalfwordsAsync(used, 2, cancellationToken).ConfigureAwait(false);
-        ushort[] availEvent = await _client.ReadGuestHalfwordsAsync(used + 4 + (8 * (ulong)num), 1, cancellationToken).ConfigureAwait(false);
+        ushort[] availEvent = await _client.ReadGuestHalfwordsAsync(used + SplitRing.AvailEventOffset((int)num), 1, cancellationToken).ConfigureAwait(false);
         return new GuestRingFields(a[0], a[1], usedEvent[0], u[0], u[1], availEvent[0]);
     }
 

@@ -25,6 +25,7 @@ public sealed class QueueWatchdog : IDisposable
     private readonly TimeSpan _timeout;
     private readonly Func<IWatchedQueue, string>? _diagnose;
     private readonly ILogger? _logger;
+    private readonly WatchdogMetrics _metrics;
     private ITimer? _timer;
     private long _stalls;
 
@@ -38,6 +39,7 @@ public sealed class QueueWatchdog : IDisposable
         _timeout = options.StallTimeout;
         _diagnose = options.Diagnose;
         _logger = logger;
+        _metrics = WatchdogMetrics.For(options.MeterFactory);
         TimeSpan period = options.CheckPeriod;
         if (period > TimeSpan.Zero && period != Timeout.InfiniteTimeSpan)
         {
@@ -185,7 +187,7 @@ public sealed class QueueWatchdog : IDisposable
 
         var stall = new QueueStallEventArgs(queue, found.Progress, found.StalledFor, diagnosis);
         Interlocked.Increment(ref _stalls);
-        WatchdogMetrics.Stalls.Add(
+        _metrics.Stalls.Add(
             1,
             new KeyValuePair<string, object?>("device", queue.Name),
             new KeyValuePair<string, object?>("queue", queue.Index));

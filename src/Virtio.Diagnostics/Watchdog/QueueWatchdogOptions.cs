@@ -1,3 +1,5 @@
+using System.Diagnostics.Metrics;
+
 namespace Virtio.Diagnostics.Watchdog;
 
 /// <summary>Settings of a <see cref="QueueWatchdog"/>.</summary>
@@ -23,6 +25,9 @@ public sealed class QueueWatchdogOptions
 
     /// <summary>The clock and the timer (default: the system's).</summary>
     public TimeProvider TimeProvider { get; init; } = TimeProvider.System;
+
+    /// <summary>Where the stall counter lives (meter <c>Virtio.Diagnostics</c>): the host's factory, or the static meter when null.</summary>
+    public IMeterFactory? MeterFactory { get; init; }
 
     /// <summary>
     /// Explains a stall; its text goes to the event, the log and nothing else (the hang analysis plugs in here).

@@ -2,12 +2,23 @@ using System.Diagnostics.Metrics;
 
 namespace Virtio.Diagnostics.Watchdog;
 
-/// <summary>Metrics of the watchdog (meter <c>Virtio.Diagnostics</c>).</summary>
-internal static class WatchdogMetrics
+/// <summary>Metrics of the watchdog (meter <c>Virtio.Diagnostics</c>): the host's meter, or the static one.</summary>
+internal sealed class WatchdogMetrics
 {
-    public static readonly Meter Meter = new("Virtio.Diagnostics");
+    public const string MeterName = "Virtio.Diagnostics";
+
+    private static readonly Meter DefaultMeter = new(MeterName);
+
+    private WatchdogMetrics(Meter meter)
+    {
+        Stalls = meter.CreateCounter<long>("virtio.watchdog.stalls", description: "Queues that stopped making progress with work outstanding");
+    }
+
+    private static WatchdogMetrics Default { get; } = new(DefaultMeter);
 
     /// <summary>Stalls reported, tagged <c>device</c> and <c>queue</c>.</summary>
-    public static readonly Counter<long> Stalls = Meter.CreateCounter<long>(
-        "virtio.watchdog.stalls", description: "Queues that stopped making progress with work outstanding");
+    public Counter<long> Stalls { get; }
+
+    /// <summary>Instruments on the host's meter when it gave a factory, else the shared ones on the static meter.</summary>
+    public static WatchdogMetrics For(IMeterFactory? factory) => factory is null ? Default : new(factory.Create(MeterName));
 }

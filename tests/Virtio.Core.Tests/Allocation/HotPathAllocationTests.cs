@@ -2,7 +2,7 @@ using Virtio.Cli.Bench;
 using Virtio.Core.Tests.Support;
 using Virtio.Driver;
 using Virtio.Rings;
-using Virtio.Tests;
+using Virtio.Testing;
 
 namespace Virtio.Core.Tests.Allocation;
 

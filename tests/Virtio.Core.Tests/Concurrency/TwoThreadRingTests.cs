@@ -1,3 +1,4 @@
+using Virtio.Testing;
 using Virtio.Core.Tests.Notifications;
 using Virtio.Core.Tests.Support;
 using Virtio.Driver;

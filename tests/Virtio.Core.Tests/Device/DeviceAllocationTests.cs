@@ -1,7 +1,7 @@
 using Virtio.Core.Tests.Support;
 using Virtio.Device;
 using Virtio.Driver;
-using Virtio.Tests;
+using Virtio.Testing;
 
 namespace Virtio.Core.Tests.Device;
 

@@ -1,3 +1,4 @@
+using Virtio.Testing;
 using System.Diagnostics;
 using Virtio.Core.Tests.Support;
 using Virtio.Rings;

@@ -1,3 +1,4 @@
+using Virtio.Testing;
 using System.Runtime.InteropServices;
 using Virtio.Core.Tests.Support;
 using Virtio.Memory;

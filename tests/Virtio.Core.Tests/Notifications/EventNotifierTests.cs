@@ -1,5 +1,5 @@
 using Virtio.Notifications;
-using Virtio.Tests;
+using Virtio.Testing;
 
 namespace Virtio.Core.Tests.Notifications;
 

@@ -1,5 +1,5 @@
+using Virtio.Testing;
 using CsCheck;
-using Virtio.Core.Tests.Support;
 using Virtio.Rings;
 
 namespace Virtio.Core.Tests.Properties;
@@ -15,44 +15,28 @@ public class HostileRingProperties
     [Fact]
     public void Random_rings_give_valid_chains_or_a_typed_error_and_stay_inside_guest_memory()
     {
-        Gen.Select(Gen.Int[0, 6], Gen.Bool, Gen.Bool, Gen.Int)
-            .Sample((sizeLog, eventIdx, indirect, seed) => Hostile(1 << sizeLog, eventIdx, indirect, seed), iter: 3000, threads: 1);
+        RingGen.HostileRing.Sample(ring =>
+        {
+            using var h = new RingHarness(ring.Size, ring.EventIdx, ring.Indirect, memorySize: 0x200_0000);
+            ring.WriteTo(h);
+            Drive(h, ring.Size);
+        }, iter: 3000, threads: 1);
     }
 
     [Fact]
     public void Completely_random_bytes_never_crash_the_device()
     {
-        Gen.Select(Gen.Int[0, 6], Gen.Int).Sample((sizeLog, seed) =>
-        {
-            using var h = new RingHarness(1 << sizeLog, eventIdx: true, indirect: true, memorySize: 0x200_0000);
-            var rnd = new Random(seed);
-            rnd.NextBytes(h.Memory.GetSpan(h.Layout.DescriptorTable, (int)(h.Layout.EndAddress - h.Layout.DescriptorTable)));
-            rnd.NextBytes(h.Memory.GetSpan(RingHarness.IndirectBase, 0x1000));
-            Drive(h, 1 << sizeLog);
-        }, iter: 1000, threads: 1);
-    }
-
-    private static void Hostile(int size, bool eventIdx, bool indirect, int seed)
-    {
-        using var h = new RingHarness(size, eventIdx, indirect, memorySize: 0x200_0000);
-        var rnd = new Random(seed);
-        for (int i = 0; i < size; i++)
-        {
-            h.WriteDescriptor(i, Address(rnd), Length(rnd), Flags(rnd), (ushort)rnd.Next(size + 2));
-        }
-
-        for (int i = 0; i < 64; i++)
-        {
-            h.WriteDescriptor(i, Address(rnd), Length(rnd), Flags(rnd), (ushort)rnd.Next(66), RingHarness.IndirectBase);
-        }
-
-        for (int i = 0; i < size; i++)
-        {
-            h.Memory.Write(h.Layout.AvailRing + 4 + (2 * (ulong)i), (ushort)rnd.Next(size + 1));
-        }
-
-        h.Memory.Write(h.Layout.AvailRing + 2, (ushort)(rnd.Next(8) == 0 ? rnd.Next(65536) : rnd.Next(size + 2)));
-        Drive(h, size);
+        RingGen.Size.SelectMany(size => Gen.Select(
+                Gen.Byte.Array[(int)(SplitRingLayout.Create(RingHarness.RingBase, size).EndAddress - RingHarness.RingBase)],
+                Gen.Byte.Array[0x1000],
+                (ring, indirect) => (Size: size, Ring: ring, Indirect: indirect)))
+            .Sample(bytes =>
+            {
+                using var h = new RingHarness(bytes.Size, eventIdx: true, indirect: true, memorySize: 0x200_0000);
+                bytes.Ring.CopyTo(h.Memory.GetSpan(h.Layout.DescriptorTable, bytes.Ring.Length));
+                bytes.Indirect.CopyTo(h.Memory.GetSpan(RingHarness.IndirectBase, bytes.Indirect.Length));
+                Drive(h, bytes.Size);
+            }, iter: 1000, threads: 1);
     }
 
     private static void Drive(RingHarness h, int size)
@@ -91,21 +75,4 @@ public class HostileRingProperties
             }
         }
     }
-
-    private static ulong Address(Random rnd) => rnd.Next(4) switch
-    {
-        0 => (ulong)rnd.NextInt64(),
-        1 => RingHarness.IndirectBase + ((ulong)rnd.Next(64) * 16),
-        _ => RingHarness.DataBase + (ulong)rnd.Next(0x10_0000),
-    };
-
-    private static uint Length(Random rnd) => rnd.Next(5) switch
-    {
-        0 => 0,
-        1 => (uint)rnd.Next() * 2,
-        2 => (uint)rnd.Next(1, 8) * 16,
-        _ => (uint)rnd.Next(1, 4096),
-    };
-
-    private static DescriptorFlags Flags(Random rnd) => (DescriptorFlags)rnd.Next(8);
 }

@@ -1,5 +1,5 @@
+using Virtio.Testing;
 using CsCheck;
-using Virtio.Core.Tests.Support;
 using Virtio.Driver;
 using Virtio.Rings;
 
@@ -17,6 +17,18 @@ public class RingModelProperties
         Add, KickPrepare, Pop, PushOne, PushBatch, GetAll, DisableCb, EnableCb, DisableNotify, EnableNotifyRecheck,
     }
 
+    /// <summary>
+    /// One step of the interleaving with its own draw: how many segments an Add's chain has, how many chains a Pop
+    /// takes, which popped chains a push completes (devices complete out of order). Shrinks to 0: one segment, one
+    /// pop, the oldest chain first.
+    /// </summary>
+    private readonly record struct Step(Op Op, int Arg)
+    {
+        public override string ToString() => $"{Op}({Arg})";
+    }
+
+    private static readonly Gen<Step> Steps = Gen.Select(Gen.Enum<Op>(), Gen.Int[0, 255], (op, arg) => new Step(op, arg));
+
     [Theory]
     [InlineData(true, false)]
     [InlineData(false, false)]
@@ -24,14 +36,13 @@ public class RingModelProperties
     [InlineData(false, true)]
     public void Random_interleavings_lose_duplicate_reorder_nothing_and_miss_no_notification(bool eventIdx, bool indirect)
     {
-        Gen.Select(Gen.Int[0, 6], Gen.Int[0, 9].Array[1, 250], Gen.Int)
-            .Sample((sizeLog, ops, seed) => RunModel(1 << sizeLog, ops, seed, eventIdx, indirect), iter: 250, threads: 1);
+        Gen.Select(RingGen.Size, Steps.Array[1, 250])
+            .Sample((size, steps) => RunModel(size, steps, eventIdx, indirect), iter: 250, threads: 1);
     }
 
-    private static void RunModel(int size, int[] ops, int seed, bool eventIdx, bool indirect)
+    private static void RunModel(int size, Step[] steps, bool eventIdx, bool indirect)
     {
         using var h = new RingHarness(size, eventIdx, indirect, memorySize: 0x200_0000);
-        var rnd = new Random(seed);
         var avail = new Queue<int>();                // added, not yet popped: avail order
         var popped = new List<(ushort Head, int Token)>();
         var used = new Queue<int>();                 // pushed, not yet got: used order
@@ -43,11 +54,11 @@ public class RingModelProperties
         byte[] tokenBytes = new byte[4];
         var trace = new System.Text.StringBuilder();
 
-        void Push(int count)
+        void Push(int count, int pick)
         {
             for (int i = 0; i < count; i++)
             {
-                int k = rnd.Next(popped.Count); // any order: devices complete out of order
+                int k = (pick + i) % popped.Count; // any order: devices complete out of order
                 (ushort head, int token) = popped[k];
                 popped.RemoveAt(k);
                 h.Device.Fill(head, 0, i);
@@ -63,14 +74,14 @@ public class RingModelProperties
             }
         }
 
-        foreach (int raw in ops)
+        foreach (Step step in steps)
         {
-            trace.Append((Op)raw).Append(" avail=").Append(h.GuestAvailIdx).Append(" last_avail=").Append(h.Device.LastAvailIdx)
+            trace.Append(step).Append(" avail=").Append(h.GuestAvailIdx).Append(" last_avail=").Append(h.Device.LastAvailIdx)
                 .Append(" avail_event=").Append(h.AvailEvent).Append(" notif=").Append(h.Device.NotificationEnabled).Append("; ");
-            switch ((Op)raw)
+            switch (step.Op)
             {
                 case Op.Add:
-                    int segments = 1 + rnd.Next(Math.Min(3, size));
+                    int segments = 1 + (step.Arg % Math.Min(3, size));
                     int needed = indirect && segments > 1 ? 1 : segments;
                     if (h.Driver.NumFree < needed)
                     {
@@ -104,7 +115,7 @@ public class RingModelProperties
                     break;
 
                 case Op.Pop:
-                    int n = rnd.Next(1, 4);
+                    int n = 1 + (step.Arg % 3);
                     for (int i = 0; i < n; i++)
                     {
                         PopResult r = h.Device.Pop(out DescriptorChain chain);
@@ -125,11 +136,11 @@ public class RingModelProperties
                     break;
 
                 case Op.PushOne when popped.Count > 0:
-                    Push(1);
+                    Push(1, step.Arg);
                     break;
 
                 case Op.PushBatch when popped.Count > 0:
-                    Push(rnd.Next(1, popped.Count + 1));
+                    Push(1 + (step.Arg % popped.Count), step.Arg);
                     break;
 
                 case Op.GetAll:
@@ -199,7 +210,7 @@ public class RingModelProperties
 
             if (popped.Count > 0)
             {
-                Push(popped.Count);
+                Push(popped.Count, 0);
             }
 
             bool any = false;

@@ -1,3 +1,4 @@
+using Virtio.Testing;
 using System.Diagnostics.Metrics;
 using Microsoft.Extensions.Logging;
 using Virtio.Core.Tests.Support;

@@ -1,4 +1,5 @@
 using Virtio.Core.Tests.Support;
+using Virtio.Testing;
 using Virtio.Rings;
 
 namespace Virtio.Core.Tests.Rings;

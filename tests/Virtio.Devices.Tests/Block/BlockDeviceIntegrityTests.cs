@@ -2,7 +2,7 @@ using Virtio.Device;
 using Virtio.Devices.Block;
 using Virtio.Devices.Tests.Support;
 using Virtio.Driver;
-using Virtio.Tests;
+using Virtio.Testing;
 
 namespace Virtio.Devices.Tests.Block;
 

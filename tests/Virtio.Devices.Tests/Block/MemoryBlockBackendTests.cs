@@ -1,6 +1,6 @@
 using Virtio.Devices.Block;
 using Virtio.Devices.Tests.Support;
-using Virtio.Tests;
+using Virtio.Testing;
 
 namespace Virtio.Devices.Tests.Block;
 

@@ -2,7 +2,7 @@ using Virtio.Devices.Net;
 using Virtio.Devices.Tests.Support;
 using Virtio.Driver;
 using Virtio.Memory;
-using Virtio.Tests;
+using Virtio.Testing;
 
 namespace Virtio.Devices.Tests.Net;
 

@@ -1,5 +1,5 @@
 using Virtio.Cli.Bench;
-using Virtio.Tests;
+using Virtio.Testing;
 
 namespace Virtio.Devices.Tests.Net;
 

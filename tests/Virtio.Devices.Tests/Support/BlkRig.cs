@@ -48,13 +48,7 @@ internal sealed class BlkRig : IDisposable
         return new GuestSegment(a, (uint)length);
     }
 
-    public static byte[] Header(VirtioBlkRequestType type, ulong sector)
-    {
-        byte[] h = new byte[16];
-        BinaryPrimitives.WriteUInt32LittleEndian(h, (uint)type);
-        BinaryPrimitives.WriteUInt64LittleEndian(h.AsSpan(8), sector);
-        return h;
-    }
+    public static byte[] Header(VirtioBlkRequestType type, ulong sector) => new VirtioBlkRequestHeader(type, sector).ToArray();
 
     public static byte[] Segment(ulong sector, uint sectors, uint flags)
     {

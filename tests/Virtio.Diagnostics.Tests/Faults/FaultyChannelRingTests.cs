@@ -1,3 +1,4 @@
+using Virtio.Testing;
 using Virtio.Diagnostics.Faults;
 using Virtio.Diagnostics.Tests.Support;
 using Virtio.Rings;
@@ -11,7 +12,7 @@ public class FaultyChannelRingTests
     public void Dropping_the_only_kick_leaves_the_device_unaware_of_the_buffer()
     {
         FaultyEventNotifier? kick = null;
-        using var pair = new DriverDevicePair(wrapKick: inner => kick = new FaultyEventNotifier(inner, new SignalFaultPlan().Drop(SignalSelector.First(1)), "kick"));
+        using var pair = new RingHarness(wrapKick: inner => kick = new FaultyEventNotifier(inner, new SignalFaultPlan().Drop(SignalSelector.First(1)), "kick"), attachKick: true, name: "virtio-test");
         pair.AddAndKick(1);
 
         Assert.Equal(1, pair.Driver.KicksSent); // the driver did kick
@@ -30,7 +31,7 @@ public class FaultyChannelRingTests
     public void A_delayed_kick_wakes_the_device_only_when_released()
     {
         FaultyEventNotifier? kick = null;
-        using var pair = new DriverDevicePair(wrapKick: inner => kick = new FaultyEventNotifier(inner, new SignalFaultPlan().Delay(SignalSelector.All), "kick"));
+        using var pair = new RingHarness(wrapKick: inner => kick = new FaultyEventNotifier(inner, new SignalFaultPlan().Delay(SignalSelector.All), "kick"), attachKick: true, name: "virtio-test");
         pair.AddAndKick(1);
         Assert.Equal(0, pair.ServiceKick());
 
@@ -42,8 +43,8 @@ public class FaultyChannelRingTests
     [Fact]
     public void Dropping_kicks_after_a_ring_index_lets_the_earlier_buffers_through()
     {
-        DriverDevicePair? p = null;
-        using var pair = p = new DriverDevicePair(
+        RingHarness? p = null;
+        using var pair = p = new RingHarness(attachKick: true, name: "virtio-test",
             size: 16,
             wrapKick: inner => new FaultyEventNotifier(inner, new SignalFaultPlan().Drop(SignalSelector.After(() => p!.Driver.AvailIdxShadow >= 3))));
         for (int i = 0; i < 5; i++)
@@ -61,7 +62,7 @@ public class FaultyChannelRingTests
     [Fact]
     public void Dropping_the_call_leaves_the_driver_unaware_of_the_completion()
     {
-        using var pair = new DriverDevicePair(wrapCall: inner => new FaultyEventNotifier(inner, new SignalFaultPlan().Drop(SignalSelector.All), "call"));
+        using var pair = new RingHarness(wrapCall: inner => new FaultyEventNotifier(inner, new SignalFaultPlan().Drop(SignalSelector.All), "call"), attachKick: true, name: "virtio-test");
         pair.AddAndKick(1);
         Assert.Equal(1, pair.ServiceKick());
 

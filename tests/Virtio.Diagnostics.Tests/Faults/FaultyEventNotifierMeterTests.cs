@@ -1,7 +1,7 @@
 using Virtio.Diagnostics.Faults;
 using Virtio.Diagnostics.Tests.Support;
 using Virtio.Notifications;
-using Virtio.Tests;
+using Virtio.Testing;
 
 namespace Virtio.Diagnostics.Tests.Faults;
 

@@ -1,3 +1,4 @@
+using Virtio.Testing;
 using Microsoft.Extensions.Time.Testing;
 using Virtio.Diagnostics.Faults;
 using Virtio.Diagnostics.Tests.Support;
@@ -16,7 +17,7 @@ public class SplitQueueWatchTests
     [Fact]
     public void A_dropped_kick_is_reported_as_a_buffer_the_device_never_popped()
     {
-        using var pair = new DriverDevicePair(wrapKick: inner => new FaultyEventNotifier(inner, new SignalFaultPlan().Drop(SignalSelector.All)));
+        using var pair = new RingHarness(wrapKick: inner => new FaultyEventNotifier(inner, new SignalFaultPlan().Drop(SignalSelector.All)), attachKick: true, name: "virtio-test");
         using QueueWatchdog watchdog = CreateChecked();
         watchdog.Watch(pair.Device);
         pair.AddAndKick(1);
@@ -31,7 +32,7 @@ public class SplitQueueWatchTests
     [Fact]
     public void A_dropped_call_with_EVENT_IDX_is_reported_as_a_completion_the_driver_never_consumed()
     {
-        using var pair = new DriverDevicePair(wrapCall: inner => new FaultyEventNotifier(inner, new SignalFaultPlan().Drop(SignalSelector.All)));
+        using var pair = new RingHarness(wrapCall: inner => new FaultyEventNotifier(inner, new SignalFaultPlan().Drop(SignalSelector.All)), attachKick: true, name: "virtio-test");
         using QueueWatchdog watchdog = CreateChecked();
         watchdog.Watch(pair.Device); // no probe: used_event stands in for the driver's consumption
         pair.AddAndKick(1);
@@ -52,7 +53,7 @@ public class SplitQueueWatchTests
     public void An_idle_queue_whose_driver_polls_with_callbacks_off_is_not_reported()
     {
         // Linux's disable_cb writes used_event 0: that is no position, so nothing reads as unconsumed (as question 3 says).
-        using var pair = new DriverDevicePair();
+        using var pair = new RingHarness(attachKick: true, name: "virtio-test");
         using QueueWatchdog watchdog = CreateChecked();
         SplitQueueWatch watch = watchdog.Watch(pair.Device);
         pair.Driver.DisableCallbacks();
@@ -73,7 +74,7 @@ public class SplitQueueWatchTests
     [Fact]
     public void Used_event_ahead_of_used_idx_reads_as_unknown_not_as_the_drivers_position()
     {
-        using var pair = new DriverDevicePair();
+        using var pair = new RingHarness(attachKick: true, name: "virtio-test");
         var watch = new SplitQueueWatch(pair.Device);
         for (int i = 0; i < 4; i++)
         {
@@ -88,7 +89,7 @@ public class SplitQueueWatchTests
     [Fact]
     public void Without_EVENT_IDX_a_dropped_call_is_seen_only_through_a_driver_probe()
     {
-        using var pair = new DriverDevicePair(eventIdx: false, wrapCall: inner => new FaultyEventNotifier(inner, new SignalFaultPlan().Drop(SignalSelector.All)));
+        using var pair = new RingHarness(eventIdx: false, wrapCall: inner => new FaultyEventNotifier(inner, new SignalFaultPlan().Drop(SignalSelector.All)), attachKick: true, name: "virtio-test");
         using QueueWatchdog watchdog = CreateChecked();
         var blind = new SplitQueueWatch(pair.Device);
         pair.AddAndKick(1);
@@ -105,7 +106,7 @@ public class SplitQueueWatchTests
     [Fact]
     public void A_ring_served_without_faults_is_never_reported()
     {
-        using var pair = new DriverDevicePair();
+        using var pair = new RingHarness(attachKick: true, name: "virtio-test");
         using QueueWatchdog watchdog = CreateChecked();
         watchdog.Watch(pair.Device, () => pair.Driver.LastUsedIdx);
         for (int i = 0; i < 30; i++)
@@ -125,7 +126,7 @@ public class SplitQueueWatchTests
     public void A_released_kick_ends_the_stall_and_re_arms_the_watchdog()
     {
         FaultyEventNotifier? kick = null;
-        using var pair = new DriverDevicePair(wrapKick: inner => kick = new FaultyEventNotifier(inner, new SignalFaultPlan().Delay(SignalSelector.All)));
+        using var pair = new RingHarness(wrapKick: inner => kick = new FaultyEventNotifier(inner, new SignalFaultPlan().Delay(SignalSelector.All)), attachKick: true, name: "virtio-test");
         using QueueWatchdog watchdog = CreateChecked();
         watchdog.Watch(pair.Device, () => pair.Driver.LastUsedIdx);
         pair.AddAndKick(1);

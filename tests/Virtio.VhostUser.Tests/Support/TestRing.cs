@@ -1,3 +1,4 @@
+using Virtio.Devices.Block;
 using Virtio.Driver;
 using Virtio.Rings;
 
@@ -69,11 +70,9 @@ internal sealed class TestRing : IDisposable
     /// <summary>Adds one virtio-blk request and kicks, without waiting for it.</summary>
     public void Submit(uint type, ulong sector, ulong data = 0x40000, uint length = 512, ulong area = 0x80000)
     {
-        _fe.Ram.Write(area, type);
-        _fe.Ram.Write(area + 4, 0u);
-        _fe.Ram.Write(area + 8, sector);
-        _fe.Ram.Write<byte>(area + 16, 0xff);
-        GuestSegment header = new(area, 16), status = new(area + 16, 1), buffer = new(data, length);
+        new VirtioBlkRequestHeader((VirtioBlkRequestType)type, sector).Write(_fe.Ram.GetSpan(area, VirtioBlkRequestHeader.Size));
+        _fe.Ram.Write<byte>(area + VirtioBlkRequestHeader.Size, 0xff);
+        GuestSegment header = new(area, VirtioBlkRequestHeader.Size), status = new(area + VirtioBlkRequestHeader.Size, 1), buffer = new(data, length);
         AddResult added = type == 1 ? Driver.Add([header, buffer], [status], 7) : Driver.Add([header], [buffer, status], 7);
         Assert.Equal(AddResult.Added, added);
         Driver.Kick();

@@ -67,9 +67,9 @@ public sealed record QueueElement(
         }
 
         ushort position = index ?? status.LastAvailIdx;
-        ulong slot = status.VringAvail + 4 + (2 * (ulong)(position & (num - 1)));
+        ulong slot = status.VringAvail + SplitRing.AvailEntryOffset((uint)(position & (num - 1)));
         if (memory.TryRead(status.VringAvail, out ushort availFlags) != GuestMemoryError.None
-            || memory.TryRead(status.VringAvail + 2, out ushort availIdx) != GuestMemoryError.None
+            || memory.TryRead(status.VringAvail + SplitRing.IdxOffset, out ushort availIdx) != GuestMemoryError.None
             || memory.TryRead(slot, out ushort head) != GuestMemoryError.None)
         {
             error = new(QueueElementErrorKind.AvailRingUnmapped, $"Cannot map avail ring at 0x{status.VringAvail:x}");
@@ -77,7 +77,7 @@ public sealed record QueueElement(
         }
 
         if (memory.TryRead(status.VringUsed, out ushort usedFlags) != GuestMemoryError.None
-            || memory.TryRead(status.VringUsed + 2, out ushort usedIdx) != GuestMemoryError.None)
+            || memory.TryRead(status.VringUsed + SplitRing.IdxOffset, out ushort usedIdx) != GuestMemoryError.None)
         {
             error = new(QueueElementErrorKind.UsedRingUnmapped, $"Cannot map used ring at 0x{status.VringUsed:x}");
             return false;
@@ -223,7 +223,7 @@ public sealed record QueueElement(
     private static VringDescriptor ReadDescriptor(GuestMemory memory, ulong table, uint i, out ushort next)
     {
         // The table was checked to be mapped as a whole, so these reads cannot fail.
-        ulong at = table + ((ulong)i * SplitRing.DescriptorSize);
+        ulong at = table + SplitRing.DescriptorOffset(i);
         memory.TryRead(at, out ulong addr);
         memory.TryRead(at + 8, out uint len);
         memory.TryRead(at + 12, out ushort flags);

@@ -1,4 +1,4 @@
-namespace Virtio.Tests;
+namespace Virtio.Testing;
 
 /// <summary>
 /// Allocation-freedom measured after warm-up, as the least of a few measured runs. A hot path that allocates does so
@@ -6,7 +6,7 @@ namespace Virtio.Tests;
 /// as 0.5 to 8 KiB in one run of a device loop, with no garbage collection in between: tiering a method up, filling a
 /// generic dictionary slot, growing per-thread storage) shows in one run only.
 /// </summary>
-internal static class SteadyState
+public static class SteadyState
 {
     /// <summary>How many measured runs at most.</summary>
     public const int Runs = 3;

@@ -1,10 +1,10 @@
-using Virtio.Core.Tests.Support;
+using Virtio.Testing;
 using Virtio.Driver;
 using Virtio.Faults;
 using Virtio.Notifications;
 using Virtio.Rings;
 
-namespace Virtio.Core.Tests.Driver;
+namespace Virtio.Driver.Tests;
 
 /// <summary>The driver side behaves as Linux's virtio_ring.c does for split rings.</summary>
 public class DriverQueueTests

@@ -88,14 +88,14 @@ public static class DumpAnalysis
         CheckArea(memory, "avail ring (vring-avail)", status.VringAvail, SplitRing.AvailRingBytes(num, events));
         CheckArea(memory, "used ring (vring-used)", status.VringUsed, SplitRing.UsedRingBytes(num, events));
 
-        ulong usedEventAt = status.VringAvail + 4 + (2 * (ulong)num);
-        ulong availEventAt = status.VringUsed + 4 + (8 * (ulong)num);
+        ulong usedEventAt = status.VringAvail + SplitRing.UsedEventOffset(num);
+        ulong availEventAt = status.VringUsed + SplitRing.AvailEventOffset(num);
         return new GuestRingFields(
             AvailFlags: memory.Read<ushort>(status.VringAvail),
-            AvailIdx: memory.Read<ushort>(status.VringAvail + 2),
+            AvailIdx: memory.Read<ushort>(status.VringAvail + SplitRing.IdxOffset),
             UsedEvent: memory.TryRead(usedEventAt, out ushort usedEvent) == GuestMemoryError.None ? usedEvent : (ushort)0,
             UsedFlags: memory.Read<ushort>(status.VringUsed),
-            UsedIdx: memory.Read<ushort>(status.VringUsed + 2),
+            UsedIdx: memory.Read<ushort>(status.VringUsed + SplitRing.IdxOffset),
             AvailEvent: memory.TryRead(availEventAt, out ushort availEvent) == GuestMemoryError.None ? availEvent : (ushort)0);
     }
 

@@ -1,5 +1,5 @@
-using System.Globalization;
 using Virtio.Rings;
+using static System.FormattableString;
 
 namespace Virtio.Diagnostics;
 
@@ -11,8 +11,6 @@ namespace Virtio.Diagnostics;
 /// </summary>
 public static class HangAnalysis
 {
-    private static readonly CultureInfo C = CultureInfo.InvariantCulture;
-
     /// <summary>Analyses a live queue: captures its status and guest fields (read-only) and takes its EVENT_IDX and error.</summary>
     /// <param name="queue">The queue.</param>
     /// <param name="inFlight">The requests the driver considers in flight, if the caller knows them.</param>
@@ -93,8 +91,8 @@ public static class HangAnalysis
         if (shadowAhead > num)
         {
             // virtqueue_num_heads would have broken the queue on reading such an index.
-            string v = F($"Guest moved used index from {s.LastAvailIdx} to {s.ShadowAvailIdx}");
-            return (new(HangQuestion.DeviceSawRequests, FindingAnswer.RingViolation, 0, F(
+            string v = Invariant($"Guest moved used index from {s.LastAvailIdx} to {s.ShadowAvailIdx}");
+            return (new(HangQuestion.DeviceSawRequests, FindingAnswer.RingViolation, 0, Invariant(
                 $"shadow_avail_idx {s.ShadowAvailIdx} is {shadowAhead} ahead of last_avail_idx {s.LastAvailIdx}, more than the queue size {num}: the device read an avail->idx that breaks the ring (QEMU: \"{v}\") and did not break the queue")), v);
         }
 
@@ -102,19 +100,19 @@ public static class HangAnalysis
         {
             if (behind > 0 && behind <= num)
             {
-                string back = F($"avail->idx moved back from {s.ShadowAvailIdx} to {g.AvailIdx}");
-                return (new(HangQuestion.DeviceSawRequests, FindingAnswer.RingViolation, 0, F(
+                string back = Invariant($"avail->idx moved back from {s.ShadowAvailIdx} to {g.AvailIdx}");
+                return (new(HangQuestion.DeviceSawRequests, FindingAnswer.RingViolation, 0, Invariant(
                     $"avail->idx {g.AvailIdx} in guest RAM is {behind} behind shadow_avail_idx {s.ShadowAvailIdx}: the driver moved avail->idx backwards, which a running queue never does (Linux only in virtqueue_detach_unused_buf, after a reset)")), back);
             }
 
-            string v = F($"Guest moved used index from {s.LastAvailIdx} to {g.AvailIdx}");
-            return (new(HangQuestion.DeviceSawRequests, FindingAnswer.RingViolation, 0, F(
+            string v = Invariant($"Guest moved used index from {s.LastAvailIdx} to {g.AvailIdx}");
+            return (new(HangQuestion.DeviceSawRequests, FindingAnswer.RingViolation, 0, Invariant(
                 $"avail->idx {g.AvailIdx} in guest RAM is {aheadOfLast} ahead of last_avail_idx {s.LastAvailIdx} (and {unseen} ahead of shadow_avail_idx {s.ShadowAvailIdx}), more than the queue size {num}: the driver broke the ring; the device breaks the queue when it next reads avail->idx (virtqueue_num_heads: \"{v}\")")), v);
         }
 
         if (unseen == 0)
         {
-            return (new(HangQuestion.DeviceSawRequests, FindingAnswer.Yes, 0, F(
+            return (new(HangQuestion.DeviceSawRequests, FindingAnswer.Yes, 0, Invariant(
                 $"avail->idx {g.AvailIdx} in guest RAM equals shadow_avail_idx {s.ShadowAvailIdx}: the device has read every buffer the driver published")), null);
         }
 
@@ -122,22 +120,22 @@ public static class HangAnalysis
         {
             // QEMU's virtio-net rx kick handler only flushes queued packets; the device reads avail->idx when a packet
             // arrives (virtio_net_has_buffers), so buffers posted on an idle link stay unread with no kick owed.
-            return (new(HangQuestion.DeviceSawRequests, FindingAnswer.Yes, unseen, F(
+            return (new(HangQuestion.DeviceSawRequests, FindingAnswer.Yes, unseen, Invariant(
                 $"avail->idx {g.AvailIdx} in guest RAM, shadow_avail_idx {s.ShadowAvailIdx}: {unseen} buffer(s) the driver posted are not read yet, and need not be: the device takes this queue's buffers only when it has something to put in them (net rx: QEMU's virtio_net_handle_rx only flushes queued packets, and avail->idx is read when a packet arrives), so the queue is idle, not missing a kick")), null);
         }
 
         // QEMU's virtio-net tx holds the element whose async send is pending and stops popping (and with EVENT_IDX
         // leaves avail_event stale): the buffers behind a held element stay unread as a consequence, not a lost kick.
         string held = s.InUse > 0
-            ? F($" The device holds {s.InUse} popped request(s) (question 2); a device that stops popping while it holds one leaves the buffers behind it unread, so that comes first.")
+            ? Invariant($" The device holds {s.InUse} popped request(s) (question 2); a device that stops popping while it holds one leaves the buffers behind it unread, so that comes first.")
             : string.Empty;
         string why = eventIdx switch
         {
             true => KickWithEventIdx(s, g, unseen),
             false => KickWithoutEventIdx(g),
-            null => F($"EVENT_IDX negotiation is unknown, so whether the driver owed a kick cannot be decided: with EVENT_IDX, {KickWithEventIdx(s, g, unseen)}; without it, {KickWithoutEventIdx(g)}"),
+            null => Invariant($"EVENT_IDX negotiation is unknown, so whether the driver owed a kick cannot be decided: with EVENT_IDX, {KickWithEventIdx(s, g, unseen)}; without it, {KickWithoutEventIdx(g)}"),
         };
-        return (new(HangQuestion.DeviceSawRequests, FindingAnswer.No, unseen, F(
+        return (new(HangQuestion.DeviceSawRequests, FindingAnswer.No, unseen, Invariant(
             $"avail->idx {g.AvailIdx} in guest RAM, shadow_avail_idx {s.ShadowAvailIdx}: the driver published {unseen} buffer(s) the device has not read. {why}{held}")), null);
     }
 
@@ -147,14 +145,14 @@ public static class HangAnalysis
         // avail_event only while notifications are enabled (virtio_queue_set_notification, virtqueue_pop).
         int offset = (ushort)(g.AvailEvent - s.ShadowAvailIdx);
         return offset < unseen
-            ? F($"avail_event {g.AvailEvent} lies in [{s.ShadowAvailIdx}, {g.AvailIdx}): the driver had to kick when avail->idx passed it (vring_need_event), so the kick was lost on the way to the device or the device did not run its handler on it")
-            : F($"avail_event {g.AvailEvent} lies outside [{s.ShadowAvailIdx}, {g.AvailIdx}): the device did not ask for a kick for these buffers (it leaves avail_event behind while notifications are off, virtio_queue_set_notification(vq, 0)), so it had to keep polling or re-enable notifications and re-check the ring");
+            ? Invariant($"avail_event {g.AvailEvent} lies in [{s.ShadowAvailIdx}, {g.AvailIdx}): the driver had to kick when avail->idx passed it (vring_need_event), so the kick was lost on the way to the device or the device did not run its handler on it")
+            : Invariant($"avail_event {g.AvailEvent} lies outside [{s.ShadowAvailIdx}, {g.AvailIdx}): the device did not ask for a kick for these buffers (it leaves avail_event behind while notifications are off, virtio_queue_set_notification(vq, 0)), so it had to keep polling or re-enable notifications and re-check the ring");
     }
 
     private static string KickWithoutEventIdx(GuestRingFields g) =>
         (g.UsedFlags & SplitRing.UsedFlagNoNotify) != 0
-            ? F($"used->flags {g.UsedFlags} has VRING_USED_F_NO_NOTIFY: the device asked not to be kicked, so it had to keep polling or clear the flag and re-check the ring")
-            : F($"used->flags {g.UsedFlags} does not have VRING_USED_F_NO_NOTIFY: the driver had to kick, so the kick was lost on the way to the device or the device did not run its handler on it");
+            ? Invariant($"used->flags {g.UsedFlags} has VRING_USED_F_NO_NOTIFY: the device asked not to be kicked, so it had to keep polling or clear the flag and re-check the ring")
+            : Invariant($"used->flags {g.UsedFlags} does not have VRING_USED_F_NO_NOTIFY: the driver had to kick, so the kick was lost on the way to the device or the device did not run its handler on it");
 
     // Question 2: what the device popped (last_avail_idx, inuse) against what it completed (used_idx).
     private static HangFinding DeviceCompletedRequests(QueueStatus s, GuestRingFields g, int num, bool? popsOnDemand)
@@ -164,35 +162,35 @@ public static class HangAnalysis
         long inUse = s.InUse;
         string consistency = popped == inUse
             ? string.Empty
-            : F($" (inuse {inUse} disagrees with last_avail_idx - used_idx = {popped}: the device's state is inconsistent, or it detached elements without completing them, virtqueue_detach_element)");
+            : Invariant($" (inuse {inUse} disagrees with last_avail_idx - used_idx = {popped}: the device's state is inconsistent, or it detached elements without completing them, virtqueue_detach_element)");
 
         if (inUse > 0 || popped > 0)
         {
             long stuck = Math.Max(inUse, popped);
-            string bound = stuck > num ? F($" That is more than the queue size {num}: the device's counters are corrupt.") : string.Empty;
-            return new(HangQuestion.DeviceCompletedRequests, FindingAnswer.No, (int)Math.Min(stuck, int.MaxValue), F(
+            string bound = stuck > num ? Invariant($" That is more than the queue size {num}: the device's counters are corrupt.") : string.Empty;
+            return new(HangQuestion.DeviceCompletedRequests, FindingAnswer.No, (int)Math.Min(stuck, int.MaxValue), Invariant(
                 $"last_avail_idx {s.LastAvailIdx}, used_idx {s.UsedIdx}, inuse {inUse}: the device popped {stuck} request(s) it has not completed; they are inside the device or its backend{consistency}.{bound}"));
         }
 
         if (g.UsedIdx != s.UsedIdx)
         {
             int diff = (ushort)(s.UsedIdx - g.UsedIdx);
-            return new(HangQuestion.DeviceCompletedRequests, FindingAnswer.No, diff <= num ? diff : 0, F(
+            return new(HangQuestion.DeviceCompletedRequests, FindingAnswer.No, diff <= num ? diff : 0, Invariant(
                 $"the device's used_idx is {s.UsedIdx} but used->idx in guest RAM is {g.UsedIdx}: the device has not published its completions (virtqueue_flush did not write used->idx) or something else wrote the used ring"));
         }
 
         if (seenNotPopped > 0 && seenNotPopped <= num && popsOnDemand == false)
         {
-            return new(HangQuestion.DeviceCompletedRequests, FindingAnswer.No, seenNotPopped, F(
+            return new(HangQuestion.DeviceCompletedRequests, FindingAnswer.No, seenNotPopped, Invariant(
                 $"the device read {seenNotPopped} buffer(s) [{s.LastAvailIdx}, {s.ShadowAvailIdx}) (shadow_avail_idx) but popped none (last_avail_idx {s.LastAvailIdx}, inuse 0): on a request queue a buffer read is a buffer to serve, so its handler stopped between reading avail->idx and popping (a re-check after enabling notifications whose answer it ignored, an early return, a wait on something else)"));
         }
 
         string idle = seenNotPopped == 0
             ? string.Empty
             : popsOnDemand == true
-                ? F($" {seenNotPopped} buffer(s) [{s.LastAvailIdx}, {s.ShadowAvailIdx}) are read but not popped: this queue is filled when the device has something to deliver (net rx waiting for packets), so it is idle, not stuck.")
-                : F($" {seenNotPopped} buffer(s) [{s.LastAvailIdx}, {s.ShadowAvailIdx}) are read but not popped: normal for a queue the device fills when it has something to deliver (net rx waiting for packets, balloon stats, vsock events), which is idle, not stuck; on a request queue (blk, scsi) it means the device stopped popping, so look at what its handle_output waits for.");
-        return new(HangQuestion.DeviceCompletedRequests, FindingAnswer.Yes, 0, F(
+                ? Invariant($" {seenNotPopped} buffer(s) [{s.LastAvailIdx}, {s.ShadowAvailIdx}) are read but not popped: this queue is filled when the device has something to deliver (net rx waiting for packets), so it is idle, not stuck.")
+                : Invariant($" {seenNotPopped} buffer(s) [{s.LastAvailIdx}, {s.ShadowAvailIdx}) are read but not popped: normal for a queue the device fills when it has something to deliver (net rx waiting for packets, balloon stats, vsock events), which is idle, not stuck; on a request queue (blk, scsi) it means the device stopped popping, so look at what its handle_output waits for.");
+        return new(HangQuestion.DeviceCompletedRequests, FindingAnswer.Yes, 0, Invariant(
             $"last_avail_idx {s.LastAvailIdx} equals used_idx {s.UsedIdx} and inuse is 0: the device completed every request it popped.{idle}"));
     }
 
@@ -215,7 +213,7 @@ public static class HangAnalysis
         if (eventIdx is false)
         {
             string flags = (g.AvailFlags & SplitRing.AvailFlagNoInterrupt) != 0
-                ? F($" avail->flags {g.AvailFlags} has VRING_AVAIL_F_NO_INTERRUPT: the driver has callbacks disabled and is polling or processing.")
+                ? Invariant($" avail->flags {g.AvailFlags} has VRING_AVAIL_F_NO_INTERRUPT: the driver has callbacks disabled and is polling or processing.")
                 : string.Empty;
             return new(HangQuestion.DriverSawCompletions, FindingAnswer.CannotTell, 0,
                 "without VIRTIO_RING_F_EVENT_IDX the driver's position in the used ring (Linux's last_used_idx) is not in guest RAM, so completions it missed are invisible." + flags);
@@ -223,26 +221,26 @@ public static class HangAnalysis
 
         if (eventIdx is null)
         {
-            return new(HangQuestion.DriverSawCompletions, FindingAnswer.CannotTell, 0, F(
+            return new(HangQuestion.DriverSawCompletions, FindingAnswer.CannotTell, 0, Invariant(
                 $"whether VIRTIO_RING_F_EVENT_IDX was negotiated is unknown, so used_event {g.UsedEvent} (used_idx {s.UsedIdx}) may be meaningless; give the device's features (x-query-virtio-status) to answer"));
         }
 
         int unconsumed = (ushort)(s.UsedIdx - g.UsedEvent);
         if (unconsumed == 0)
         {
-            return new(HangQuestion.DriverSawCompletions, FindingAnswer.Yes, 0, F(
+            return new(HangQuestion.DriverSawCompletions, FindingAnswer.Yes, 0, Invariant(
                 $"used_event {g.UsedEvent} equals used_idx {s.UsedIdx}: the driver consumed every completion (Linux writes used_event = last_used_idx on each virtqueue_get_buf)"));
         }
 
         if (g.UsedEvent == 0)
         {
-            return new(HangQuestion.DriverSawCompletions, FindingAnswer.CannotTell, unconsumed <= num ? unconsumed : 0, F(
+            return new(HangQuestion.DriverSawCompletions, FindingAnswer.CannotTell, unconsumed <= num ? unconsumed : 0, Invariant(
                 $"used_event is 0 while used_idx is {s.UsedIdx}: the driver disabled callbacks (Linux's virtqueue_disable_cb writes 0) and is polling the used ring (NAPI, blk-mq poll, or work between disable_cb and enable_cb), so no notification was expected and none was lost; its position in the used ring is not visible. (If the driver has not consumed a single completion since the queue started, 0 is also its position, and {unconsumed} completion(s) would be waiting.)"));
         }
 
         if (UsedEventIsDriverPosition(g.UsedEvent, s.UsedIdx, num))
         {
-            return new(HangQuestion.DriverSawCompletions, FindingAnswer.No, unconsumed, F(
+            return new(HangQuestion.DriverSawCompletions, FindingAnswer.No, unconsumed, Invariant(
                 $"used_event {g.UsedEvent}, used_idx {s.UsedIdx}: {unconsumed} completion(s) [{g.UsedEvent}, {s.UsedIdx}) are in the used ring and the driver has not consumed them, or is consuming them with callbacks off. {NotifyDecision(s, g, unconsumed)}"));
         }
 
@@ -251,13 +249,13 @@ public static class HangAnalysis
         {
             int outstanding = (ushort)(g.AvailIdx - s.UsedIdx);
             string never = ahead > outstanding
-                ? F($" Only {outstanding} request(s) are outstanding (avail->idx {g.AvailIdx}), so that notification can never come: unless the driver polls, it waits forever.")
+                ? Invariant($" Only {outstanding} request(s) are outstanding (avail->idx {g.AvailIdx}), so that notification can never come: unless the driver polls, it waits forever.")
                 : string.Empty;
-            return new(HangQuestion.DriverSawCompletions, FindingAnswer.CannotTell, 0, F(
+            return new(HangQuestion.DriverSawCompletions, FindingAnswer.CannotTell, 0, Invariant(
                 $"used_event {g.UsedEvent} is {ahead} ahead of used_idx {s.UsedIdx}: the driver asked to be notified only after {ahead} more completion(s) (virtqueue_enable_cb_delayed), so it is not waiting on the completions so far and its position is not visible.{never}"));
         }
 
-        return new(HangQuestion.DriverSawCompletions, FindingAnswer.CannotTell, 0, F(
+        return new(HangQuestion.DriverSawCompletions, FindingAnswer.CannotTell, 0, Invariant(
             $"used_event {g.UsedEvent} is {unconsumed} behind used_idx {s.UsedIdx}, more than the queue size {num}: it is not the driver's position (which is never more than the queue size behind); the driver has callbacks disabled and is polling, so no notification was expected"));
     }
 
@@ -271,13 +269,11 @@ public static class HangAnalysis
 
         if (s.SignalledUsed != s.UsedIdx)
         {
-            return F($"signalled_used {s.SignalledUsed} is behind used_idx {s.UsedIdx}: the device completed {(ushort)(s.UsedIdx - s.SignalledUsed)} request(s) after its last notify decision and did not call virtio_notify for them.");
+            return Invariant($"signalled_used {s.SignalledUsed} is behind used_idx {s.UsedIdx}: the device completed {(ushort)(s.UsedIdx - s.SignalledUsed)} request(s) after its last notify decision and did not call virtio_notify for them.");
         }
 
         // The ring cannot tell a lost interrupt from a slow handler: with event_triggered (Linux 6.4, 6.1.28) a driver
         // that took the interrupt leaves used_event exactly where a driver that never got it does. Say both.
-        return F($"signalled_used {s.SignalledUsed} equals used_idx: the device decided at the latest completion, and used_event {g.UsedEvent} lies in the completed range, so vring_need_event asked for a notification; a notification was due. Either it was lost on the way (irqfd, masked MSI-X vector, guest notifier) or the guest's vring_interrupt did not run, or it was delivered and the driver is still processing, or stuck in, its handler: since Linux 6.4 (and 6.1.28) a driver that took the interrupt disables callbacks without writing used_event (event_triggered), so used_event stays at {g.UsedEvent} while it works through the {unconsumed} completion(s) [{g.UsedEvent}, {s.UsedIdx}) until it re-enables callbacks. Look again: used_event moving means the handler makes progress; unchanged, check the guest's interrupt counts for this queue (/proc/interrupts) and its NAPI poll or virtblk_done.");
+        return Invariant($"signalled_used {s.SignalledUsed} equals used_idx: the device decided at the latest completion, and used_event {g.UsedEvent} lies in the completed range, so vring_need_event asked for a notification; a notification was due. Either it was lost on the way (irqfd, masked MSI-X vector, guest notifier) or the guest's vring_interrupt did not run, or it was delivered and the driver is still processing, or stuck in, its handler: since Linux 6.4 (and 6.1.28) a driver that took the interrupt disables callbacks without writing used_event (event_triggered), so used_event stays at {g.UsedEvent} while it works through the {unconsumed} completion(s) [{g.UsedEvent}, {s.UsedIdx}) until it re-enables callbacks. Look again: used_event moving means the handler makes progress; unchanged, check the guest's interrupt counts for this queue (/proc/interrupts) and its NAPI poll or virtblk_done.");
     }
-
-    private static string F(FormattableString s) => s.ToString(C);
 }
