@@ -7,7 +7,7 @@ namespace Virtio.Fuzz;
 /// <summary>
 /// The device side of one split ring over guest RAM the input writes: the queue's size, ring addresses and features
 /// come from the header, then a sequence of operations (guest writes to RAM, pop with a walk and copies of the chain,
-/// push and batched fill/flush, the notification decisions, rewind, reset, a live diagnosis) runs as a device would.
+/// push and batched fill/flush, the notification decisions, rewind, reset, a restored start index, a live diagnosis) runs as a device would.
 /// Only host-side contracts are kept by the harness (push only what was popped, rewind only the latest pops); every
 /// value in guest RAM is the fuzzer's.
 /// </summary>
@@ -18,7 +18,7 @@ internal static class RingTarget
 
     // Op codes; the seed generator writes the same.
     public const byte OpPatch = 0, OpPop = 1, OpPush = 2, OpFillFlush = 3, OpShouldNotify = 4, OpSetNotification = 5,
-        OpRecheck = 6, OpRewind = 7, OpReset = 8, OpDiagnose = 9, OpCount = 10;
+        OpRecheck = 6, OpRewind = 7, OpReset = 8, OpDiagnose = 9, OpSetBase = 10, OpCount = 11;
 
     public static void Run(GuardedRam ram, ReadOnlySpan<byte> data)
     {
@@ -108,6 +108,16 @@ internal static class RingTarget
                     popsSincePush = 0;
                     Configure(queue, ref input);
                     break;
+                case OpSetBase when queue.IsReady && kept.Count == 0:
+                    {
+                        // Start from any index, as vhost-user SET_VRING_BASE or a migration does: the 16-bit wrap is
+                        // then a few pops away instead of 65536.
+                        ushort b = input.U16();
+                        queue.SetState(new SplitQueueState(b, b, b, 0, b, false, true));
+                        popsSincePush = 0;
+                        break;
+                    }
+
                 case OpDiagnose when queue.IsReady:
                     // What the watchdog and `virtio diagnose` do to a live queue: capture, then analyse guest RAM.
                     _ = queue.ReadGuestFields(out _);

@@ -120,6 +120,21 @@ internal static class SeedCorpus
             r.Bytes(RingTarget.OpPush, 0); r.U32(8);
             r.Bytes(RingTarget.OpShouldNotify, RingTarget.OpDiagnose);
         }));
+        yield return ("near-wrap", RingSeed(ram, size: 4, eventIdx: true, indirect: false, (r, add) =>
+        {
+            // The device restored at 0xfffe; the driver's avail->idx and ring are rewritten to match.
+            r.Bytes(RingTarget.OpSetBase); r.U16(0xfffe);
+            r.Bytes(RingTarget.OpPatch); FuzzInput.WritePatch(r.Output, 0x1040 + 2, [0xfe, 0xff]);
+            add([8], []);
+            add([], [8]);
+            add([8], []);
+
+            // avail->idx 0x0001, and the heads 0, 1, 2 in slots 2, 3, 0 (0xfffe, 0xffff, 0x0000 modulo 4).
+            r.Bytes(RingTarget.OpPatch); FuzzInput.WritePatch(r.Output, 0x1040 + 2, [0x01, 0x00, 2, 0, 1, 0, 0, 0, 1, 0]);
+            Pop(r, 3);
+            r.Bytes(RingTarget.OpFillFlush, 3, 8, 0, 0, 0, 8, 0, 0, 0, 8, 0, 0, 0);
+            r.Bytes(RingTarget.OpShouldNotify, RingTarget.OpDiagnose);
+        }));
         yield return ("reset", RingSeed(ram, size: 2, eventIdx: true, indirect: false, (r, add) =>
         {
             add([1], []);
