@@ -218,4 +218,33 @@ public class MmioRegisterTests
         Assert.Equal(DeviceStatus.Acknowledge, rig.Device.Status);
         Assert.False(rig.Mmio.Write(R.Status, [1, 0, 0]));
     }
+
+    [Fact]
+    public void Driver_features_word_above_1_is_refused()
+    {
+        using var rig = new MmioRig();
+        rig.SetReg(R.DriverFeaturesSel, 2);
+        Assert.False(rig.Mmio.Write(R.DriverFeatures, 4, 1));
+        Assert.Equal(0ul, rig.Device.DriverFeatures);
+        Assert.Equal(1, rig.Mmio.BadAccesses);
+    }
+
+    [Fact]
+    public void Queue_address_for_a_queue_that_does_not_exist_is_refused()
+    {
+        using var rig = new MmioRig(queues: 2);
+        rig.SetReg(R.QueueSel, 2);
+        long before = rig.Mmio.BadAccesses;
+        Assert.False(rig.Mmio.Write(R.QueueDescLow, 4, 0x1000));
+        Assert.Equal(before + 1, rig.Mmio.BadAccesses);
+    }
+
+    [Fact]
+    public void Queue_descriptor_table_address_reads_back_as_written()
+    {
+        using var rig = new MmioRig();
+        rig.SetReg(R.QueueSel, 1);
+        rig.SetReg(R.QueueDescLow, 0x1000);
+        Assert.Equal(0x1000ul, rig.Reg(R.QueueDescLow));
+    }
 }
