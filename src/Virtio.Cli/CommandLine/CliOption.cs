@@ -15,7 +15,7 @@ public static class CliOption
     /// scenarios keep one entry for the request that races the fault, so they need two; <c>bench ring</c> uses the
     /// same floor so that one ring size works with both commands.
     /// </summary>
-    public const int MinRingSize = 2;
+    public const int MinRingSize = Virtio.Scenarios.ReproRunner.MinRingSize;
 
     /// <summary>The largest queue size (VIRTIO 1.x section 2.7: 32768).</summary>
     public const int MaxRingSize = Virtio.Rings.SplitRing.MaxQueueSize;

@@ -4,6 +4,8 @@ using System.Text;
 using System.Text.Json;
 using Virtio.Cli.CommandLine;
 using Virtio.Diagnostics;
+using Virtio.Scenarios;
+using Virtio.Scenarios.Adapters;
 
 namespace Virtio.Cli.Repro;
 

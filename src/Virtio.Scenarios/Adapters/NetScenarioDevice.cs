@@ -4,7 +4,7 @@ using Virtio.Driver;
 using Virtio.Memory;
 using Virtio.Transport;
 
-namespace Virtio.Cli.Repro;
+namespace Virtio.Scenarios.Adapters;
 
 /// <summary>
 /// virtio-net's transmit queue (tx0, queue 1) on a <see cref="HeldNetBackend"/>; each request is one 60-byte frame

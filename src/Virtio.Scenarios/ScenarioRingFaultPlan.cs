@@ -1,6 +1,6 @@
 using Virtio.Faults;
 
-namespace Virtio.Cli.Repro;
+namespace Virtio.Scenarios;
 
 /// <summary>A ring fault plan whose decisions the scenario makes, and which doubles as its hook into the device's steps.</summary>
 internal sealed class ScenarioRingFaultPlan(Func<RingFaultPoint, ushort, bool> decide) : IRingFaultPlan

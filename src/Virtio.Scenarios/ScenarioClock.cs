@@ -1,4 +1,4 @@
-namespace Virtio.Cli.Repro;
+namespace Virtio.Scenarios;
 
 /// <summary>
 /// The scenario's own clock: time moves only when the scenario says so, so a five-second stall takes no real time

@@ -5,7 +5,7 @@ using Virtio.Driver;
 using Virtio.Memory;
 using Virtio.Transport;
 
-namespace Virtio.Cli.Repro;
+namespace Virtio.Scenarios.Adapters;
 
 /// <summary>virtio-blk on a memory disk behind a <see cref="HeldBlockBackend"/>; each request reads one sector.</summary>
 [System.Diagnostics.CodeAnalysis.SuppressMessage("Reliability", "CA1001", Justification = "The device it creates owns and disposes it; the runner disposes the device.")]

@@ -4,7 +4,7 @@ using Virtio.Driver;
 using Virtio.Memory;
 using Virtio.Transport;
 
-namespace Virtio.Cli.Repro;
+namespace Virtio.Scenarios.Adapters;
 
 /// <summary>The bare <see cref="RingDevice"/>; each request is 16 readable bytes and one writable byte.</summary>
 [System.Diagnostics.CodeAnalysis.SuppressMessage("Reliability", "CA1001", Justification = "The device it creates owns and disposes it; the runner disposes the device.")]

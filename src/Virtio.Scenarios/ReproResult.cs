@@ -1,6 +1,6 @@
 using Virtio.Diagnostics;
 
-namespace Virtio.Cli.Repro;
+namespace Virtio.Scenarios;
 
 /// <summary>What a scenario run found.</summary>
 /// <param name="Scenario">The scenario.</param>

@@ -1,8 +1,9 @@
 using System.Text.Json;
 using Virtio.Cli.Repro;
+using Virtio.Scenarios;
 using Virtio.Diagnostics;
 
-namespace Virtio.Diagnostics.Tests.Repro;
+namespace Virtio.Cli.Tests.Repro;
 
 public sealed class ReproCommandTests : IDisposable
 {

@@ -1,4 +1,4 @@
-namespace Virtio.Cli.Repro;
+namespace Virtio.Scenarios;
 
 /// <summary>How to run a scenario.</summary>
 public sealed record ReproOptions

@@ -1,7 +1,7 @@
-using Virtio.Cli.Repro;
+using Virtio.Scenarios;
 using Virtio.Diagnostics;
 
-namespace Virtio.Diagnostics.Tests.Repro;
+namespace Virtio.Scenarios.Tests;
 
 public sealed class ReproScenarioTests
 {

@@ -1,16 +1,15 @@
 using System.Buffers.Binary;
 using Virtio.Device;
 using Virtio.Diagnostics;
-using Virtio.Diagnostics.Faults;
 using Virtio.Diagnostics.Watchdog;
 using Virtio.Driver;
 using Virtio.Faults;
 using Virtio.Memory;
-using Virtio.Notifications;
 using Virtio.Rings;
+using Virtio.Scenarios.Adapters;
 using Virtio.Transport;
 
-namespace Virtio.Cli.Repro;
+namespace Virtio.Scenarios;
 
 /// <summary>
 /// Runs a <see cref="ReproScenario"/>: a Linux-like guest driver sends batches of requests to the device over
@@ -19,11 +18,19 @@ namespace Virtio.Cli.Repro;
 /// step, and the watchdog, checked at each step, reports the stall after its timeout and explains it with the hang
 /// analysis. Races are not left to chance: the fault seams of Core are the hooks at which the other side acts, and
 /// a store the racing side has not yet made visible is held back in guest RAM for exactly that step.
+/// The runner knows no scenario by name: it calls the scenario's hooks at fixed points, and the scenario acts through
+/// the members below (the guest's queue, the device's ring, guest RAM).
 /// </summary>
 public sealed class ReproRunner : IDisposable
 {
     /// <summary>The watchdog's stall timeout, on the scenario's clock.</summary>
     public static readonly TimeSpan StallTimeout = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// The smallest ring a scenario runs on. The spec allows a one-entry queue, but the racing scenarios keep one
+    /// entry for the request that races the fault, so they need two.
+    /// </summary>
+    public const int MinRingSize = 2;
 
     // Guest RAM: 4 MiB for the small rings the scenarios use by default, plus room that grows with --ring-size (the
     // rings, an indirect table per entry and the request buffers), so every size up to 32768 runs.
@@ -46,15 +53,11 @@ public sealed class ReproRunner : IDisposable
     private int _nextToken;
     private int _outstanding;
     private int _completed;
-    private bool _armed;
-    private bool _raced;
-    private bool _racingAdd;
-    private ushort _staleAvailEvent;
     private string? _diagnosis;
 
     private ReproRunner(ReproScenario scenario, ReproOptions options, ScenarioDevice adapter)
     {
-        _scenario = scenario;
+        _scenario = scenario.ForOneRun();
         _options = options;
         _adapter = adapter;
         _random = new Random(options.Seed);
@@ -79,7 +82,57 @@ public sealed class ReproRunner : IDisposable
         _watchdog.Stalled += (_, e) => _diagnosis = e.Diagnosis;
     }
 
-    private bool Inject => _options.InjectFault;
+    /// <summary>How the scenario runs.</summary>
+    public ReproOptions Options => _options;
+
+    /// <summary>Whether the fault is switched on (false in the control run, where every hook still runs).</summary>
+    public bool Inject => _options.InjectFault;
+
+    /// <summary>Whether the fault is armed: it may strike from now on.</summary>
+    public bool Armed { get; private set; }
+
+    /// <summary>Whether the race was played (a scenario sets it) or the watchdog fired: a racing hook acts once.</summary>
+    public bool Raced { get; set; }
+
+    /// <summary>The scenario's clock: time moves only when the runner advances it.</summary>
+    public TimeProvider Clock => _clock;
+
+    /// <summary>The device under test.</summary>
+    public VirtioDevice Device => _device;
+
+    /// <summary>The device's queue the workload runs on.</summary>
+    public VirtioQueue Queue => _queue;
+
+    /// <summary>The guest's (Linux-model) view of that queue.</summary>
+    public DriverQueue<int> DriverQueue => _vq;
+
+    /// <summary>The device adapter: builds requests and stalls the backend.</summary>
+    public ScenarioDevice Adapter => _adapter;
+
+    /// <summary>Guest RAM.</summary>
+    public GuestMemory Memory => _memory;
+
+    /// <summary>Guest-physical address of <c>avail->idx</c>.</summary>
+    public ulong AvailIdxAddress => _queue.Ring.AvailRingAddress + sizeof(ushort);
+
+    /// <summary>Guest-physical address of <c>used->idx</c>.</summary>
+    public ulong UsedIdxAddress => _queue.Ring.UsedRingAddress + sizeof(ushort);
+
+    /// <summary>Guest-physical address of <c>avail_event</c>, after the used ring's entries (VIRTIO 1.x section 2.7.8).</summary>
+    public ulong AvailEventAddress => _queue.Ring.UsedRingAddress + SplitRing.UsedRingBytes(_queue.Ring.Size, eventIdx: false);
+
+    /// <summary>Guest-physical address of <c>avail->ring[position % size]</c>: the avail ring's header and the entries before it.</summary>
+    public ulong AvailRingEntryAddress(ushort position) =>
+        _queue.Ring.AvailRingAddress + SplitRing.AvailRingBytes(position & (_queue.Ring.Size - 1), eventIdx: false);
+
+    /// <summary>Guest-physical address of descriptor <paramref name="index"/> in the table.</summary>
+    public ulong DescriptorAddress(ushort index) => _queue.Ring.DescriptorTableAddress + SplitRing.DescriptorTableBytes(index);
+
+    /// <summary>Reads a 16-bit ring index (little-endian) from guest RAM.</summary>
+    public ushort ReadIndex(ulong address) => BinaryPrimitives.ReadUInt16LittleEndian(_memory.GetSpan(address, sizeof(ushort)));
+
+    /// <summary>Writes a 16-bit ring index (little-endian) into guest RAM: a store a scenario holds back or makes visible.</summary>
+    public void WriteIndex(ulong address, ushort value) => BinaryPrimitives.WriteUInt16LittleEndian(_memory.GetSpan(address, sizeof(ushort)), value);
 
     /// <summary>Runs <paramref name="scenario"/> with <paramref name="options"/>.</summary>
     /// <exception cref="ArgumentException">The device is unknown or the ring size is not a power of two of at least 2.</exception>
@@ -89,14 +142,19 @@ public sealed class ReproRunner : IDisposable
         ArgumentNullException.ThrowIfNull(options);
         ScenarioDevice adapter = ScenarioDevice.Create(options.Device)
             ?? throw new ArgumentException($"unknown device '{options.Device}' (ring, blk or net)", nameof(options));
+        if (!scenario.Devices.Contains(options.Device))
+        {
+            throw new ArgumentException($"{scenario.Name} does not run on {options.Device} (only {string.Join(", ", scenario.Devices)})", nameof(options));
+        }
+
         if (scenario.ExpectedFor(options.EventIdx) is null)
         {
             throw new ArgumentException($"{scenario.Name} needs VIRTIO_RING_F_EVENT_IDX: its race is on avail_event or used_event", nameof(options));
         }
 
-        if (options.RingSize < CommandLine.CliOption.MinRingSize || !SplitRing.IsValidSize(options.RingSize))
+        if (options.RingSize < MinRingSize || !SplitRing.IsValidSize(options.RingSize))
         {
-            throw new ArgumentException($"ring size {options.RingSize} is not a power of two from {CommandLine.CliOption.MinRingSize} to {SplitRing.MaxQueueSize}", nameof(options));
+            throw new ArgumentException($"ring size {options.RingSize} is not a power of two from {MinRingSize} to {SplitRing.MaxQueueSize}", nameof(options));
         }
 
         using var runner = new ReproRunner(scenario, options, adapter);
@@ -115,19 +173,20 @@ public sealed class ReproRunner : IDisposable
 
     private ReproResult Execute()
     {
-        InstallChannelFaults();
+        // The channels are replaced before DRIVER_OK, as a VMM wires ioeventfd and irqfd before the guest runs.
+        _scenario.InstallChannels(this);
         _driver.Probe((_options.EventIdx ? VirtioFeature.RingEventIdx : 0) | VirtioFeature.RingIndirectDesc | _adapter.Features, _adapter.QueueIndex + 1, _options.RingSize, driverOk: false);
         _vq = _driver.Queues[_adapter.QueueIndex];
         _adapter.AllocateSlots(_driver, _options.RingSize);
         _queue.Ring.FaultPlan = new ScenarioRingFaultPlan(DeviceStep);
-        _vq.FaultPlan = new ScenarioRingFaultPlan((point, _) => point == RingFaultPoint.DriverReadAvailEventBeforeAvailIdx && _racingAdd && Inject);
+        _vq.FaultPlan = new ScenarioRingFaultPlan((point, _) => _scenario.DriverStep(this, point));
         _watchdog.Watch(_queue.Ring, () => _vq.LastUsedIdx);
 
         bool hung;
-        if (_scenario.Name == "kick-before-ready")
+        if (_scenario.KicksBeforeDriverOk)
         {
             // Linux can notify as soon as a queue is set up; the device must look at the ring when DRIVER_OK comes.
-            _armed = true;
+            Armed = true;
             AddBatch(1 + _random.Next(Math.Min(_options.RingSize, MaxBatch)));
             _vq.Kick();
             _driver.SetDriverOk();
@@ -144,25 +203,10 @@ public sealed class ReproRunner : IDisposable
         VirtioStatus status = VirtioStatus.Capture(_device);
         if (_options.DumpDirectory is { } dir)
         {
-            Dump(dir, report, status);
+            ScenarioDump.Write(dir, _memory, report, status);
         }
 
         return new ReproResult(_scenario, _options, report, hung, _diagnosis ?? string.Empty, _completed, status);
-    }
-
-    private void InstallChannelFaults()
-    {
-        // The channels are replaced before DRIVER_OK, as a VMM wires ioeventfd and irqfd before the guest runs.
-        if (_scenario.Name == "dropped-kick")
-        {
-            var plan = new SignalFaultPlan { Seed = _options.Seed, TimeProvider = _clock }.Drop(SignalSelector.After(() => _armed && Inject));
-            _queue.Kick = new FaultyEventNotifier(new EventNotifier(), plan, $"{_device.Name}/{_queue.Index}/kick");
-        }
-        else if (_scenario.Name == "dropped-call")
-        {
-            var plan = new SignalFaultPlan { Seed = _options.Seed, TimeProvider = _clock }.Drop(SignalSelector.After(() => _armed && Inject));
-            _queue.Call = new FaultyEventNotifier(_device.Interrupt, plan, $"{_device.Name}/{_queue.Index}/call");
-        }
     }
 
     private void FastForward(ushort target)
@@ -193,33 +237,19 @@ public sealed class ReproRunner : IDisposable
             }
 
             // The racing scenarios add one request more inside the device's handler: leave it a descriptor.
-            int room = _options.RingSize - (NeedsRacingSlot ? 1 : 0);
+            int room = _options.RingSize - (_scenario.AddsRacingRequest ? 1 : 0);
             int size = 1 + _random.Next(Math.Min(room, MaxBatch));
-            if (faultBatch >= 0 && !_armed && batch >= faultBatch && AwayFromZero(_vq.AvailIdxShadow, size + 1))
+            if (faultBatch >= 0 && !Armed && batch >= faultBatch && AwayFromZero(_vq.AvailIdxShadow, size + 1))
             {
                 Arm();
                 armedAt = batch;
             }
 
-            if (_armed && !_raced && _scenario.Name == "device-missing-barrier")
-            {
-                _vq.DisableCallbacks(); // the driver is still in its completion handler (virtblk_done) for the last batch
-            }
-
+            _scenario.BeforeBatch(this);
             AddBatch(size);
-            if (_armed && _scenario.Name == "hostile-descriptor-loop" && Inject)
-            {
-                WriteDescriptorLoop();
-            }
-
+            _scenario.AfterBatchAdded(this);
             _vq.Kick();
-            if (_racingPublishPending)
-            {
-                // The driver's avail->idx store becomes visible only now; its kick decision uses avail_event as read before.
-                WriteIndex(_queue.Ring.AvailRingAddress + 2, _vq.AvailIdxShadow);
-                _racingPublishPending = false;
-                _vq.Kick();
-            }
+            _scenario.AfterKick(this);
 
             if (WaitForBatch())
             {
@@ -230,17 +260,10 @@ public sealed class ReproRunner : IDisposable
         return false;
     }
 
-    private bool NeedsRacingSlot => _scenario.Name is "stale-avail-event" or "driver-missing-barrier";
-
-    private bool _racingPublishPending;
-
     private void Arm()
     {
-        _armed = true;
-        if (_scenario.Name == "stalled-backend" && Inject)
-        {
-            _adapter.Stall();
-        }
+        Armed = true;
+        _scenario.OnArmed(this);
     }
 
     // Dropped-call, slow-interrupt-handler and device-missing-barrier leave used_event at the driver's position, which must not be 0 (Linux's
@@ -262,11 +285,13 @@ public sealed class ReproRunner : IDisposable
     {
         for (int i = 0; i < size; i++)
         {
-            AddOne();
+            AddRequest();
         }
     }
 
-    private void AddOne()
+    /// <summary>The guest adds one request (the adapter builds it); a racing scenario calls it inside the device's step.</summary>
+    /// <exception cref="InvalidOperationException">The driver could not add it (the ring is full).</exception>
+    public void AddRequest()
     {
         int token = _nextToken++;
         AddResult r = _adapter.Add(_vq, token % _options.RingSize, token);
@@ -294,7 +319,7 @@ public sealed class ReproRunner : IDisposable
             _clock.Advance(TimeSpan.FromSeconds(1));
             if (_watchdog.Check() > 0)
             {
-                _raced = true;
+                Raced = true;
                 return true;
             }
         }
@@ -318,11 +343,8 @@ public sealed class ReproRunner : IDisposable
             return; // IRQ_NONE: nothing used
         }
 
-        if (_armed && _scenario.Name == "slow-interrupt-handler" && Inject)
+        if (_scenario.OnInterrupt(this))
         {
-            // The handler starts (disable_cb, which after the interrupt leaves used_event where it was) and then is
-            // busy elsewhere, or stuck, before it reaches the used ring: the interrupt was delivered, not lost.
-            _vq.DisableCallbacks();
             return;
         }
 
@@ -339,107 +361,5 @@ public sealed class ReproRunner : IDisposable
     }
 
     // The device's steps, seen through its fault seams: the fault decisions, and the racing driver's moves.
-    private bool DeviceStep(RingFaultPoint point, ushort ringIndex)
-    {
-        if (!_armed)
-        {
-            return false;
-        }
-
-        switch (_scenario.Name, point)
-        {
-            case ("kick-before-ready", RingFaultPoint.DeviceDropKickBeforeActivation):
-                return Inject;
-
-            case ("notifications-left-disabled", RingFaultPoint.DeviceLeaveNotificationsDisabled):
-                return Inject;
-
-            case ("stale-avail-event", RingFaultPoint.DeviceLeaveNotificationsDisabled) when !_raced:
-                _staleAvailEvent = ReadIndex(AvailEventAddress); // what the driver reads until the device's store lands
-                return false;
-
-            case ("stale-avail-event", RingFaultPoint.DeviceSkipRecheckAfterEnable) when !_raced:
-            {
-                // The device read avail->idx and stored avail_event; before that store is visible the driver adds a
-                // buffer, fences, and reads the old avail_event: no kick. Only the device's re-check can find it.
-                _raced = true;
-                ushort fresh = ReadIndex(AvailEventAddress);
-                WriteIndex(AvailEventAddress, _staleAvailEvent);
-                AddOne();
-                _vq.Kick();
-                WriteIndex(AvailEventAddress, fresh);
-                return Inject;
-            }
-
-            case ("driver-missing-barrier", RingFaultPoint.DeviceLeaveNotificationsDisabled) when !_raced:
-            {
-                // The device drained the ring and is about to enable notifications and re-check. The driver adds a
-                // buffer: it reads avail_event (still stale: notifications are off) and stores avail->idx, a store the
-                // device does not see until after its re-check. A correct driver fences and reads avail_event after.
-                _raced = true;
-                ushort visible = ReadIndex(_queue.Ring.AvailRingAddress + 2);
-                _racingAdd = true;
-                AddOne();
-                _racingAdd = false;
-                WriteIndex(_queue.Ring.AvailRingAddress + 2, visible);
-                _racingPublishPending = true;
-                return false;
-            }
-
-            case ("device-missing-barrier", RingFaultPoint.DeviceReadUsedEventBeforeUsedIdx) when !_raced:
-                return Inject;
-
-            case ("device-missing-barrier", RingFaultPoint.DeviceLeaveNotificationsDisabled) when !_raced:
-            {
-                // The device flushed the batch's completions but has not decided on the interrupt yet. The driver's
-                // completion handler ends now: enable_cb writes used_event = last_used_idx and polls used->idx, which
-                // does not show the device's store yet. A correct device fences and reads that used_event; this one
-                // read used_event (0, callbacks disabled) before its store.
-                _raced = true;
-                ushort published = ReadIndex(_queue.Ring.UsedRingAddress + 2);
-                WriteIndex(_queue.Ring.UsedRingAddress + 2, _vq.LastUsedIdx);
-                bool sleeps = _vq.EnableCallbacks();
-                WriteIndex(_queue.Ring.UsedRingAddress + 2, published);
-                if (!sleeps)
-                {
-                    throw new InvalidOperationException("device-missing-barrier: the driver's poll saw the held-back used->idx");
-                }
-
-                return false;
-            }
-
-            default:
-                return false;
-        }
-    }
-
-    private ulong AvailEventAddress => _queue.Ring.UsedRingAddress + 4 + (8 * (ulong)_queue.Ring.Size);
-
-    private void WriteDescriptorLoop()
-    {
-        // The last request's head descriptor now points at itself: a chain that never ends.
-        SplitQueue ring = _queue.Ring;
-        ushort position = (ushort)(_vq.AvailIdxShadow - 1);
-        ushort head = ReadIndex(ring.AvailRingAddress + 4 + (2 * (ulong)(position & (ring.Size - 1))));
-        Span<byte> d = _memory.GetSpan(ring.DescriptorTableAddress + (16 * (ulong)head), 16);
-        BinaryPrimitives.WriteUInt32LittleEndian(d[8..], 16);
-        BinaryPrimitives.WriteUInt16LittleEndian(d[12..], (ushort)DescriptorFlags.Next);
-        BinaryPrimitives.WriteUInt16LittleEndian(d[14..], head);
-    }
-
-    private ushort ReadIndex(ulong address) => BinaryPrimitives.ReadUInt16LittleEndian(_memory.GetSpan(address, 2));
-
-    private void WriteIndex(ulong address, ushort value) => BinaryPrimitives.WriteUInt16LittleEndian(_memory.GetSpan(address, 2), value);
-
-    private void Dump(string directory, HangReport report, VirtioStatus status)
-    {
-        Directory.CreateDirectory(directory);
-        using (FileStream ram = File.Create(Path.Combine(directory, "ram.bin")))
-        {
-            _memory.Dump(ram);
-        }
-
-        File.WriteAllText(Path.Combine(directory, "queue-status.json"), report.QueueStatus.ToQmpReplyJson(indented: true) + "\n");
-        File.WriteAllText(Path.Combine(directory, "virtio-status.json"), status.ToQmpReplyJson(indented: true) + "\n");
-    }
+    private bool DeviceStep(RingFaultPoint point, ushort ringIndex) => Armed && _scenario.DeviceStep(this, point, ringIndex);
 }

@@ -3,7 +3,7 @@ using Virtio.Driver;
 using Virtio.Memory;
 using Virtio.Transport;
 
-namespace Virtio.Cli.Repro;
+namespace Virtio.Scenarios.Adapters;
 
 /// <summary>
 /// What a device brings to a hang scenario: how to create it, which features to negotiate, how the guest builds one
@@ -38,7 +38,10 @@ public abstract class ScenarioDevice
     /// <summary>Ends a <see cref="Stall"/>: completes what was kept.</summary>
     public abstract void Release();
 
-    /// <summary>The devices <c>--device</c> accepts; null for an unknown name.</summary>
+    /// <summary>The names <see cref="Create(string)"/> knows: <c>blk</c>, <c>ring</c> and <c>net</c>.</summary>
+    public static IReadOnlyList<string> Names { get; } = ["blk", "ring", "net"];
+
+    /// <summary>A new adapter (it holds one run's device) for the device named <paramref name="name"/>; null for an unknown name.</summary>
     public static ScenarioDevice? Create(string name) => name switch
     {
         "blk" => new BlkScenarioDevice(),
