@@ -3,6 +3,7 @@ using System.Numerics;
 using Virtio.VhostUser;
 using System.Text.Json;
 using Virtio.Cli.CommandLine;
+using Virtio.Workloads.Bench;
 
 namespace Virtio.Cli.Bench;
 
@@ -53,7 +54,7 @@ public static class BlkBenchCommand
             double iops = done / elapsed.TotalSeconds;
             if (parse.GetValue(json))
             {
-                BenchRun.PrintJson(stdout, w =>
+                BenchJson.Print(stdout, w =>
                 {
                     w.WriteString("rw", parse.GetValue(rw));
                     w.WriteNumber("blockSize", bs);
@@ -98,7 +99,7 @@ public static class BlkBenchCommand
 
         if (json)
         {
-            BenchRun.PrintJson(stdout, w =>
+            BenchJson.Print(stdout, w =>
             {
                 w.WriteString("vhostUser", socket);
                 w.WriteNumber("blockSize", blockSize);

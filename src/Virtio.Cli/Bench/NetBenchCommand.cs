@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Text.Json;
 using Virtio.Cli.CommandLine;
+using Virtio.Workloads.Bench;
 using Virtio.Devices.Net;
 
 namespace Virtio.Cli.Bench;
@@ -42,7 +43,7 @@ public static class NetBenchCommand
             double rxKicks = (double)bench.RxKicks / done, txKicks = (double)bench.TxKicks / done;
             if (parse.GetValue(json))
             {
-                BenchRun.PrintJson(stdout, w =>
+                BenchJson.Print(stdout, w =>
                 {
                     w.WriteNumber("frameSize", fs);
                     w.WriteBoolean("mrgRxBuf", mrg);

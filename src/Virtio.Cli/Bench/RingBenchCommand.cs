@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
 using Virtio.Cli.CommandLine;
+using Virtio.Workloads.Bench;
 
 namespace Virtio.Cli.Bench;
 

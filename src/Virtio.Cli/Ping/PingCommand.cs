@@ -3,6 +3,7 @@ using System.Net;
 using System.Net.NetworkInformation;
 using System.Net.Sockets;
 using Virtio.Cli.CommandLine;
+using Virtio.Workloads.Ping;
 using Virtio.Devices.Net;
 using Virtio.VhostUser;
 

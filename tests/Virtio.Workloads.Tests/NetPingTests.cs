@@ -1,10 +1,10 @@
 using System.Buffers.Binary;
 using System.Net;
 using System.Net.NetworkInformation;
-using Virtio.Cli.Ping;
+using Virtio.Workloads.Ping;
 using Virtio.Devices.Net;
 
-namespace Virtio.Devices.Tests.Net;
+namespace Virtio.Workloads.Tests;
 
 /// <summary>
 /// <c>virtio ping</c>'s logic against a scripted peer (the real peer, a QEMU guest, is <c>tests/qemu/ping-guest.sh</c>):

@@ -5,7 +5,7 @@ using Virtio.Driver;
 using Virtio.Memory;
 using Virtio.Transport;
 
-namespace Virtio.Cli.Bench;
+namespace Virtio.Workloads.Bench;
 
 /// <summary>
 /// virtio-blk request throughput on one thread: a guest driver keeps <c>queue depth</c> requests in flight against a

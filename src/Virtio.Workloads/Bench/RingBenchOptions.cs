@@ -1,4 +1,4 @@
-namespace Virtio.Cli.Bench;
+namespace Virtio.Workloads.Bench;
 
 /// <summary>How the ring benchmark waits when its side has nothing to do.</summary>
 public enum RingBenchMode
@@ -13,6 +13,12 @@ public enum RingBenchMode
 /// <summary>Settings of <c>virtio bench ring</c>.</summary>
 public sealed record RingBenchOptions
 {
+    /// <summary>
+    /// The smallest ring: the floor of <c>virtio repro</c> (whose racing scenarios keep one entry for the request that
+    /// races the fault), so that one ring size works with both commands.
+    /// </summary>
+    public const int MinRingSize = 2;
+
     /// <summary>1: driver and device take turns on one thread; 2: each has its own thread.</summary>
     public int Threads { get; init; } = 1;
 
@@ -50,9 +56,9 @@ public sealed record RingBenchOptions
             return "--mode notify needs --threads 2 (one thread cannot sleep waiting for itself)";
         }
 
-        if (RingSize < CommandLine.CliOption.MinRingSize || !Virtio.Rings.SplitRing.IsValidSize(RingSize))
+        if (RingSize < MinRingSize || !Virtio.Rings.SplitRing.IsValidSize(RingSize))
         {
-            return $"--ring-size {RingSize}: must be a power of two from {CommandLine.CliOption.MinRingSize} to {CommandLine.CliOption.MaxRingSize} (as for virtio repro)";
+            return $"--ring-size {RingSize}: must be a power of two from {MinRingSize} to {Virtio.Rings.SplitRing.MaxQueueSize} (as for virtio repro)";
         }
 
         if (Buffers < 1)

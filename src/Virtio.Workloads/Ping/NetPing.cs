@@ -7,7 +7,7 @@ using Virtio.Driver;
 using Virtio.Memory;
 using Virtio.Transport;
 
-namespace Virtio.Cli.Ping;
+namespace Virtio.Workloads.Ping;
 
 /// <summary>
 /// A virtio-net device with the built-in guest driver on top, speaking just enough IPv4 to ping a peer: it resolves

@@ -1,7 +1,7 @@
-using Virtio.Cli.Bench;
+using Virtio.Workloads.Bench;
 using Virtio.Tests;
 
-namespace Virtio.Devices.Tests.Net;
+namespace Virtio.Workloads.Tests;
 
 /// <summary>The benchmark's loop is itself correct: every frame comes back in the right buffers and nothing is allocated per frame.</summary>
 public class NetBenchTests

@@ -5,7 +5,7 @@ using Virtio.Driver;
 using Virtio.Memory;
 using Virtio.Transport;
 
-namespace Virtio.Cli.Bench;
+namespace Virtio.Workloads.Bench;
 
 /// <summary>
 /// virtio-net frame throughput on one thread: a guest driver posts rx buffers and sends <c>batch</c> frames per tx kick

@@ -1,4 +1,4 @@
-namespace Virtio.Cli.Bench;
+namespace Virtio.Workloads.Bench;
 
 /// <summary>What one run of the ring benchmark measured.</summary>
 /// <param name="Buffers">Buffers moved.</param>

@@ -1,8 +1,10 @@
 using System.Text.Json;
 using Virtio.Cli.Diagnose;
+using Virtio.Diagnostics;
+using Virtio.Diagnostics.Tests.Live;
 using Virtio.Diagnostics.Tests.Support;
 
-namespace Virtio.Diagnostics.Tests.Live;
+namespace Virtio.Cli.Tests.Diagnose;
 
 public class DiagnoseCommandTests
 {

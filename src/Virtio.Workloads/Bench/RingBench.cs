@@ -4,7 +4,7 @@ using Virtio.Memory;
 using Virtio.Notifications;
 using Virtio.Rings;
 
-namespace Virtio.Cli.Bench;
+namespace Virtio.Workloads.Bench;
 
 /// <summary>
 /// A driver and a device on one split ring, like Linux <c>tools/virtio/ringtest</c> and

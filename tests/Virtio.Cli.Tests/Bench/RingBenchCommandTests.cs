@@ -1,7 +1,8 @@
 using System.Text.Json;
 using Virtio.Cli.Bench;
+using Virtio.Workloads.Bench;
 
-namespace Virtio.Core.Tests.Cli;
+namespace Virtio.Cli.Tests.Bench;
 
 [Collection("Threads")]
 public class RingBenchCommandTests

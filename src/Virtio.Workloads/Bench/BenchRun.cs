@@ -1,9 +1,8 @@
 using System.Diagnostics;
-using System.Text.Json;
 
-namespace Virtio.Cli.Bench;
+namespace Virtio.Workloads.Bench;
 
-/// <summary>What the device benchmarks share: the measured run and the one-object JSON output.</summary>
+/// <summary>What the device benchmarks share: the measured run.</summary>
 internal static class BenchRun
 {
     /// <summary>
@@ -11,6 +10,8 @@ internal static class BenchRun
     /// <paramref name="count"/> measured ones on this thread.
     /// </summary>
     /// <param name="loop">Runs n operations and returns how many failed.</param>
+    /// <param name="count">Operations in the measured run.</param>
+    /// <param name="warmup">Operations run first, unmeasured.</param>
     /// <remarks>
     /// The loop stays tiered (AggressiveOptimization would skip the profile-guided inlining: 80 ns more per blk
     /// request), so a short warm-up can leave the runtime's one-time work (tiering up, lazily built structures) inside
@@ -25,19 +26,5 @@ internal static class BenchRun
         long failed = loop(count);
         TimeSpan elapsed = Stopwatch.GetElapsedTime(start);
         return (elapsed, count, GC.GetAllocatedBytesForCurrentThread() - before, failed);
-    }
-
-    /// <summary>Prints one JSON object whose fields <paramref name="fields"/> writes, and a newline, to <paramref name="output"/>.</summary>
-    public static void PrintJson(TextWriter output, Action<Utf8JsonWriter> fields)
-    {
-        using var buffer = new MemoryStream();
-        using (var w = new Utf8JsonWriter(buffer))
-        {
-            w.WriteStartObject();
-            fields(w);
-            w.WriteEndObject();
-        }
-
-        output.WriteLine(System.Text.Encoding.UTF8.GetString(buffer.ToArray()));
     }
 }

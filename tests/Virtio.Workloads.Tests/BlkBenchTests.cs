@@ -1,7 +1,7 @@
-using Virtio.Cli.Bench;
+using Virtio.Workloads.Bench;
 using Virtio.Tests;
 
-namespace Virtio.Devices.Tests.Block;
+namespace Virtio.Workloads.Tests;
 
 /// <summary>The benchmark's loop is itself correct: every request succeeds and nothing is allocated per request.</summary>
 [Collection("BlkThreads")]
