@@ -9,7 +9,7 @@ namespace Virtio.Cli.Analyze;
 /// <c>virtio analyze</c>: the offline hang analysis of <see cref="DumpAnalysis"/> on a RAM dump and saved QMP replies.
 /// Exit codes as <see cref="ExitCodes"/>: 0 healthy; 2 a hang was found; 1 bad input (the reason on stderr).
 /// </summary>
-public static class AnalyzeCommand
+internal static class AnalyzeCommand
 {
     /// <summary>Exit code when the queue is healthy.</summary>
     public const int ExitHealthy = ExitCodes.Success;

@@ -8,7 +8,7 @@ using Virtio.Workloads.Bench;
 namespace Virtio.Cli.Bench;
 
 /// <summary><c>virtio bench blk</c>: the command-line face of <see cref="BlkBench"/>.</summary>
-public static class BlkBenchCommand
+internal static class BlkBenchCommand
 {
     /// <summary>The largest <c>--block-size</c>: 1 MiB.</summary>
     public const int MaxBlockSize = 1 << 20;

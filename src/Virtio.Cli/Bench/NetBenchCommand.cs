@@ -7,7 +7,7 @@ using Virtio.Devices.Net;
 namespace Virtio.Cli.Bench;
 
 /// <summary><c>virtio bench net</c>: the command-line face of <see cref="NetBench"/>.</summary>
-public static class NetBenchCommand
+internal static class NetBenchCommand
 {
     /// <summary>Builds the command.</summary>
     public static Command Build()

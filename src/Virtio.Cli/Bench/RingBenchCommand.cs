@@ -7,7 +7,7 @@ using Virtio.Workloads.Bench;
 namespace Virtio.Cli.Bench;
 
 /// <summary><c>virtio bench ring</c>: the command-line face of <see cref="RingBench"/>.</summary>
-public static class RingBenchCommand
+internal static class RingBenchCommand
 {
     /// <summary>Builds the command.</summary>
     public static Command Build()

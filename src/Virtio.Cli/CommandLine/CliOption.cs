@@ -8,7 +8,7 @@ namespace Virtio.Cli.CommandLine;
 /// Options whose values are checked while parsing, with messages that name the option, the value and the rule in
 /// words a user knows (never a .NET type name): <c>--ring-size abc: not a whole number</c>.
 /// </summary>
-public static class CliOption
+internal static class CliOption
 {
     /// <summary>
     /// The smallest ring <c>repro</c> and <c>bench ring</c> take. The spec allows a one-entry queue, but the hang

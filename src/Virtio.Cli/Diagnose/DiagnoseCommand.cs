@@ -12,7 +12,7 @@ namespace Virtio.Cli.Diagnose;
 /// Exit code 0: every queue healthy or progressing; 2: a hang was found; 1: QEMU could not be reached, answered
 /// something unexpected, or a device could not be diagnosed (the reason on stderr).
 /// </summary>
-public static class DiagnoseCommand
+internal static class DiagnoseCommand
 {
     /// <summary>Exit code when every queue is healthy or progressing.</summary>
     public const int ExitHealthy = ExitCodes.Success;

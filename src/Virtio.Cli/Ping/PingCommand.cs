@@ -16,7 +16,7 @@ namespace Virtio.Cli.Ping;
 /// Exit codes as <see cref="ExitCodes"/>: 0 every echo answered; 2 the peer did not answer (ARP or an echo); 1 bad
 /// input, or no connection.
 /// </summary>
-public static class PingCommand
+internal static class PingCommand
 {
     /// <summary>Builds the command.</summary>
     public static Command Build()

@@ -1,5 +1,4 @@
 using System.CommandLine;
-using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using Virtio.Cli.CommandLine;
@@ -14,7 +13,7 @@ namespace Virtio.Cli.Repro;
 /// runs every scenario and prints a table. Exit codes as <see cref="ExitCodes"/>: 0 every verdict was the expected
 /// one; 2 a verdict did not match; 1 bad input, or a scenario that could not run.
 /// </summary>
-public static class ReproCommand
+internal static class ReproCommand
 {
     /// <summary>Exit code when every verdict matched.</summary>
     public const int ExitMatched = ExitCodes.Success;
@@ -112,7 +111,7 @@ public static class ReproCommand
             }
             else if (fmt == "text")
             {
-                stdout.Write(scenarioName is null ? FormatTable(results) : FormatOne(results[0], deviceName));
+                stdout.Write(scenarioName is null ? ReproText.Table(results) : ReproText.One(results[0]));
             }
 
             stdout.Flush();
@@ -126,55 +125,6 @@ public static class ReproCommand
     {
         ArgumentNullException.ThrowIfNull(results);
         return results.All(r => r.Matches) ? ExitMatched : ExitMismatch;
-    }
-
-    /// <summary>The table of <c>virtio repro</c> without a name.</summary>
-    public static string FormatTable(IReadOnlyList<ReproResult> results)
-    {
-        ArgumentNullException.ThrowIfNull(results);
-        CultureInfo c = CultureInfo.InvariantCulture;
-        var s = new StringBuilder();
-        const string Row = "{0,-28} {1,-55} {2,-27} {3,-27} {4,6} {5,6} {6,6} {7,6} {8,6} {9,5}  {10}\n";
-        s.AppendFormat(c, Row, "scenario", "fault injected", "expected", "found", "avail", "shadow", "last", "used", "u_evt", "inuse", "");
-        foreach (ReproResult r in results)
-        {
-            QueueStatus q = r.Report.QueueStatus;
-            s.AppendFormat(
-                c,
-                Row,
-                r.Scenario.Name,
-                r.Scenario.Fault,
-                HangReport.VerdictName(r.Expected),
-                HangReport.VerdictName(r.Verdict),
-                r.Report.Guest.AvailIdx,
-                q.ShadowAvailIdx,
-                q.LastAvailIdx,
-                q.UsedIdx,
-                r.Report.Guest.UsedEvent,
-                q.InUse,
-                r.Matches ? "ok" : "MISMATCH");
-        }
-
-        int ok = results.Count(r => r.Matches);
-        s.Append(c, $"{ok}/{results.Count} verdicts as expected (avail = avail->idx in guest RAM, shadow = shadow_avail_idx, last = last_avail_idx, used = used_idx, u_evt = used_event)\n");
-        return s.ToString();
-    }
-
-    /// <summary>One scenario: what was injected, the watchdog's report, the walk-through and the HMP status.</summary>
-    public static string FormatOne(ReproResult result, string device)
-    {
-        ArgumentNullException.ThrowIfNull(result);
-        CultureInfo c = CultureInfo.InvariantCulture;
-        var s = new StringBuilder();
-        ReproOptions o = result.Options;
-        s.Append(c, $"scenario {result.Scenario.Name} on {device}, seed {o.Seed}, ring size {o.RingSize}, start index {o.StartIndex}\n");
-        s.Append(c, $"fault: {result.Scenario.Fault}: {result.Scenario.Why}\n");
-        s.Append(c, $"expected {HangReport.VerdictName(result.Expected)}, found {HangReport.VerdictName(result.Verdict)}: {(result.Matches ? "ok" : "MISMATCH")}\n");
-        s.Append(c, $"watchdog: {(result.WatchdogFired ? $"fired after {ReproRunner.StallTimeout.TotalSeconds} s without progress" : "did not fire")}; {result.Completed} request(s) completed\n\n");
-        s.Append(result.Report.ToText());
-        s.Append('\n');
-        s.Append(result.Report.QueueStatus.ToHmpText(ScenarioDevice.Create(device)?.QomPath ?? "/machine/peripheral/virtio0/virtio-backend"));
-        return s.ToString();
     }
 
     /// <summary>One JSON Lines object: scenario, expected, verdict, findings, queueStatus.</summary>
