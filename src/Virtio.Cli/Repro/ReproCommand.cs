@@ -1,6 +1,4 @@
 using System.CommandLine;
-using System.Text;
-using System.Text.Json;
 using Virtio.Cli.CommandLine;
 using Virtio.Diagnostics;
 using Virtio.Scenarios;
@@ -32,27 +30,23 @@ internal static class ReproCommand
         Option<int> seed = CliOption.WholeNumber("--seed", "seeds batch sizes and when the fault strikes", 1, int.MinValue, int.MaxValue);
         Option<int> ringSize = CliOption.RingSize($"queue size (a power of two from {CliOption.MinRingSize} to {CliOption.MaxRingSize})", 16);
         Option<int> startIndex = CliOption.WholeNumber("--start-index", "ring index to start the workload at, 0 to 65535 (65530: just before the 16-bit wrap)", 0, 0, ushort.MaxValue);
-        Option<string> format = CliOption.Choice("--format", "output format: json is JSON Lines, hmp the queue as HMP prints it", "text", "text", "json", "hmp");
-        var json = new Option<bool>("--json") { Description = "same as --format json" };
+        var format = OutputFormat.Create("output format: json is JSON Lines, hmp the queue as HMP prints it", "hmp");
         Option<string?> eventIdx = CliOption.Bool("--event-idx", "negotiate VIRTIO_RING_F_EVENT_IDX (true|false); without it only the scenarios that do not race on avail_event/used_event run", true);
         Option<DirectoryInfo?> dump = CliOption.OutputDirectory("--dump", "write ram.bin, queue-status.json and virtio-status.json into this directory (one scenario)");
 
         var command = new Command("repro", "Reproduce virtqueue hangs on purpose and check the analysis names each one")
         {
-            name, device, seed, ringSize, startIndex, format, json, eventIdx, dump,
+            name, device, seed, ringSize, startIndex, format.Format, format.Json, eventIdx, dump,
         };
         command.SetAction(parse =>
         {
             TextWriter stdout = output ?? parse.InvocationConfiguration.Output;
             TextWriter stderr = error ?? parse.InvocationConfiguration.Error;
-            string? formatGiven = parse.GetResult(format) is { Implicit: false } ? parse.GetValue(format) : null;
-            if (parse.GetValue(json) && formatGiven is not null and not "json")
+            if (format.Resolve(parse, stderr, "repro") is not { } fmt)
             {
-                stderr.WriteLine($"virtio repro: --json and --format {formatGiven} ask for two formats; give one");
                 return ExitBadInput;
             }
 
-            string fmt = parse.GetValue(json) ? "json" : parse.GetValue(format)!;
             string? scenarioName = parse.GetValue(name);
             string deviceName = parse.GetValue(device)!;
             DirectoryInfo? dumpDir = parse.GetValue(dump);
@@ -86,7 +80,7 @@ internal static class ReproCommand
                     results.Add(r);
                     if (fmt == "json")
                     {
-                        stdout.Write(ToJsonLine(r) + "\n");
+                        stdout.Write(ReproJsonLine.From(r).ToJson() + "\n");
                     }
                 }
             }
@@ -125,33 +119,5 @@ internal static class ReproCommand
     {
         ArgumentNullException.ThrowIfNull(results);
         return results.All(r => r.Matches) ? ExitMatched : ExitMismatch;
-    }
-
-    /// <summary>One JSON Lines object: scenario, expected, verdict, findings, queueStatus.</summary>
-    public static string ToJsonLine(ReproResult result)
-    {
-        ArgumentNullException.ThrowIfNull(result);
-        using JsonDocument report = JsonDocument.Parse(result.Report.ToJson());
-        using var buffer = new MemoryStream();
-        using (var w = new Utf8JsonWriter(buffer, new JsonWriterOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
-        {
-            w.WriteStartObject();
-            w.WriteString("scenario", result.Scenario.Name);
-            w.WriteString("device", result.Options.Device);
-            w.WriteNumber("seed", result.Options.Seed);
-            w.WriteNumber("ringSize", result.Options.RingSize);
-            w.WriteString("fault", result.Scenario.Fault);
-            w.WriteString("expected", HangReport.VerdictName(result.Expected));
-            w.WriteString("verdict", HangReport.VerdictName(result.Verdict));
-            w.WriteBoolean("matches", result.Matches);
-            w.WriteBoolean("watchdogFired", result.WatchdogFired);
-            w.WritePropertyName("findings");
-            report.RootElement.GetProperty("findings").WriteTo(w);
-            w.WritePropertyName("queueStatus");
-            report.RootElement.GetProperty("queue-status").WriteTo(w);
-            w.WriteEndObject();
-        }
-
-        return Encoding.UTF8.GetString(buffer.ToArray());
     }
 }
