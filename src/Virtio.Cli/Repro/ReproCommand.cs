@@ -100,6 +100,8 @@ internal static class ReproCommand
             {
                 foreach (ReproResult r in results)
                 {
+                    // A comment line names the scenario: the blocks are otherwise identical in their first lines.
+                    stdout.Write($"# scenario {r.Scenario.Name}\n");
                     stdout.Write(r.Report.QueueStatus.ToHmpText(ScenarioDevice.Create(deviceName)!.QomPath));
                 }
             }

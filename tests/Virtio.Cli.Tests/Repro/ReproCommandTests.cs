@@ -58,6 +58,17 @@ public sealed class ReproCommandTests : IDisposable
     }
 
     [Fact]
+    public void Hmp_format_labels_each_block_with_its_scenario()
+    {
+        (int exit, string text, _) = Invoke("--format", "hmp", "--device", "ring");
+        Assert.Equal(0, exit);
+        foreach (ReproScenario s in ReproScenario.All)
+        {
+            Assert.Contains($"# scenario {s.Name}\n/machine/peripheral/ring0/virtio-backend:\n", text, StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
     public void One_scenario_prints_the_walk_through_and_the_hmp_status()
     {
         (int exit, string text, _) = Invoke("dropped-kick", "--seed", "2", "--ring-size", "8");
