@@ -1,5 +1,5 @@
 using BenchmarkDotNet.Attributes;
-using Virtio.Cli.Bench;
+using Virtio.Workloads.Bench;
 
 namespace Virtio.Benchmarks;
 

@@ -8,7 +8,7 @@ using Virtio.Cli.CommandLine;
 namespace Virtio.Cli;
 
 /// <summary>The <c>virtio</c> command.</summary>
-public static class Program
+internal static class Program
 {
     /// <summary>Entry point.</summary>
     public static int Main(string[] args) => Run(args, Console.Out, Console.Error);

@@ -1,5 +1,6 @@
 using Virtio.Cli.CommandLine;
 using Virtio.Cli.Repro;
+using Virtio.Scenarios;
 
 namespace Virtio.Cli.Tests;
 

@@ -25,7 +25,7 @@ public sealed class ReproRangeTests
         (int exit, string stdout, string stderr) = VirtioCommand.Run(
             "repro", "--device", device, "--ring-size", "2", "--start-index", "65535", "--seed", "-7");
         Assert.True(exit == ExitCodes.Success, stdout + stderr);
-        int all = Virtio.Cli.Repro.ReproScenario.All.Count;
+        int all = Virtio.Scenarios.ReproScenario.All.Count;
         Assert.Contains($"{all}/{all} verdicts as expected", stdout, StringComparison.Ordinal);
     }
 }

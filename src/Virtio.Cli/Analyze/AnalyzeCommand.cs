@@ -9,7 +9,7 @@ namespace Virtio.Cli.Analyze;
 /// <c>virtio analyze</c>: the offline hang analysis of <see cref="DumpAnalysis"/> on a RAM dump and saved QMP replies.
 /// Exit codes as <see cref="ExitCodes"/>: 0 healthy; 2 a hang was found; 1 bad input (the reason on stderr).
 /// </summary>
-public static class AnalyzeCommand
+internal static class AnalyzeCommand
 {
     /// <summary>Exit code when the queue is healthy.</summary>
     public const int ExitHealthy = ExitCodes.Success;
@@ -30,16 +30,21 @@ public static class AnalyzeCommand
         queueStatus.Required = true;
         Option<FileInfo> virtioStatus = CliOption.InputFile("--virtio-status", "x-query-virtio-status reply: EVENT_IDX is read from the guest features");
         Option<string?> eventIdx = CliOption.Bool("--event-idx", "whether VIRTIO_RING_F_EVENT_IDX was negotiated (true|false), instead of --virtio-status", null);
-        Option<string> format = CliOption.Choice("--format", "output format", "text", "text", "json");
+        var format = OutputFormat.Create("output format");
 
         var command = new Command("analyze", "Why is a virtqueue stuck? Analyse a RAM dump with the queue's QMP status")
         {
-            ram, ramBase, queueStatus, virtioStatus, eventIdx, format,
+            ram, ramBase, queueStatus, virtioStatus, eventIdx, format.Format, format.Json,
         };
         command.SetAction(parse =>
         {
             TextWriter stdout = output ?? parse.InvocationConfiguration.Output;
             TextWriter stderr = error ?? parse.InvocationConfiguration.Error;
+            if (format.Resolve(parse, stderr, "analyze") is not { } fmt)
+            {
+                return ExitBadInput;
+            }
+
             try
             {
                 FileInfo? virtioStatusFile = parse.GetValue(virtioStatus);
@@ -55,7 +60,7 @@ public static class AnalyzeCommand
                     parse.GetValue(queueStatus)!.FullName,
                     virtioStatusFile?.FullName,
                     eventIdxValue);
-                stdout.Write(parse.GetValue(format) == "json" ? report.ToJson(indented: true) + "\n" : report.ToText());
+                stdout.Write(fmt == "json" ? report.ToJson(indented: true) + "\n" : report.ToText());
                 stdout.Flush();
                 return report.IsHang ? ExitHang : ExitHealthy;
             }

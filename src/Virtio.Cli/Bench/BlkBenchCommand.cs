@@ -3,11 +3,12 @@ using System.Numerics;
 using Virtio.VhostUser;
 using System.Text.Json;
 using Virtio.Cli.CommandLine;
+using Virtio.Workloads.Bench;
 
 namespace Virtio.Cli.Bench;
 
 /// <summary><c>virtio bench blk</c>: the command-line face of <see cref="BlkBench"/>.</summary>
-public static class BlkBenchCommand
+internal static class BlkBenchCommand
 {
     /// <summary>The largest <c>--block-size</c>: 1 MiB.</summary>
     public const int MaxBlockSize = 1 << 20;
@@ -22,15 +23,21 @@ public static class BlkBenchCommand
         Option<int> blockSize = CliOption.WholeNumber("--block-size", "bytes per request: a multiple of 512 up to 1 MiB", 4096, 512, MaxBlockSize);
         Option<int> depth = CliOption.WholeNumber("--queue-depth", "requests in flight per kick", 32, 1, CliOption.MaxRingSize);
         Option<long> requests = CliOption.LargeWholeNumber("--requests", "requests in the measured run", 5_000_000, 1, long.MaxValue);
-        var json = new Option<bool>("--json") { Description = "print one JSON object" };
+        var format = OutputFormat.Create("output format: json prints one object");
         var vhostUser = new Option<string?>("--vhost-user") { Description = "random reads through a vhost-user front-end against the back-end on this socket (serve blk, qemu-storage-daemon)" };
         var inflight = new Option<bool>("--inflight") { Description = "with --vhost-user: share an inflight region (INFLIGHT_SHMFD), as QEMU does, so the back-end records every request" };
         var command = new Command("blk", "virtio-blk requests against the memory backend through virtio-mmio, one thread")
         {
-            rw, blockSize, depth, requests, json, vhostUser, inflight,
+            rw, blockSize, depth, requests, format.Format, format.Json, vhostUser, inflight,
         };
         command.SetAction(parse =>
         {
+            if (format.Resolve(parse, parse.InvocationConfiguration.Error, "bench blk") is not { } fmt)
+            {
+                return ExitCodes.Error;
+            }
+
+            bool json = fmt == "json";
             int bs = parse.GetValue(blockSize), qd = parse.GetValue(depth);
             long n = parse.GetValue(requests);
             TextWriter stdout = parse.InvocationConfiguration.Output;
@@ -45,26 +52,16 @@ public static class BlkBenchCommand
 
             if (parse.GetValue(vhostUser) is { } socket)
             {
-                return RunVhostUser(socket, bs, qd, n, parse.GetValue(inflight), parse.GetValue(json), stdout, parse.InvocationConfiguration.Error);
+                return RunVhostUser(socket, bs, qd, n, parse.GetValue(inflight), json, stdout, parse.InvocationConfiguration.Error);
             }
 
             using var bench = new BlkBench(parse.GetValue(rw)!, bs, qd);
             var (elapsed, done, allocated, failed) = bench.Run(n, Math.Min(n, 500_000));
             double ns = elapsed.TotalNanoseconds / done;
             double iops = done / elapsed.TotalSeconds;
-            if (parse.GetValue(json))
+            if (json)
             {
-                BenchRun.PrintJson(stdout, w =>
-                {
-                    w.WriteString("rw", parse.GetValue(rw));
-                    w.WriteNumber("blockSize", bs);
-                    w.WriteNumber("queueDepth", qd);
-                    w.WriteNumber("requests", done);
-                    w.WriteNumber("iops", Math.Round(iops));
-                    w.WriteNumber("nsPerRequest", Math.Round(ns, 2));
-                    w.WriteNumber("allocatedBytes", allocated);
-                    w.WriteNumber("failed", failed);
-                });
+                stdout.WriteLine(JsonSerializer.Serialize(new BlkBenchJson(parse.GetValue(rw)!, bs, qd, done, Math.Round(iops), Math.Round(ns, 2), allocated, failed), BenchJsonContext.Default.BlkBenchJson));
             }
             else
             {
@@ -100,18 +97,9 @@ public static class BlkBenchCommand
 
         if (json)
         {
-            BenchRun.PrintJson(stdout, w =>
-            {
-                w.WriteString("vhostUser", socket);
-                w.WriteNumber("blockSize", blockSize);
-                w.WriteNumber("queueDepth", depth);
-                w.WriteNumber("requests", r.Requests);
-                w.WriteNumber("iops", Math.Round(r.Iops));
-                w.WriteNumber("kicksPerRequest", Math.Round(r.KicksPerRequest, 4));
-                w.WriteNumber("driverSleeps", r.Sleeps);
-                w.WriteNumber("failed", r.Errors);
-                w.WriteBoolean("inflight", r.Inflight);
-            });
+            stdout.WriteLine(JsonSerializer.Serialize(
+                new VhostUserBlkBenchJson(socket, blockSize, depth, r.Requests, Math.Round(r.Iops), Math.Round(r.KicksPerRequest, 4), r.Sleeps, r.Errors, r.Inflight),
+                BenchJsonContext.Default.VhostUserBlkBenchJson));
         }
         else
         {

@@ -1,12 +1,13 @@
 using System.CommandLine;
 using System.Text.Json;
 using Virtio.Cli.CommandLine;
+using Virtio.Workloads.Bench;
 using Virtio.Devices.Net;
 
 namespace Virtio.Cli.Bench;
 
 /// <summary><c>virtio bench net</c>: the command-line face of <see cref="NetBench"/>.</summary>
-public static class NetBenchCommand
+internal static class NetBenchCommand
 {
     /// <summary>Builds the command.</summary>
     public static Command Build()
@@ -16,13 +17,19 @@ public static class NetBenchCommand
         Option<int> batch = CliOption.WholeNumber("--batch", "frames per tx kick", 32, 1, 4096);
         Option<string?> callbacks = CliOption.Bool("--callbacks", "the guest driver keeps used-buffer callbacks on (used_event and a fence per buffer) instead of polling with them off (true|false)", false);
         Option<long> frames = CliOption.LargeWholeNumber("--frames", "frames in the measured run", 5_000_000, 1, long.MaxValue);
-        var json = new Option<bool>("--json") { Description = "print one JSON object" };
+        var format = OutputFormat.Create("output format: json prints one object");
         var command = new Command("net", "virtio-net frames through the loopback backend, tx to rx, through virtio-mmio, one thread")
         {
-            frameSize, mergeable, batch, callbacks, frames, json,
+            frameSize, mergeable, batch, callbacks, frames, format.Format, format.Json,
         };
         command.SetAction(parse =>
         {
+            if (format.Resolve(parse, parse.InvocationConfiguration.Error, "bench net") is not { } fmt)
+            {
+                return ExitCodes.Error;
+            }
+
+            bool json = fmt == "json";
             int fs = parse.GetValue(frameSize), b = parse.GetValue(batch);
             long n = parse.GetValue(frames);
             bool mrg = parse.GetBoolean(mergeable) ?? true, cb = parse.GetBoolean(callbacks) ?? false;
@@ -40,23 +47,11 @@ public static class NetBenchCommand
             double ns = elapsed.TotalNanoseconds / done;
             double pps = done / elapsed.TotalSeconds;
             double rxKicks = (double)bench.RxKicks / done, txKicks = (double)bench.TxKicks / done;
-            if (parse.GetValue(json))
+            if (json)
             {
-                BenchRun.PrintJson(stdout, w =>
-                {
-                    w.WriteNumber("frameSize", fs);
-                    w.WriteBoolean("mrgRxBuf", mrg);
-                    w.WriteNumber("batch", b);
-                    w.WriteBoolean("callbacks", cb);
-                    w.WriteNumber("frames", done);
-                    w.WriteNumber("pps", Math.Round(pps));
-                    w.WriteNumber("nsPerFrame", Math.Round(ns, 2));
-                    w.WriteNumber("gbitPerSecond", Math.Round(pps * fs * 8 / 1e9, 3));
-                    w.WriteNumber("rxKicksPerFrame", Math.Round(rxKicks, 4));
-                    w.WriteNumber("txKicksPerFrame", Math.Round(txKicks, 4));
-                    w.WriteNumber("allocatedBytes", allocated);
-                    w.WriteNumber("failed", failed);
-                });
+                stdout.WriteLine(JsonSerializer.Serialize(
+                    new NetBenchJson(fs, mrg, b, cb, done, Math.Round(pps), Math.Round(ns, 2), Math.Round(pps * fs * 8 / 1e9, 3), Math.Round(rxKicks, 4), Math.Round(txKicks, 4), allocated, failed),
+                    BenchJsonContext.Default.NetBenchJson));
             }
             else
             {

@@ -2,11 +2,12 @@ using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
 using Virtio.Cli.CommandLine;
+using Virtio.Workloads.Bench;
 
 namespace Virtio.Cli.Bench;
 
 /// <summary><c>virtio bench ring</c>: the command-line face of <see cref="RingBench"/>.</summary>
-public static class RingBenchCommand
+internal static class RingBenchCommand
 {
     /// <summary>Builds the command.</summary>
     public static Command Build()
@@ -19,14 +20,20 @@ public static class RingBenchCommand
         Option<string?> eventIdx = CliOption.Bool("--event-idx", "negotiate VIRTIO_RING_F_EVENT_IDX (true|false)", true);
         var indirect = new Option<bool>("--indirect") { Description = "negotiate VIRTIO_RING_F_INDIRECT_DESC" };
         Option<int> segments = CliOption.WholeNumber("--segments", "segments per buffer, 1 to 64 (indirect is used above 1)", 1, 1, 64);
-        var json = new Option<bool>("--json") { Description = "print one JSON object" };
+        var format = OutputFormat.Create("output format: json prints one object");
 
         var command = new Command("ring", "Driver and device on one split ring, like Linux tools/virtio/ringtest")
         {
-            threads, mode, ringSize, buffers, batch, eventIdx, indirect, segments, json,
+            threads, mode, ringSize, buffers, batch, eventIdx, indirect, segments, format.Format, format.Json,
         };
         command.SetAction(parse =>
         {
+            if (format.Resolve(parse, parse.InvocationConfiguration.Error, "bench ring") is not { } fmt)
+            {
+                return ExitCodes.Error;
+            }
+
+            bool json = fmt == "json";
             var options = new RingBenchOptions
             {
                 Threads = parse.GetValue(threads),
@@ -46,7 +53,7 @@ public static class RingBenchCommand
 
             using var bench = new RingBench(options);
             RingBenchResult result = bench.Run(warmup: Math.Min(options.Buffers, 2_000_000));
-            if (parse.GetValue(json))
+            if (json)
             {
                 parse.InvocationConfiguration.Output.Flush();
                 WriteJson(Console.OpenStandardOutput(), options, result);
@@ -66,25 +73,11 @@ public static class RingBenchCommand
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(result);
-        using (var w = new Utf8JsonWriter(stream))
-        {
-            w.WriteStartObject();
-            w.WriteNumber("threads", options.Threads);
-            w.WriteString("mode", options.Mode == RingBenchMode.Poll ? "poll" : "notify");
-            w.WriteNumber("ringSize", options.RingSize);
-            w.WriteNumber("batch", options.Batch);
-            w.WriteBoolean("eventIdx", options.EventIdx);
-            w.WriteBoolean("indirect", options.Indirect);
-            w.WriteNumber("segments", options.Segments);
-            w.WriteNumber("buffers", result.Buffers);
-            w.WriteNumber("nsPerBuffer", Math.Round(result.NsPerBuffer, 2));
-            w.WriteNumber("buffersPerSecond", Math.Round(result.BuffersPerSecond));
-            w.WriteNumber("kicksPerBuffer", result.KicksPerBuffer);
-            w.WriteNumber("callsPerBuffer", result.CallsPerBuffer);
-            w.WriteNumber("allocatedBytes", result.AllocatedBytes);
-            w.WriteEndObject();
-        }
-
+        var json = new RingBenchJson(
+            options.Threads, options.Mode == RingBenchMode.Poll ? "poll" : "notify", options.RingSize, options.Batch, options.EventIdx, options.Indirect,
+            options.Segments, result.Buffers, Math.Round(result.NsPerBuffer, 2), Math.Round(result.BuffersPerSecond), result.KicksPerBuffer,
+            result.CallsPerBuffer, result.AllocatedBytes);
+        JsonSerializer.Serialize(stream, json, BenchJsonContext.Default.RingBenchJson);
         stream.WriteByte((byte)'\n');
         stream.Flush();
     }

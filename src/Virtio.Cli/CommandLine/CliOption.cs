@@ -8,14 +8,14 @@ namespace Virtio.Cli.CommandLine;
 /// Options whose values are checked while parsing, with messages that name the option, the value and the rule in
 /// words a user knows (never a .NET type name): <c>--ring-size abc: not a whole number</c>.
 /// </summary>
-public static class CliOption
+internal static class CliOption
 {
     /// <summary>
     /// The smallest ring <c>repro</c> and <c>bench ring</c> take. The spec allows a one-entry queue, but the hang
     /// scenarios keep one entry for the request that races the fault, so they need two; <c>bench ring</c> uses the
     /// same floor so that one ring size works with both commands.
     /// </summary>
-    public const int MinRingSize = 2;
+    public const int MinRingSize = Virtio.Scenarios.ReproRunner.MinRingSize;
 
     /// <summary>The largest queue size (VIRTIO 1.x section 2.7: 32768).</summary>
     public const int MaxRingSize = Virtio.Rings.SplitRing.MaxQueueSize;

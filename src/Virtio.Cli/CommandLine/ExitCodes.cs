@@ -4,7 +4,7 @@ namespace Virtio.Cli.CommandLine;
 /// The exit codes of every <c>virtio</c> command, one table for all of them (printed by every <c>--help</c> and in the
 /// README): a script can tell "I called it wrong" (1) from "it worked and found a problem" (2).
 /// </summary>
-public static class ExitCodes
+internal static class ExitCodes
 {
     /// <summary>Success: the queue is healthy, every verdict was the expected one, every reply came back.</summary>
     public const int Success = 0;

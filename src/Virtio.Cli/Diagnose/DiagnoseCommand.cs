@@ -12,7 +12,7 @@ namespace Virtio.Cli.Diagnose;
 /// Exit code 0: every queue healthy or progressing; 2: a hang was found; 1: QEMU could not be reached, answered
 /// something unexpected, or a device could not be diagnosed (the reason on stderr).
 /// </summary>
-public static class DiagnoseCommand
+internal static class DiagnoseCommand
 {
     /// <summary>Exit code when every queue is healthy or progressing.</summary>
     public const int ExitHealthy = ExitCodes.Success;
@@ -31,13 +31,13 @@ public static class DiagnoseCommand
         var queue = CliOption.OptionalWholeNumber("--queue", "one queue; default: every queue", 0, ushort.MaxValue);
         var interval = CliOption.Seconds("--interval", "seconds between the two readings of each queue (under --watch, between polls)", 2, 0, 3600);
         var watch = new Option<bool>("--watch") { Description = "keep polling and print a line whenever a queue's verdict changes, until interrupted" };
-        var format = CliOption.Choice("--format", "text, or json (one object per queue, per line)", "text", "text", "json");
+        var format = OutputFormat.Create("text, or json (one object per queue, per line)");
         var save = CliOption.OutputDirectory("--save", "also write each device's x-query-virtio-status and each queue's x-query-virtio-queue-status reply here, for virtio analyze");
         var timeout = CliOption.Seconds("--timeout", "seconds to wait for each QMP reply", 10, 0, 3600, minExclusive: true);
 
         var command = new Command("diagnose", "Why is a virtqueue stuck? Ask a running QEMU over QMP (no GDB)")
         {
-            qmp, path, queue, interval, watch, format, save, timeout,
+            qmp, path, queue, interval, watch, format.Format, format.Json, save, timeout,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -47,7 +47,12 @@ public static class DiagnoseCommand
             double replySeconds = parse.GetValue(timeout);
             int? queueIndex = parse.GetValue(queue);
             var options = new QemuDiagnosisOptions { Path = parse.GetValue(path), Queue = queueIndex, Interval = TimeSpan.FromSeconds(seconds) };
-            bool json = parse.GetValue(format) == "json";
+            if (format.Resolve(parse, stderr, "diagnose") is not { } fmt)
+            {
+                return ExitError;
+            }
+
+            bool json = fmt == "json";
             try
             {
                 await using QmpClient client = await QmpClient.ConnectAsync(parse.GetValue(qmp)!, new QmpClientOptions { CommandTimeout = TimeSpan.FromSeconds(replySeconds) }, cancellationToken);

@@ -3,6 +3,7 @@ using System.Net;
 using System.Net.NetworkInformation;
 using System.Net.Sockets;
 using Virtio.Cli.CommandLine;
+using Virtio.Workloads.Ping;
 using Virtio.Devices.Net;
 using Virtio.VhostUser;
 
@@ -15,7 +16,7 @@ namespace Virtio.Cli.Ping;
 /// Exit codes as <see cref="ExitCodes"/>: 0 every echo answered; 2 the peer did not answer (ARP or an echo); 1 bad
 /// input, or no connection.
 /// </summary>
-public static class PingCommand
+internal static class PingCommand
 {
     /// <summary>Builds the command.</summary>
     public static Command Build()

@@ -1,9 +1,8 @@
 using System.CommandLine;
-using System.Globalization;
-using System.Text;
-using System.Text.Json;
 using Virtio.Cli.CommandLine;
 using Virtio.Diagnostics;
+using Virtio.Scenarios;
+using Virtio.Scenarios.Adapters;
 
 namespace Virtio.Cli.Repro;
 
@@ -12,7 +11,7 @@ namespace Virtio.Cli.Repro;
 /// runs every scenario and prints a table. Exit codes as <see cref="ExitCodes"/>: 0 every verdict was the expected
 /// one; 2 a verdict did not match; 1 bad input, or a scenario that could not run.
 /// </summary>
-public static class ReproCommand
+internal static class ReproCommand
 {
     /// <summary>Exit code when every verdict matched.</summary>
     public const int ExitMatched = ExitCodes.Success;
@@ -31,27 +30,23 @@ public static class ReproCommand
         Option<int> seed = CliOption.WholeNumber("--seed", "seeds batch sizes and when the fault strikes", 1, int.MinValue, int.MaxValue);
         Option<int> ringSize = CliOption.RingSize($"queue size (a power of two from {CliOption.MinRingSize} to {CliOption.MaxRingSize})", 16);
         Option<int> startIndex = CliOption.WholeNumber("--start-index", "ring index to start the workload at, 0 to 65535 (65530: just before the 16-bit wrap)", 0, 0, ushort.MaxValue);
-        Option<string> format = CliOption.Choice("--format", "output format: json is JSON Lines, hmp the queue as HMP prints it", "text", "text", "json", "hmp");
-        var json = new Option<bool>("--json") { Description = "same as --format json" };
+        var format = OutputFormat.Create("output format: json is JSON Lines, hmp the queue as HMP prints it", "hmp");
         Option<string?> eventIdx = CliOption.Bool("--event-idx", "negotiate VIRTIO_RING_F_EVENT_IDX (true|false); without it only the scenarios that do not race on avail_event/used_event run", true);
         Option<DirectoryInfo?> dump = CliOption.OutputDirectory("--dump", "write ram.bin, queue-status.json and virtio-status.json into this directory (one scenario)");
 
         var command = new Command("repro", "Reproduce virtqueue hangs on purpose and check the analysis names each one")
         {
-            name, device, seed, ringSize, startIndex, format, json, eventIdx, dump,
+            name, device, seed, ringSize, startIndex, format.Format, format.Json, eventIdx, dump,
         };
         command.SetAction(parse =>
         {
             TextWriter stdout = output ?? parse.InvocationConfiguration.Output;
             TextWriter stderr = error ?? parse.InvocationConfiguration.Error;
-            string? formatGiven = parse.GetResult(format) is { Implicit: false } ? parse.GetValue(format) : null;
-            if (parse.GetValue(json) && formatGiven is not null and not "json")
+            if (format.Resolve(parse, stderr, "repro") is not { } fmt)
             {
-                stderr.WriteLine($"virtio repro: --json and --format {formatGiven} ask for two formats; give one");
                 return ExitBadInput;
             }
 
-            string fmt = parse.GetValue(json) ? "json" : parse.GetValue(format)!;
             string? scenarioName = parse.GetValue(name);
             string deviceName = parse.GetValue(device)!;
             DirectoryInfo? dumpDir = parse.GetValue(dump);
@@ -85,7 +80,7 @@ public static class ReproCommand
                     results.Add(r);
                     if (fmt == "json")
                     {
-                        stdout.Write(ToJsonLine(r) + "\n");
+                        stdout.Write(ReproJsonLine.From(r).ToJson() + "\n");
                     }
                 }
             }
@@ -105,12 +100,14 @@ public static class ReproCommand
             {
                 foreach (ReproResult r in results)
                 {
+                    // A comment line names the scenario: the blocks are otherwise identical in their first lines.
+                    stdout.Write($"# scenario {r.Scenario.Name}\n");
                     stdout.Write(r.Report.QueueStatus.ToHmpText(ScenarioDevice.Create(deviceName)!.QomPath));
                 }
             }
             else if (fmt == "text")
             {
-                stdout.Write(scenarioName is null ? FormatTable(results) : FormatOne(results[0], deviceName));
+                stdout.Write(scenarioName is null ? ReproText.Table(results) : ReproText.One(results[0]));
             }
 
             stdout.Flush();
@@ -124,82 +121,5 @@ public static class ReproCommand
     {
         ArgumentNullException.ThrowIfNull(results);
         return results.All(r => r.Matches) ? ExitMatched : ExitMismatch;
-    }
-
-    /// <summary>The table of <c>virtio repro</c> without a name.</summary>
-    public static string FormatTable(IReadOnlyList<ReproResult> results)
-    {
-        ArgumentNullException.ThrowIfNull(results);
-        CultureInfo c = CultureInfo.InvariantCulture;
-        var s = new StringBuilder();
-        const string Row = "{0,-28} {1,-55} {2,-27} {3,-27} {4,6} {5,6} {6,6} {7,6} {8,6} {9,5}  {10}\n";
-        s.AppendFormat(c, Row, "scenario", "fault injected", "expected", "found", "avail", "shadow", "last", "used", "u_evt", "inuse", "");
-        foreach (ReproResult r in results)
-        {
-            QueueStatus q = r.Report.QueueStatus;
-            s.AppendFormat(
-                c,
-                Row,
-                r.Scenario.Name,
-                r.Scenario.Fault,
-                HangReport.VerdictName(r.Expected),
-                HangReport.VerdictName(r.Verdict),
-                r.Report.Guest.AvailIdx,
-                q.ShadowAvailIdx,
-                q.LastAvailIdx,
-                q.UsedIdx,
-                r.Report.Guest.UsedEvent,
-                q.InUse,
-                r.Matches ? "ok" : "MISMATCH");
-        }
-
-        int ok = results.Count(r => r.Matches);
-        s.Append(c, $"{ok}/{results.Count} verdicts as expected (avail = avail->idx in guest RAM, shadow = shadow_avail_idx, last = last_avail_idx, used = used_idx, u_evt = used_event)\n");
-        return s.ToString();
-    }
-
-    /// <summary>One scenario: what was injected, the watchdog's report, the walk-through and the HMP status.</summary>
-    public static string FormatOne(ReproResult result, string device)
-    {
-        ArgumentNullException.ThrowIfNull(result);
-        CultureInfo c = CultureInfo.InvariantCulture;
-        var s = new StringBuilder();
-        ReproOptions o = result.Options;
-        s.Append(c, $"scenario {result.Scenario.Name} on {device}, seed {o.Seed}, ring size {o.RingSize}, start index {o.StartIndex}\n");
-        s.Append(c, $"fault: {result.Scenario.Fault}: {result.Scenario.Why}\n");
-        s.Append(c, $"expected {HangReport.VerdictName(result.Expected)}, found {HangReport.VerdictName(result.Verdict)}: {(result.Matches ? "ok" : "MISMATCH")}\n");
-        s.Append(c, $"watchdog: {(result.WatchdogFired ? $"fired after {ReproRunner.StallTimeout.TotalSeconds} s without progress" : "did not fire")}; {result.Completed} request(s) completed\n\n");
-        s.Append(result.Report.ToText());
-        s.Append('\n');
-        s.Append(result.Report.QueueStatus.ToHmpText(ScenarioDevice.Create(device)?.QomPath ?? "/machine/peripheral/virtio0/virtio-backend"));
-        return s.ToString();
-    }
-
-    /// <summary>One JSON Lines object: scenario, expected, verdict, findings, queueStatus.</summary>
-    public static string ToJsonLine(ReproResult result)
-    {
-        ArgumentNullException.ThrowIfNull(result);
-        using JsonDocument report = JsonDocument.Parse(result.Report.ToJson());
-        using var buffer = new MemoryStream();
-        using (var w = new Utf8JsonWriter(buffer, new JsonWriterOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
-        {
-            w.WriteStartObject();
-            w.WriteString("scenario", result.Scenario.Name);
-            w.WriteString("device", result.Options.Device);
-            w.WriteNumber("seed", result.Options.Seed);
-            w.WriteNumber("ringSize", result.Options.RingSize);
-            w.WriteString("fault", result.Scenario.Fault);
-            w.WriteString("expected", HangReport.VerdictName(result.Expected));
-            w.WriteString("verdict", HangReport.VerdictName(result.Verdict));
-            w.WriteBoolean("matches", result.Matches);
-            w.WriteBoolean("watchdogFired", result.WatchdogFired);
-            w.WritePropertyName("findings");
-            report.RootElement.GetProperty("findings").WriteTo(w);
-            w.WritePropertyName("queueStatus");
-            report.RootElement.GetProperty("queue-status").WriteTo(w);
-            w.WriteEndObject();
-        }
-
-        return Encoding.UTF8.GetString(buffer.ToArray());
     }
 }

@@ -16,7 +16,7 @@ namespace Virtio.Cli.Serve;
 /// <c>virtio serve blk</c>: this project's virtio-blk device served over vhost-user until SIGINT or SIGTERM, for QEMU's
 /// <c>-device vhost-user-blk-pci,chardev=c0</c> with <c>-chardev socket,id=c0,path=PATH</c>.
 /// </summary>
-public static class ServeCommand
+internal static class ServeCommand
 {
     /// <summary>Builds the command.</summary>
     public static Command Build()

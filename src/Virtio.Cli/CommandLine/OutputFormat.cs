@@ -1,0 +1,41 @@
+using System.CommandLine;
+
+namespace Virtio.Cli.CommandLine;
+
+/// <summary>
+/// The output convention of every command that prints results: <c>--format text|json[|...]</c> (text the default) and
+/// <c>--json</c>, its short form; asking for two formats at once is bad input.
+/// </summary>
+internal sealed class OutputFormat
+{
+    private OutputFormat(Option<string> format, Option<bool> json)
+    {
+        Format = format;
+        Json = json;
+    }
+
+    /// <summary>The <c>--format</c> option.</summary>
+    public Option<string> Format { get; }
+
+    /// <summary>The <c>--json</c> option.</summary>
+    public Option<bool> Json { get; }
+
+    /// <summary>Both options, <c>--format</c> taking text, json and <paramref name="more"/>.</summary>
+    public static OutputFormat Create(string description, params string[] more) =>
+        new(CliOption.Choice("--format", description, "text", ["text", "json", .. more]), new Option<bool>("--json") { Description = "same as --format json" });
+
+    /// <summary>The format asked for, or null after writing the reason to <paramref name="error"/> when <c>--json</c> and another <c>--format</c> were both given.</summary>
+    public string? Resolve(ParseResult parse, TextWriter error, string command)
+    {
+        ArgumentNullException.ThrowIfNull(parse);
+        ArgumentNullException.ThrowIfNull(error);
+        string? given = parse.GetResult(Format) is { Implicit: false } ? parse.GetValue(Format) : null;
+        if (parse.GetValue(Json) && given is not null and not "json")
+        {
+            error.WriteLine($"virtio {command}: --json and --format {given} ask for two formats; give one");
+            return null;
+        }
+
+        return parse.GetValue(Json) ? "json" : parse.GetValue(Format)!;
+    }
+}
