@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Reflection;
 using Virtio.CrashHost;
 using Virtio.Devices.Tests.Support;
+using Xunit.Abstractions;
 
 namespace Virtio.Devices.Tests.Block;
 
@@ -13,7 +14,7 @@ namespace Virtio.Devices.Tests.Block;
 /// the power-loss tests' job).
 /// </summary>
 [Collection("BlkThreads")]
-public class ProcessCrashTests
+public class ProcessCrashTests(ITestOutputHelper output)
 {
     private const int Sectors = 256;
 
@@ -35,6 +36,7 @@ public class ProcessCrashTests
 
         // The mix really had every kind in it, and the kills really landed among acknowledgements.
         int acknowledged = totals.Sum(t => t.Acknowledged), discards = totals.Sum(t => t.Discards), writeZeroes = totals.Sum(t => t.WriteZeroes);
+        output.WriteLine($"{s_kills} kills (seed {s_seed}): {acknowledged} acknowledgements checked, {discards} discards, {writeZeroes} write-zeroes");
         Assert.True(acknowledged > s_kills, $"only {acknowledged} acknowledgements in {s_kills} runs");
         Assert.True(discards > 0 && writeZeroes > 0, $"discards {discards}, write-zeroes {writeZeroes}");
     }
