@@ -19,7 +19,11 @@ public sealed class FileBlockBackend : IBlockBackend
     // Fallback write-zeroes writes from this, so zeroing a large range never allocates its size.
     private static readonly byte[] s_zeroes = new byte[64 * 1024];
 
-    private readonly SafeFileHandle _file;
+    // The sector a write's segments split, gathered whole before it is written (see Write).
+    [ThreadStatic]
+    private static byte[]? t_straddle;
+
+    private readonly BlockImageFile _file;
     private readonly ulong _capacity;
     private readonly bool _readOnly;
     private readonly bool _asynchronous;
@@ -37,13 +41,19 @@ public sealed class FileBlockBackend : IBlockBackend
 
     // Lets tests hand in a handle whose access does not match readOnly, to provoke host I/O errors. Takes ownership.
     internal FileBlockBackend(SafeFileHandle file, bool readOnly, bool asynchronous)
+        : this(new BlockImageFile(file), readOnly, asynchronous)
+    {
+    }
+
+    // Lets tests put a layer between the backend and the file (the power-loss recorder). Takes ownership.
+    internal FileBlockBackend(BlockImageFile file, bool readOnly, bool asynchronous)
     {
         _file = file;
         _readOnly = readOnly;
         _asynchronous = asynchronous;
         try
         {
-            _capacity = (ulong)RandomAccess.GetLength(file) & ~(ulong)(SectorSize - 1);
+            _capacity = (ulong)file.GetLength() & ~(ulong)(SectorSize - 1);
         }
         catch
         {
@@ -200,7 +210,7 @@ public sealed class FileBlockBackend : IBlockBackend
             Span<byte> destination = request.GetSegment(i);
             while (!destination.IsEmpty)
             {
-                int read = RandomAccess.Read(_file, destination, position);
+                int read = _file.Read(destination, position);
                 if (read == 0)
                 {
                     // The file shrank under us: past its end the disk reads as zeroes, as a sparse tail would.
@@ -220,14 +230,47 @@ public sealed class FileBlockBackend : IBlockBackend
 
     private BlockIoStatus Write(BlockIo request)
     {
+        // Every pwrite covers whole sectors, so no sector is split between two of them: segments may end mid-sector,
+        // and a power loss between two pwrites (page writeback in between) would leave such a sector half old, half new.
+        // QEMU gets the same from one pwritev; a sector that straddles segments is gathered in a per-thread buffer.
+        byte[] straddle = t_straddle ??= new byte[SectorSize];
         long position = (long)request.Offset;
+        int pending = 0;
         for (int i = 0; i < request.SegmentCount; i++)
         {
             ReadOnlySpan<byte> source = request.GetSegment(i);
+            if (pending != 0)
+            {
+                int take = Math.Min(SectorSize - pending, source.Length);
+                source[..take].CopyTo(straddle.AsSpan(pending));
+                pending += take;
+                source = source[take..];
+                if (pending < SectorSize)
+                {
+                    continue;
+                }
+
+                _file.Write(straddle, position);
+                position += SectorSize;
+                pending = 0;
+            }
 
             // RandomAccess.Write loops on short writes itself.
-            RandomAccess.Write(_file, source, position);
-            position += source.Length;
+            int whole = source.Length & ~(SectorSize - 1);
+            if (whole != 0)
+            {
+                _file.Write(source[..whole], position);
+                position += whole;
+            }
+
+            source[whole..].CopyTo(straddle);
+            pending = source.Length - whole;
+        }
+
+        if (pending != 0)
+        {
+            // Only a length that is not whole sectors ends here; the device refuses those, this keeps the bytes anyway.
+            _file.Write(straddle.AsSpan(0, pending), position);
         }
 
         return BlockIoStatus.Ok;
@@ -238,7 +281,7 @@ public sealed class FileBlockBackend : IBlockBackend
         // A read-only handle has no dirty data of ours to make durable.
         if (!_readOnly)
         {
-            RandomAccess.FlushToDisk(_file);
+            _file.FlushToDisk();
         }
 
         return BlockIoStatus.Ok;
@@ -260,8 +303,7 @@ public sealed class FileBlockBackend : IBlockBackend
                 continue;
             }
 
-            int errno = LinuxFileSpace.Allocate(
-                _file, LinuxFileSpace.PunchHole | LinuxFileSpace.KeepSize, (long)range.Offset, (long)range.Length);
+            int errno = _file.Allocate(LinuxFileSpace.PunchHole | LinuxFileSpace.KeepSize, (long)range.Offset, (long)range.Length);
             if (errno != 0 && !LinuxFileSpace.IsUnsupported(errno))
             {
                 return BlockIoStatus.IoError;
@@ -307,16 +349,14 @@ public sealed class FileBlockBackend : IBlockBackend
     {
         if (range.Unmap)
         {
-            int errno = LinuxFileSpace.Allocate(
-                _file, LinuxFileSpace.PunchHole | LinuxFileSpace.KeepSize, (long)range.Offset, (long)range.Length);
+            int errno = _file.Allocate(LinuxFileSpace.PunchHole | LinuxFileSpace.KeepSize, (long)range.Offset, (long)range.Length);
             if (!LinuxFileSpace.IsUnsupported(errno))
             {
                 return errno;
             }
         }
 
-        return LinuxFileSpace.Allocate(
-            _file, LinuxFileSpace.ZeroRange | LinuxFileSpace.KeepSize, (long)range.Offset, (long)range.Length);
+        return _file.Allocate(LinuxFileSpace.ZeroRange | LinuxFileSpace.KeepSize, (long)range.Offset, (long)range.Length);
     }
 
     private void WriteZeroesByWriting(BlockRange range)
@@ -326,7 +366,7 @@ public sealed class FileBlockBackend : IBlockBackend
         while (remaining != 0)
         {
             int count = (int)Math.Min(remaining, (ulong)s_zeroes.Length);
-            RandomAccess.Write(_file, s_zeroes.AsSpan(0, count), position);
+            _file.Write(s_zeroes.AsSpan(0, count), position);
             position += count;
             remaining -= (ulong)count;
         }
