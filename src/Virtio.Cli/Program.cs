@@ -58,6 +58,11 @@ internal static class Program
             Diagnose.DiagnoseCommand.Build(),
             Serve.ServeCommand.Build(),
         };
+        foreach (Option option in CliLogging.Options())
+        {
+            root.Options.Add(option);
+        }
+
         foreach (HelpOption help in root.Options.OfType<HelpOption>())
         {
             help.Action = new HelpWithExitCodes((HelpAction)help.Action!);
