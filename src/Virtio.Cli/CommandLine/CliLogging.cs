@@ -19,7 +19,7 @@ internal static class CliLogging
     /// <summary>Both options, recursive: given on the root or on any subcommand.</summary>
     public static IEnumerable<Option> Options() =>
     [
-        Recursive(CliOption.Choice(LevelName, "log the libraries' events at this level and above, on stderr (default: warning; repro none, serve information)", "warning", Levels)),
+        Recursive(CliOption.Choice(LevelName, "log the libraries' events at this level and above, on stderr; repro defaults to none, serve to information", "warning", Levels)),
         Recursive(new Option<bool>(VerboseName) { Description = "log at debug level: every vhost-user message, status change, ... (same as --log-level debug)" }),
     ];
 
