@@ -1,10 +1,8 @@
 using System.CommandLine;
 using System.Net;
-using System.Net.NetworkInformation;
 using System.Net.Sockets;
 using Virtio.Cli.CommandLine;
 using Virtio.Workloads.Ping;
-using Virtio.Devices.Net;
 using Virtio.VhostUser;
 
 namespace Virtio.Cli.Ping;
