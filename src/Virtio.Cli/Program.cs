@@ -58,12 +58,41 @@ internal static class Program
             Diagnose.DiagnoseCommand.Build(),
             Serve.ServeCommand.Build(),
         };
+        foreach (Option option in CliLogging.Options())
+        {
+            root.Options.Add(option);
+        }
+
+        ShowDefaults(root);
         foreach (HelpOption help in root.Options.OfType<HelpOption>())
         {
             help.Action = new HelpWithExitCodes((HelpAction)help.Action!);
         }
 
         return root;
+    }
+
+    /// <summary>
+    /// Every option's help shows its default: the parser prints <c>[default: X]</c> for the options that have a
+    /// default value; the others, switches (off unless given) and optional inputs (absent unless given), say so in
+    /// the same form, so no option reads as if it had to be given.
+    /// </summary>
+    private static void ShowDefaults(Command command)
+    {
+        foreach (Option option in command.Options)
+        {
+            // The parser shows no default for a switch (its implicit false) nor for a null one.
+            object? value = option.HasDefaultValue ? option.GetDefaultValue() : null;
+            if (option is not (HelpOption or VersionOption) && !option.Required && value is null or bool)
+            {
+                option.Description += value is true ? " [default: true]" : option.ValueType == typeof(bool) ? " [default: false]" : " [default: none]";
+            }
+        }
+
+        foreach (Command sub in command.Subcommands)
+        {
+            ShowDefaults(sub);
+        }
     }
 
     /// <summary>Folds a message onto one line (parser messages can list choices on several).</summary>

@@ -26,4 +26,7 @@ public sealed record ReproOptions
 
     /// <summary>Where to write <c>ram.bin</c>, <c>queue-status.json</c> and <c>virtio-status.json</c>; null writes nothing.</summary>
     public string? DumpDirectory { get; init; }
+
+    /// <summary>Where the device under test logs (its status changes, <c>virtio_error</c>); null logs nothing.</summary>
+    public Microsoft.Extensions.Logging.ILoggerFactory? LoggerFactory { get; init; }
 }

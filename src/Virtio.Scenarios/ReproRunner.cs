@@ -69,6 +69,7 @@ public sealed class ReproRunner : IDisposable
             Processing = QueueProcessing.Inline,
             TimeProvider = _clock,
             ResetDrainTimeout = TimeSpan.FromMilliseconds(10),
+            LoggerFactory = options.LoggerFactory,
         });
         _queue = _device.Queues[adapter.QueueIndex];
         _driver = new VirtioMmioGuestDriver<int>(new VirtioMmioTransport(_device), _memory, 0x1000, _memoryBytes - 0x1000);

@@ -39,6 +39,8 @@ public sealed partial class BadInputTests : IDisposable
         { "repro healthy --dump {file}", "--dump {file}: is a file; give a directory" },
         { "repro device-missing-barrier --event-idx false", "needs VIRTIO_RING_F_EVENT_IDX" },
         { "repro healthy extra", "'extra'" },
+        { "repro --log-level loud", "--log-level loud: must be one of trace, debug, information, warning, error, critical, none" },
+        { "--log-level Debug repro", "--log-level Debug: must be one of trace" },
 
         { "analyze", "'--ram' is required" },
         { "analyze --ram {file}", "'--queue-status' is required" },

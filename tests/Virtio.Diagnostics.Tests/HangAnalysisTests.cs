@@ -312,12 +312,12 @@ public class HangAnalysisTests
         Assert.Equal("device-saw-requests", q1.GetProperty("question").GetString());
         Assert.Equal("no", q1.GetProperty("answer").GetString());
         Assert.Equal(1, q1.GetProperty("count").GetInt32());
-        Assert.Equal(17, root.GetProperty("queue-status").GetProperty("shadow-avail-idx").GetInt32());
-        Assert.Equal(18, root.GetProperty("guest").GetProperty("avail-idx").GetInt32());
-        Assert.True(root.GetProperty("event-idx").GetBoolean());
-        Assert.Equal(3, root.GetProperty("in-flight")[0].GetProperty("head").GetInt32());
-        Assert.Equal(["next"], root.GetProperty("in-flight")[0].GetProperty("descriptors")[0].GetProperty("flags").EnumerateArray().Select(f => f.GetString()));
-        Assert.Contains("kick", root.GetProperty("next-steps").GetString(), StringComparison.Ordinal);
+        Assert.Equal(17, root.GetProperty("queueStatus").GetProperty("shadow-avail-idx").GetInt32());
+        Assert.Equal(18, root.GetProperty("guest").GetProperty("availIdx").GetInt32());
+        Assert.True(root.GetProperty("eventIdx").GetBoolean());
+        Assert.Equal(3, root.GetProperty("inFlight")[0].GetProperty("head").GetInt32());
+        Assert.Equal(["next"], root.GetProperty("inFlight")[0].GetProperty("descriptors")[0].GetProperty("flags").EnumerateArray().Select(f => f.GetString()));
+        Assert.Contains("kick", root.GetProperty("nextSteps").GetString(), StringComparison.Ordinal);
     }
 
     [Fact]

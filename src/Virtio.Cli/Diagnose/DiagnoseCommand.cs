@@ -46,7 +46,11 @@ internal static class DiagnoseCommand
             double seconds = parse.GetValue(interval);
             double replySeconds = parse.GetValue(timeout);
             int? queueIndex = parse.GetValue(queue);
-            var options = new QemuDiagnosisOptions { Path = parse.GetValue(path), Queue = queueIndex, Interval = TimeSpan.FromSeconds(seconds) };
+            using Microsoft.Extensions.Logging.ILoggerFactory logging = CliLogging.Create(parse);
+            var options = new QemuDiagnosisOptions
+            {
+                Path = parse.GetValue(path), Queue = queueIndex, Interval = TimeSpan.FromSeconds(seconds), Logger = logging.CreateLogger("Virtio.Diagnose"),
+            };
             if (format.Resolve(parse, stderr, "diagnose") is not { } fmt)
             {
                 return ExitError;
@@ -55,7 +59,7 @@ internal static class DiagnoseCommand
             bool json = fmt == "json";
             try
             {
-                await using QmpClient client = await QmpClient.ConnectAsync(parse.GetValue(qmp)!, new QmpClientOptions { CommandTimeout = TimeSpan.FromSeconds(replySeconds) }, cancellationToken);
+                await using QmpClient client = await QmpClient.ConnectAsync(parse.GetValue(qmp)!, new QmpClientOptions { CommandTimeout = TimeSpan.FromSeconds(replySeconds), Logger = logging.CreateLogger("Virtio.Qmp") }, cancellationToken);
                 var diagnostics = new QemuDiagnostics(client, options);
                 if (parse.GetValue(watch))
                 {

@@ -1,10 +1,8 @@
 using System.CommandLine;
 using System.Net;
-using System.Net.NetworkInformation;
 using System.Net.Sockets;
 using Virtio.Cli.CommandLine;
 using Virtio.Workloads.Ping;
-using Virtio.Devices.Net;
 using Virtio.VhostUser;
 
 namespace Virtio.Cli.Ping;
@@ -55,7 +53,8 @@ internal static class PingCommand
             try
             {
                 capture = pcapPath is null ? null : new FileStream(pcapPath, FileMode.Create, FileAccess.Write, FileShare.Read);
-                return Run(stdout, listenPath, connectPath, parse.GetValue(target)!, parse.GetValue(source)!, parse.GetValue(count), TimeSpan.FromSeconds(parse.GetValue(timeout)), capture);
+                return NetPingSession.Run(stdout, listenPath, connectPath, parse.GetValue(target)!, parse.GetValue(source)!, parse.GetValue(count), TimeSpan.FromSeconds(parse.GetValue(timeout)), capture)
+                    ? ExitCodes.Success : ExitCodes.Found;
             }
             catch (Exception e) when (capture is null && pcapPath is not null && e is IOException or UnauthorizedAccessException)
             {
@@ -118,80 +117,6 @@ internal static class PingCommand
         catch (IOException e)
         {
             return $"--connect {e.Message}";
-        }
-    }
-
-    private static int Run(TextWriter output, string? listenPath, string? connectPath, IPAddress peer, IPAddress self, int count, TimeSpan timeout, FileStream? capture)
-    {
-        using Socket socket = Open(output, listenPath, connectPath, timeout);
-        StreamNetBackend stream = StreamNetBackend.FromSocket(socket);
-        PcapNetBackend? tap = capture is null ? null : new PcapNetBackend(stream, capture, leaveOpen: true);
-        try
-        {
-            using var ping = new NetPing(tap ?? (INetBackend)stream, self);
-            output.WriteLine($"virtio ping {peer} from {self} ({NetPing.DefaultMac}) over {listenPath ?? connectPath}");
-            output.Flush();
-            PhysicalAddress? mac = ping.Resolve(peer, timeout, TimeSpan.FromSeconds(1));
-            if (mac is null)
-            {
-                output.WriteLine($"no ARP reply from {peer} within {timeout.TotalSeconds:F0} s");
-                return ExitCodes.Found;
-            }
-
-            output.WriteLine($"{peer} is at {mac}");
-            int replies = 0;
-            for (int seq = 1; seq <= count; seq++)
-            {
-                TimeSpan? rtt = ping.Echo(peer, mac, (ushort)seq, TimeSpan.FromSeconds(5));
-                output.WriteLine(rtt is { } t ? $"echo reply from {peer}: icmp_seq={seq} time={t.TotalMilliseconds:F2} ms" : $"no echo reply for icmp_seq={seq}");
-                output.Flush();
-                replies += rtt is null ? 0 : 1;
-            }
-
-            NetStatistics s = ping.Device.Statistics;
-            output.WriteLine($"{count} sent, {replies} received; device: {s.TxPackets} frames sent, {s.RxPackets} received, {s.Dropped} dropped");
-            return replies == count ? ExitCodes.Success : ExitCodes.Found;
-        }
-        finally
-        {
-            tap?.Dispose();
-            stream.DisposeAsync().AsTask().Wait(TimeSpan.FromSeconds(5));
-        }
-    }
-
-    private static Socket Open(TextWriter output, string? listenPath, string? connectPath, TimeSpan timeout)
-    {
-        var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-        try
-        {
-            if (connectPath is not null)
-            {
-                socket.Connect(new UnixDomainSocketEndPoint(connectPath));
-                return socket;
-            }
-
-            socket.Bind(new UnixDomainSocketEndPoint(listenPath!));
-            socket.Listen(1);
-            output.WriteLine($"waiting for a connection on {listenPath}");
-            output.Flush();
-            using var cancel = new CancellationTokenSource(timeout);
-            Socket peer;
-            try
-            {
-                peer = socket.AcceptAsync(cancel.Token).AsTask().GetAwaiter().GetResult();
-            }
-            catch (OperationCanceledException)
-            {
-                throw new TimeoutException($"nobody connected to {listenPath} within {timeout.TotalSeconds:F0} s");
-            }
-
-            socket.Dispose();
-            return peer;
-        }
-        catch
-        {
-            socket.Dispose();
-            throw;
         }
     }
 }

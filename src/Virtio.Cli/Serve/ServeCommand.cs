@@ -43,12 +43,11 @@ internal static class ServeCommand
         var numQueues = CliOption.WholeNumber("--num-queues", "request queues (VIRTIO_BLK_F_MQ above 1)", 1, 1, 64);
         var queueSize = CliOption.WholeNumber("--queue-size", "the largest ring the front-end may set: a power of two", 1024, 1, CliOption.MaxRingSize);
         var once = OnceOption();
-        var verbose = VerboseOption();
         var fault = FaultOption("stall-backend:N (the N-th request never completes)");
         var stallTimeout = StallTimeoutOption();
         var blk = new Command("blk", "Serve virtio-blk over vhost-user until interrupted")
         {
-            socket, connect, image, memory, readOnly, numQueues, queueSize, once, verbose, fault, stallTimeout,
+            socket, connect, image, memory, readOnly, numQueues, queueSize, once, fault, stallTimeout,
         };
         blk.SetAction(parse =>
         {
@@ -69,7 +68,7 @@ internal static class ServeCommand
                 return ExitCodes.Error;
             }
 
-            using ILoggerFactory logging = CreateLogging(parse.GetValue(verbose));
+            using ILoggerFactory logging = CliLogging.Create(parse, LogLevel.Information);
             try
             {
                 IBlockBackend backend = imageFile is not null
@@ -114,8 +113,6 @@ internal static class ServeCommand
 
     internal static Option<bool> OnceOption() => new("--once") { Description = "serve one connection, then exit" };
 
-    internal static Option<bool> VerboseOption() => new("--verbose") { Description = "log every vhost-user message (debug level)" };
-
     internal static Option<double> StallTimeoutOption() =>
         CliOption.Seconds("--stall-timeout", "seconds without progress, work outstanding, before the watchdog logs its diagnosis", 5, 0, 3600, minExclusive: true);
 
@@ -135,10 +132,6 @@ internal static class ServeCommand
             return null;
         },
     };
-
-    internal static ILoggerFactory CreateLogging(bool verbose) => LoggerFactory.Create(b => b
-        .AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss.fff "; })
-        .SetMinimumLevel(verbose ? LogLevel.Debug : LogLevel.Information));
 
     /// <summary>
     /// Serves <paramref name="vhost"/> on <paramref name="path"/> (listening, or connecting with

@@ -43,12 +43,11 @@ public static class ServeNetCommand
         var queueSize = CliOption.WholeNumber("--queue-size", "the largest ring the front-end may set: a power of two", 1024, 1, CliOption.MaxRingSize);
         var stats = new Option<bool>("--stats") { Description = "print frame and byte counters and rates once a second, and on exit" };
         var once = ServeCommand.OnceOption();
-        var verbose = ServeCommand.VerboseOption();
         var fault = ServeCommand.FaultOption(more: null);
         var stallTimeout = ServeCommand.StallTimeoutOption();
         var net = new Command("net", "Serve virtio-net (the data path; QEMU keeps the control queue and config) over vhost-user until interrupted")
         {
-            socket, connect, backendOption, pcap, queuePairs, queueSize, stats, once, verbose, fault, stallTimeout,
+            socket, connect, backendOption, pcap, queuePairs, queueSize, stats, once, fault, stallTimeout,
         };
         net.SetAction(parse =>
         {
@@ -67,7 +66,7 @@ public static class ServeNetCommand
                 return ExitCodes.Error;
             }
 
-            using ILoggerFactory logging = ServeCommand.CreateLogging(parse.GetValue(verbose));
+            using ILoggerFactory logging = CliLogging.Create(parse, LogLevel.Information);
             INetBackend? backend = null;
             PcapNetBackend? capture = null;
             try

@@ -54,9 +54,12 @@ public sealed record HangReport(HangVerdict Verdict, IReadOnlyList<HangFinding> 
             + "a device waiting for something before it pops (net rx without packets), or a driver polling loop that stopped; read the caveats above.",
     };
 
-    /// <summary>The report as one JSON object (source-generated; kebab-case names, the verdict as its stable name).</summary>
+    /// <summary>
+    /// The report as one JSON object (source-generated; camelCase names, the verdict as its stable name, the queue
+    /// status with QMP's kebab-case names).
+    /// </summary>
     public string ToJson(bool indented = false) =>
-        JsonSerializer.Serialize(this, DiagnosticsJsonContext.For(indented).HangReport);
+        JsonSerializer.Serialize(this, Live.LiveJsonContext.For(indented).HangReport);
 
     /// <summary>A walk through the questions the way the reference does, ending with what to look at next.</summary>
     public string ToText()

@@ -29,9 +29,13 @@ internal sealed record QueueDiagnosisJson(
     string? Note,
     string? NextSteps);
 
-/// <summary>Source-generated JSON of the live diagnosis (camelCase; the queue status keeps QMP's kebab-case names).</summary>
+/// <summary>
+/// Source-generated JSON of this project's own diagnostic objects, the live diagnosis and <see cref="HangReport"/>:
+/// camelCase; the queue status and descriptors inside keep QMP's kebab-case names through their own attributes.
+/// </summary>
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, DefaultIgnoreCondition = JsonIgnoreCondition.Never)]
 [JsonSerializable(typeof(QueueDiagnosisJson))]
+[JsonSerializable(typeof(HangReport))]
 internal sealed partial class LiveJsonContext : JsonSerializerContext
 {
     private static LiveJsonContext? s_compact;

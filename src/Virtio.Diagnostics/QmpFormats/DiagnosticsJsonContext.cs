@@ -4,7 +4,7 @@ using System.Text.Json.Serialization;
 
 namespace Virtio.Diagnostics;
 
-/// <summary>Source-generated JSON for every diagnostic type (no reflection, trimming- and AOT-safe).</summary>
+/// <summary>Source-generated JSON for the types that mirror QMP replies, with their kebab-case names (no reflection, trimming- and AOT-safe).</summary>
 [JsonSourceGenerationOptions(
     PropertyNamingPolicy = JsonKnownNamingPolicy.KebabCaseLower,
     RespectRequiredConstructorParameters = true,
@@ -14,7 +14,6 @@ namespace Virtio.Diagnostics;
 [JsonSerializable(typeof(QmpReturn<QueueStatus>), TypeInfoPropertyName = "QmpReturnQueueStatus")]
 [JsonSerializable(typeof(QueueElementReply))]
 [JsonSerializable(typeof(QmpReturn<QueueElementReply>), TypeInfoPropertyName = "QmpReturnQueueElement")]
-[JsonSerializable(typeof(HangReport))]
 [JsonSerializable(typeof(VirtioStatus))]
 [JsonSerializable(typeof(QmpReturn<VirtioStatus>), TypeInfoPropertyName = "QmpReturnVirtioStatus")]
 internal sealed partial class DiagnosticsJsonContext : JsonSerializerContext

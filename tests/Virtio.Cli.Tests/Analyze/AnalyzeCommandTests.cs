@@ -46,7 +46,7 @@ public sealed class AnalyzeCommandTests : IDisposable
         Assert.Equal(AnalyzeCommand.ExitHang, code);
         using JsonDocument json = JsonDocument.Parse(stdout);
         Assert.Equal("driver-missed-notification", json.RootElement.GetProperty("verdict").GetString());
-        Assert.True(json.RootElement.GetProperty("event-idx").GetBoolean());
+        Assert.True(json.RootElement.GetProperty("eventIdx").GetBoolean());
     }
 
     [Fact]
