@@ -95,7 +95,7 @@ public sealed unsafe partial class SplitQueue
         ushort last = _lastAvailIdx;
         if (last == _shadowAvailIdx)
         {
-            _shadowAvailIdx = LittleEndian.ReadIndex(_avail + 2);
+            _shadowAvailIdx = LittleEndian.ReadIndex(_avail + SplitRing.IdxOffset);
         }
 
         ushort available = (ushort)(_shadowAvailIdx - last);
