@@ -1,28 +1,24 @@
 using System.CommandLine;
-using System.Globalization;
 using System.Runtime.InteropServices;
 using Microsoft.Extensions.Logging;
 using Virtio.Cli.CommandLine;
-using Virtio.Device;
-using Virtio.Devices.Block;
-using Virtio.Diagnostics;
 using Virtio.Diagnostics.Faults;
-using Virtio.Diagnostics.Watchdog;
 using Virtio.VhostUser;
+using Virtio.VhostUser.Net;
 
 namespace Virtio.Cli.Serve;
 
 /// <summary>
-/// <c>virtio serve blk</c>: this project's virtio-blk device served over vhost-user until SIGINT or SIGTERM, for QEMU's
-/// <c>-device vhost-user-blk-pci,chardev=c0</c> with <c>-chardev socket,id=c0,path=PATH</c>.
+/// <c>virtio serve blk|net</c>: this project's devices served over vhost-user until SIGINT or SIGTERM, by
+/// <see cref="VhostUserBlkServer"/> (QEMU <c>-device vhost-user-blk-pci,chardev=c0</c>) and
+/// <see cref="VhostUserNetServer"/> (<c>-netdev vhost-user,id=n0,chardev=c0 -device virtio-net-pci,netdev=n0</c>),
+/// with <c>-chardev socket,id=c0,path=PATH</c>.
 /// </summary>
 internal static class ServeCommand
 {
     /// <summary>Builds the command.</summary>
     public static Command Build()
     {
-        var socket = SocketOption();
-        var connect = ConnectOption();
         var image = CliOption.InputFile("--image", "serve this disk image file");
         var memory = new Option<ulong>("--memory")
         {
@@ -30,7 +26,7 @@ internal static class ServeCommand
             CustomParser = r =>
             {
                 string text = r.Tokens.Count == 0 ? string.Empty : r.Tokens[0].Value;
-                if (TryParseSize(text, out ulong bytes))
+                if (BlkServeOptions.TryParseSize(text, out ulong bytes))
                 {
                     return bytes;
                 }
@@ -41,83 +37,85 @@ internal static class ServeCommand
         };
         var readOnly = new Option<bool>("--read-only") { Description = "refuse writes (VIRTIO_BLK_F_RO)" };
         var numQueues = CliOption.WholeNumber("--num-queues", "request queues (VIRTIO_BLK_F_MQ above 1)", 1, 1, 64);
-        var queueSize = CliOption.WholeNumber("--queue-size", "the largest ring the front-end may set: a power of two", 1024, 1, CliOption.MaxRingSize);
-        var once = OnceOption();
-        var fault = FaultOption("stall-backend:N (the N-th request never completes)");
-        var stallTimeout = StallTimeoutOption();
+        Common common = Common.Create("stall-backend:N (the N-th request never completes)");
         var blk = new Command("blk", "Serve virtio-blk over vhost-user until interrupted")
         {
-            socket, connect, image, memory, readOnly, numQueues, queueSize, once, fault, stallTimeout,
+            common.Socket, common.Connect, image, memory, readOnly, numQueues, common.QueueSize, common.Once, common.Fault, common.StallTimeout,
         };
-        blk.SetAction(parse =>
+        blk.SetAction(parse => Run(parse, "blk", (status, logging, stop) => VhostUserBlkServer.Serve(
+            new BlkServeOptions
+            {
+                ImagePath = parse.GetValue(image)?.FullName, MemoryBytes = parse.GetValue(memory), ReadOnly = parse.GetValue(readOnly), NumQueues = parse.GetValue(numQueues),
+                Socket = parse.GetValue(common.Socket)!, Connect = parse.GetValue(common.Connect), Once = parse.GetValue(common.Once), QueueSize = parse.GetValue(common.QueueSize),
+                Fault = parse.GetValue(common.Fault), StallTimeout = TimeSpan.FromSeconds(parse.GetValue(common.StallTimeout)), LoggerFactory = logging, Status = status,
+            },
+            stop)));
+
+        var backend = new Option<NetBackendSpec>("--backend")
         {
-            TextWriter stdout = parse.InvocationConfiguration.Output;
-            TextWriter stderr = parse.InvocationConfiguration.Error;
-            FileInfo? imageFile = parse.GetValue(image);
-            ulong bytes = parse.GetValue(memory);
-            int queues = parse.GetValue(numQueues), size = parse.GetValue(queueSize);
-            DeviceFaultSpec? faultSpec = parse.GetValue(fault);
-            double stallSeconds = parse.GetValue(stallTimeout);
-            string path = parse.GetValue(socket)!;
-            string? error = (imageFile is null) == (bytes == 0) ? (imageFile is null ? "give --image FILE or --memory SIZE" : "give --image or --memory, not both")
-                : (size & (size - 1)) != 0 ? $"--queue-size {size}: must be a power of two from 1 to {CliOption.MaxRingSize}"
-                : UnixSocketPath.CheckLength("--socket", path);
-            if (error is not null)
+            Description = "where frames go: loopback, stream:SOCKET (connect to QEMU -netdev stream,server=on), stream-listen:SOCKET, discard, generator[:FRAME-SIZE]",
+            DefaultValueFactory = _ => NetBackendSpec.Loopback,
+            CustomParser = r =>
             {
-                stderr.WriteLine($"virtio serve blk: {error}");
-                return ExitCodes.Error;
-            }
-
-            using ILoggerFactory logging = CliLogging.Create(parse, LogLevel.Information);
-            try
-            {
-                IBlockBackend backend = imageFile is not null
-                    ? new FileBlockBackend(new FileBlockBackendOptions { Path = imageFile.FullName, ReadOnly = parse.GetValue(readOnly) })
-                    : new MemoryBlockBackend(bytes, parse.GetValue(readOnly));
-                if (faultSpec is { Kind: DeviceFaultKind.StallBackend })
+                if (NetBackendSpec.TryParse(r.Tokens.Count == 0 ? string.Empty : r.Tokens[0].Value, out NetBackendSpec? spec) is { } error)
                 {
-                    backend = new StallingBlockBackend(backend, faultSpec.N);
+                    r.AddError("--backend " + error);
                 }
 
-                var deviceOptions = new BlockDeviceOptions
-                {
-                    NumQueues = queues,
-                    Serial = "virtio-sharp",
-                    Device = new VirtioDeviceOptions { QueueSize = size, LoggerFactory = logging },
-                };
-                using var vhost = new VhostUserBackend(
-                    guestMemory => new BlockDevice(guestMemory, backend, deviceOptions),
-                    new VhostUserBackendOptions { LoggerFactory = logging, WrapCall = faultSpec is null ? null : faultSpec.WrapCall });
-                faultSpec?.ApplyToKicks(vhost.Device);
-                if (faultSpec is not null)
-                {
-                    stdout.WriteLine($"virtio serve blk: injecting {faultSpec}; expect the verdict {HangReport.VerdictName(faultSpec.ExpectedVerdict)}");
-                }
-
-                // The watchdog notices a queue that stops with work outstanding and logs the three questions and the verdict.
-                using QueueWatchdog watchdog = DeviceWatchdog.Start(vhost.Device, TimeSpan.FromSeconds(stallSeconds), logging.CreateLogger("Virtio.Watchdog"));
-                return Run(vhost, backend, path, parse.GetValue(connect), parse.GetValue(once), imageFile?.FullName ?? $"memory ({bytes} bytes)", stdout, stderr);
-            }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException)
+                return spec!;
+            },
+        };
+        var pcap = CliOption.OutputFile("--pcap", "capture every frame either way to this pcap file (tshark reads it)");
+        var queuePairs = CliOption.WholeNumber("--queue-pairs", "rx/tx queue pairs (VIRTIO_NET_F_MQ above 1; QEMU: -netdev vhost-user,queues=N and virtio-net-pci,mq=on)", 1, 1, 64);
+        var stats = new Option<bool>("--stats") { Description = "print frame and byte counters and rates once a second, and on exit" };
+        Common netCommon = Common.Create(moreFaults: null);
+        var net = new Command("net", "Serve virtio-net (the data path; QEMU keeps the control queue and config) over vhost-user until interrupted")
+        {
+            netCommon.Socket, netCommon.Connect, backend, pcap, queuePairs, netCommon.QueueSize, stats, netCommon.Once, netCommon.Fault, netCommon.StallTimeout,
+        };
+        net.SetAction(parse => Run(parse, "net", (status, logging, stop) => VhostUserNetServer.Serve(
+            new NetServeOptions
             {
-                stderr.WriteLine($"virtio serve blk: {e.Message}");
-                return ExitCodes.Error;
-            }
-        });
-        return new Command("serve", "Serve a device over vhost-user") { blk, ServeNetCommand.Build() };
+                Backend = parse.GetValue(backend)!, PcapPath = parse.GetValue(pcap), QueuePairs = parse.GetValue(queuePairs), StatsInterval = parse.GetValue(stats) ? TimeSpan.FromSeconds(1) : null,
+                Socket = parse.GetValue(netCommon.Socket)!, Connect = parse.GetValue(netCommon.Connect), Once = parse.GetValue(netCommon.Once), QueueSize = parse.GetValue(netCommon.QueueSize),
+                Fault = parse.GetValue(netCommon.Fault), StallTimeout = TimeSpan.FromSeconds(parse.GetValue(netCommon.StallTimeout)), LoggerFactory = logging, Status = status,
+            },
+            stop)));
+        return new Command("serve", "Serve a device over vhost-user") { blk, net };
     }
 
-    internal static Option<string> SocketOption() => new("--socket") { Description = "the vhost-user Unix socket path", Required = true };
+    /// <summary>
+    /// Runs <paramref name="serve"/> with a logger (default level information), its progress lines on stdout and a
+    /// token that SIGINT and SIGTERM cancel, so that they end serving cleanly (rings stopped after their requests
+    /// finish, memory unmapped) instead of killing the process; a refusal or an I/O error is one line on stderr.
+    /// </summary>
+    private static int Run(ParseResult parse, string command, Action<Action<string>, ILoggerFactory, CancellationToken> serve)
+    {
+        TextWriter stdout = parse.InvocationConfiguration.Output;
+        using ILoggerFactory logging = CliLogging.Create(parse, LogLevel.Information);
+        using var stop = new CancellationTokenSource();
+        using PosixSignalRegistration sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);
+        using PosixSignalRegistration sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop);
+        try
+        {
+            serve(line => { stdout.WriteLine($"virtio serve {command}: {line}"); stdout.Flush(); }, logging, stop.Token);
+            return ExitCodes.Success;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException)
+        {
+            parse.InvocationConfiguration.Error.WriteLine($"virtio serve {command}: {e.Message}");
+            return ExitCodes.Error;
+        }
 
-    internal static Option<bool> ConnectOption() => new("--connect") { Description = "connect to a front-end listening on --socket (QEMU server=on) instead of listening" };
-
-    internal static Option<bool> OnceOption() => new("--once") { Description = "serve one connection, then exit" };
-
-    internal static Option<double> StallTimeoutOption() =>
-        CliOption.Seconds("--stall-timeout", "seconds without progress, work outstanding, before the watchdog logs its diagnosis", 5, 0, 3600, minExclusive: true);
+        void Stop(PosixSignalContext context)
+        {
+            context.Cancel = true;
+            stop.Cancel();
+        }
+    }
 
     /// <summary>--fault: drop-kick:N and drop-call:N, and the device's own kinds described by <paramref name="more"/>.</summary>
-    internal static Option<DeviceFaultSpec?> FaultOption(string? more) => new("--fault")
+    private static Option<DeviceFaultSpec?> FaultOption(string? more) => new("--fault")
     {
         Description = "inject a fault: drop-kick:N, drop-call:N (the N-th on each queue is lost)" + (more is null ? string.Empty : " or " + more),
         CustomParser = r =>
@@ -133,69 +131,15 @@ internal static class ServeCommand
         },
     };
 
-    /// <summary>
-    /// Serves <paramref name="vhost"/> on <paramref name="path"/> (listening, or connecting with
-    /// <paramref name="connect"/>) until SIGINT or SIGTERM, which end the connection cleanly: rings stopped after
-    /// their requests finish, memory unmapped.
-    /// </summary>
-    internal static void ServeUntilStopped(VhostUserBackend vhost, string command, string what, string path, bool connect, bool once, TextWriter stdout)
+    /// <summary>The options both devices take.</summary>
+    private sealed record Common(Option<string> Socket, Option<bool> Connect, Option<int> QueueSize, Option<bool> Once, Option<DeviceFaultSpec?> Fault, Option<double> StallTimeout)
     {
-        using var stop = new CancellationTokenSource();
-        using PosixSignalRegistration sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);
-        using PosixSignalRegistration sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop);
-        if (connect)
-        {
-            stdout.WriteLine($"virtio serve {command}: {what}, connecting to {path}");
-            stdout.Flush();
-            VhostUserServer.Connect(vhost, path, stop.Token);
-        }
-        else
-        {
-            VhostUserServer.Listen(vhost, path, once, () =>
-            {
-                stdout.WriteLine($"virtio serve {command}: {what}, listening on {path}");
-                stdout.Flush();
-            }, stop.Token);
-        }
-
-        void Stop(PosixSignalContext context)
-        {
-            context.Cancel = true;
-            stop.Cancel();
-        }
-    }
-
-    private static int Run(VhostUserBackend vhost, IBlockBackend backend, string path, bool connect, bool once, string disk, TextWriter stdout, TextWriter stderr)
-    {
-        ServeUntilStopped(vhost, "blk", disk, path, connect, once, stdout);
-
-        // Serving has ended with every ring stopped, its requests completed or failed: now the image is made durable,
-        // before the process exits (a guest's write acknowledged without FLUSH must survive a clean shutdown too).
-        BlockIoStatus flushed = backend.Flush();
-        stdout.WriteLine($"virtio serve blk: stopped ({vhost.Messages} messages on the last connection)");
-        stdout.Flush();
-        if (flushed != BlockIoStatus.Ok)
-        {
-            stderr.WriteLine($"virtio serve blk: flushing {disk} failed ({flushed}); the last writes may not be durable");
-            return ExitCodes.Error;
-        }
-
-        stdout.WriteLine($"virtio serve blk: {disk} flushed");
-        stdout.Flush();
-        return ExitCodes.Success;
-    }
-
-    private static bool TryParseSize(string text, out ulong bytes)
-    {
-        bytes = 0;
-        int shift = char.ToUpperInvariant(text[^1]) switch { 'K' => 10, 'M' => 20, 'G' => 30, 'T' => 40, _ => 0 };
-        string digits = shift == 0 ? text : text[..^1];
-        if (!ulong.TryParse(digits, NumberStyles.None, CultureInfo.InvariantCulture, out ulong n) || n == 0 || n > (ulong.MaxValue >> shift))
-        {
-            return false;
-        }
-
-        bytes = n << shift;
-        return bytes % 512 == 0;
+        public static Common Create(string? moreFaults) => new(
+            new Option<string>("--socket") { Description = "the vhost-user Unix socket path", Required = true },
+            new Option<bool>("--connect") { Description = "connect to a front-end listening on --socket (QEMU server=on) instead of listening" },
+            CliOption.WholeNumber("--queue-size", "the largest ring the front-end may set: a power of two", 1024, 1, CliOption.MaxRingSize),
+            new Option<bool>("--once") { Description = "serve one connection, then exit" },
+            FaultOption(moreFaults),
+            CliOption.Seconds("--stall-timeout", "seconds without progress, work outstanding, before the watchdog logs its diagnosis", 5, 0, 3600, minExclusive: true));
     }
 }

@@ -19,6 +19,9 @@ public sealed class NetBackendSpec
         FrameSize = frameSize;
     }
 
+    /// <summary>The loopback backend, <c>--backend</c>'s default.</summary>
+    public static NetBackendSpec Loopback { get; } = new(NetBackendKind.Loopback, null, 0);
+
     /// <summary>Which backend.</summary>
     public NetBackendKind Kind { get; }
 
