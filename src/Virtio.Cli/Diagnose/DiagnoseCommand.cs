@@ -1,7 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
 using Virtio.Cli.CommandLine;
-using Virtio.Diagnostics;
 using Virtio.Diagnostics.Live;
 using Virtio.Diagnostics.Qmp;
 
@@ -69,7 +68,7 @@ internal static class DiagnoseCommand
                 QemuDiagnosis diagnosis = await diagnostics.DiagnoseAsync(cancellationToken);
                 if (parse.GetValue(save) is { } directory)
                 {
-                    Save(diagnosis, directory);
+                    diagnosis.SaveReplies(directory);
                 }
 
                 if (json)
@@ -97,12 +96,7 @@ internal static class DiagnoseCommand
                 stderr.WriteLine($"virtio diagnose: {e.Message}");
                 return ExitError;
             }
-            catch (IOException e)
-            {
-                stderr.WriteLine($"virtio diagnose: --save: {e.Message}");
-                return ExitError;
-            }
-            catch (UnauthorizedAccessException e)
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
                 stderr.WriteLine($"virtio diagnose: --save: {e.Message}");
                 return ExitError;
@@ -122,21 +116,15 @@ internal static class DiagnoseCommand
     // the last round's.
     private static async Task<int> WatchAsync(QemuDiagnostics diagnostics, bool json, TextWriter stdout, CancellationToken cancellationToken)
     {
-        var last = new Dictionary<(string, int), HangVerdict?>();
+        var changes = new QueueVerdictChanges();
         int exit = ExitHealthy;
         try
         {
             await foreach (QemuDiagnosis d in diagnostics.WatchAsync(cancellationToken))
             {
                 exit = ExitCode(d);
-                foreach (QueueDiagnosis q in d.Queues)
+                foreach (QueueDiagnosis q in changes.Next(d))
                 {
-                    if (last.TryGetValue((q.DevicePath, q.QueueIndex), out HangVerdict? before) && before == q.Verdict)
-                    {
-                        continue;
-                    }
-
-                    last[(q.DevicePath, q.QueueIndex)] = q.Verdict;
                     await stdout.WriteLineAsync(json ? q.ToJson() : string.Create(CultureInfo.InvariantCulture, $"{DateTimeOffset.Now:HH:mm:ss} {q.Summary}"));
                 }
 
@@ -148,21 +136,5 @@ internal static class DiagnoseCommand
         }
 
         return exit;
-    }
-
-    // The replies as QEMU sent them, named for the device (the QOM path's segment before virtio-backend).
-    private static void Save(QemuDiagnosis diagnosis, DirectoryInfo directory)
-    {
-        directory.Create();
-        foreach (DeviceDiagnosis d in diagnosis.Devices)
-        {
-            string[] segments = d.Path.Split('/', StringSplitOptions.RemoveEmptyEntries);
-            string name = segments.Length >= 2 && segments[^1] == "virtio-backend" ? segments[^2] : string.Join('_', segments);
-            File.WriteAllText(Path.Combine(directory.FullName, $"{name}-virtio-status.json"), d.Status.Json + "\n");
-            foreach (QueueDiagnosis q in d.Queues.Where(q => q.Second.StatusJson is not null))
-            {
-                File.WriteAllText(Path.Combine(directory.FullName, string.Create(CultureInfo.InvariantCulture, $"{name}-queue-{q.QueueIndex}-status.json")), q.Second.StatusJson + "\n");
-            }
-        }
     }
 }
