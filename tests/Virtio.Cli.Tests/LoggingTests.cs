@@ -47,6 +47,25 @@ public sealed class LoggingTests
         Assert.Equal(string.Empty, stderr);
     }
 
+    [Fact]
+    public void Bench_logs_the_devices_events_at_debug_level()
+    {
+        (int exit, _, string stderr) = RunProcess("bench", "blk", "--requests", "100", "--log-level", "debug");
+
+        Assert.Equal(0, exit);
+        Assert.Contains(SetStatusEvent, stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Bench_adds_nothing_to_stderr_by_default()
+    {
+        (int exit, string stdout, string stderr) = RunProcess("bench", "blk", "--requests", "100");
+
+        Assert.Equal(0, exit);
+        Assert.Contains("virtio-blk randread", stdout, StringComparison.Ordinal);
+        Assert.Equal(string.Empty, stderr);
+    }
+
     private static (int Exit, string Out, string Err) RunProcess(params string[] args)
     {
         string dotnet = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host ? host : "dotnet";

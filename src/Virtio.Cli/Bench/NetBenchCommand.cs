@@ -1,8 +1,8 @@
 using System.CommandLine;
-using System.Text.Json;
+using Microsoft.Extensions.Logging;
 using Virtio.Cli.CommandLine;
-using Virtio.Workloads.Bench;
 using Virtio.Devices.Net;
+using Virtio.Workloads.Bench;
 
 namespace Virtio.Cli.Bench;
 
@@ -24,44 +24,27 @@ internal static class NetBenchCommand
         };
         command.SetAction(parse =>
         {
-            if (format.Resolve(parse, parse.InvocationConfiguration.Error, "bench net") is not { } fmt)
+            TextWriter stdout = parse.InvocationConfiguration.Output, stderr = parse.InvocationConfiguration.Error;
+            if (format.Resolve(parse, stderr, "bench net") is not { } fmt)
             {
                 return ExitCodes.Error;
             }
 
-            bool json = fmt == "json";
             int fs = parse.GetValue(frameSize), b = parse.GetValue(batch);
             long n = parse.GetValue(frames);
             bool mrg = parse.GetBoolean(mergeable) ?? true, cb = parse.GetBoolean(callbacks) ?? false;
-            TextWriter stdout = parse.InvocationConfiguration.Output;
-            int buffersPerBatch = b * NetBench.BuffersPerFrame(fs, mrg);
-            if (buffersPerBatch > CliOption.MaxRingSize)
+            if (NetBench.Validate(fs, mrg, b) is { } error)
             {
-                parse.InvocationConfiguration.Error.WriteLine(
-                    $"virtio bench net: --batch {b} with --frame-size {fs}: {buffersPerBatch} rx buffers per batch, more than a ring of {CliOption.MaxRingSize} holds; lower --batch");
+                stderr.WriteLine($"virtio bench net: {error}");
                 return ExitCodes.Error;
             }
 
-            using var bench = new NetBench(fs, mrg, b, cb);
-            var (elapsed, done, allocated, failed) = bench.Run(n, Math.Min(n, 500_000));
-            double ns = elapsed.TotalNanoseconds / done;
-            double pps = done / elapsed.TotalSeconds;
-            double rxKicks = (double)bench.RxKicks / done, txKicks = (double)bench.TxKicks / done;
-            if (json)
-            {
-                stdout.WriteLine(JsonSerializer.Serialize(
-                    new NetBenchJson(fs, mrg, b, cb, done, Math.Round(pps), Math.Round(ns, 2), Math.Round(pps * fs * 8 / 1e9, 3), Math.Round(rxKicks, 4), Math.Round(txKicks, 4), allocated, failed),
-                    BenchJsonContext.Default.NetBenchJson));
-            }
-            else
-            {
-                stdout.WriteLine($"virtio-net loopback frame={fs} mrg_rxbuf={(mrg ? "on" : "off")} batch={b} callbacks={(cb ? "on" : "off")}: {done} frames in {elapsed.TotalMilliseconds:F0} ms");
-                stdout.WriteLine($"  {pps / 1e6:F2} M frames/s, {ns:F1} ns/frame, {pps * fs * 8 / 1e9:F2} Gbit/s, {allocated} bytes allocated, {failed} failed");
-                stdout.WriteLine($"  kicks per frame: rx {rxKicks:F4}, tx {txKicks:F4}");
-            }
-
+            using ILoggerFactory logging = CliLogging.Create(parse);
+            using var bench = new NetBench(fs, mrg, b, cb, logging);
+            NetBenchReport report = bench.Measure(n, Math.Min(n, 500_000));
+            stdout.Write(fmt == "json" ? report.ToJson() + Environment.NewLine : report.ToText());
             stdout.Flush();
-            return failed == 0 ? ExitCodes.Success : ExitCodes.Found;
+            return report.Failed == 0 ? ExitCodes.Success : ExitCodes.Found;
         });
         return command;
     }

@@ -1,6 +1,5 @@
 using System.CommandLine;
-using System.Globalization;
-using System.Text.Json;
+using Microsoft.Extensions.Logging;
 using Virtio.Cli.CommandLine;
 using Virtio.Workloads.Bench;
 
@@ -34,6 +33,7 @@ internal static class RingBenchCommand
             }
 
             bool json = fmt == "json";
+            using ILoggerFactory logging = CliLogging.Create(parse);
             var options = new RingBenchOptions
             {
                 Threads = parse.GetValue(threads),
@@ -44,6 +44,7 @@ internal static class RingBenchCommand
                 EventIdx = parse.GetBoolean(eventIdx) ?? true,
                 Indirect = parse.GetValue(indirect),
                 Segments = parse.GetValue(segments),
+                LoggerFactory = logging,
             };
             if (options.Validate() is { } error)
             {
@@ -56,11 +57,11 @@ internal static class RingBenchCommand
             if (json)
             {
                 parse.InvocationConfiguration.Output.Flush();
-                WriteJson(Console.OpenStandardOutput(), options, result);
+                result.WriteJson(Console.OpenStandardOutput(), options);
             }
             else
             {
-                WriteText(parse.InvocationConfiguration.Output, options, result);
+                result.WriteText(parse.InvocationConfiguration.Output, options);
             }
 
             return ExitCodes.Success;
@@ -68,33 +69,9 @@ internal static class RingBenchCommand
         return command;
     }
 
-    /// <summary>Writes the result as one JSON object and a newline.</summary>
-    public static void WriteJson(Stream stream, RingBenchOptions options, RingBenchResult result)
-    {
-        ArgumentNullException.ThrowIfNull(options);
-        ArgumentNullException.ThrowIfNull(result);
-        var json = new RingBenchJson(
-            options.Threads, options.Mode == RingBenchMode.Poll ? "poll" : "notify", options.RingSize, options.Batch, options.EventIdx, options.Indirect,
-            options.Segments, result.Buffers, Math.Round(result.NsPerBuffer, 2), Math.Round(result.BuffersPerSecond), result.KicksPerBuffer,
-            result.CallsPerBuffer, result.AllocatedBytes);
-        JsonSerializer.Serialize(stream, json, BenchJsonContext.Default.RingBenchJson);
-        stream.WriteByte((byte)'\n');
-        stream.Flush();
-    }
+    /// <summary>Writes the result as one JSON object and a newline (<see cref="RingBenchResult.WriteJson"/>).</summary>
+    public static void WriteJson(Stream stream, RingBenchOptions options, RingBenchResult result) => result.WriteJson(stream, options);
 
-    /// <summary>Writes the result for a person.</summary>
-    public static void WriteText(TextWriter output, RingBenchOptions options, RingBenchResult result)
-    {
-        ArgumentNullException.ThrowIfNull(output);
-        ArgumentNullException.ThrowIfNull(options);
-        ArgumentNullException.ThrowIfNull(result);
-        CultureInfo c = CultureInfo.InvariantCulture;
-        output.WriteLine(string.Create(c,
-            $"ring: threads={options.Threads} mode={(options.Mode == RingBenchMode.Poll ? "poll" : "notify")} ring-size={options.RingSize} batch={options.Batch} event-idx={(options.EventIdx ? "true" : "false")} indirect={(options.Indirect ? "true" : "false")} segments={options.Segments} buffers={result.Buffers}"));
-        output.WriteLine(string.Create(c, $"  ns/buffer       {result.NsPerBuffer,12:F2}"));
-        output.WriteLine(string.Create(c, $"  buffers/s       {result.BuffersPerSecond,12:N0}"));
-        output.WriteLine(string.Create(c, $"  kicks/buffer    {result.KicksPerBuffer,12:F5}  ({result.Kicks} kicks)"));
-        output.WriteLine(string.Create(c, $"  calls/buffer    {result.CallsPerBuffer,12:F5}  ({result.Calls} calls)"));
-        output.WriteLine(string.Create(c, $"  allocated       {result.AllocatedBytes,12} bytes"));
-    }
+    /// <summary>Writes the result for a person (<see cref="RingBenchResult.WriteText"/>).</summary>
+    public static void WriteText(TextWriter output, RingBenchOptions options, RingBenchResult result) => result.WriteText(output, options);
 }

@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using Microsoft.Extensions.Logging;
 using Virtio.Device;
 using Virtio.Devices.Block;
 using Virtio.Driver;
@@ -13,6 +14,12 @@ namespace Virtio.Workloads.Bench;
 /// </summary>
 public sealed class BlkBench : IDisposable
 {
+    /// <summary>The largest block size: 1 MiB.</summary>
+    public const int MaxBlockSize = 1 << 20;
+
+    /// <summary>Guest RAM the request buffers may take (block size times queue depth): 1 GiB.</summary>
+    public const long MaxBufferBytes = 1L << 30;
+
     private const ulong DiskBytes = 1UL << 30;
     private readonly GuestMemory _memory;
     private readonly BlockDevice _device;
@@ -21,13 +28,16 @@ public sealed class BlkBench : IDisposable
     private readonly GuestSegment[][] _readable;
     private readonly GuestSegment[][] _writable;
     private readonly int _depth;
+    private readonly string _rw;
+    private readonly int _blockSize;
 
     /// <summary>Sets up guest RAM, the device and the driver, and pre-builds <paramref name="queueDepth"/> request buffers.</summary>
     /// <param name="rw">read, write, randread or randwrite.</param>
     /// <param name="blockSize">Bytes per request (a multiple of 512).</param>
     /// <param name="queueDepth">Requests in flight per kick.</param>
     /// <param name="seed">Seed of the random offsets.</param>
-    public BlkBench(string rw, int blockSize, int queueDepth, int seed = 1)
+    /// <param name="loggerFactory">Where the device and its transport log (status changes, errors); nothing is logged when null.</param>
+    public BlkBench(string rw, int blockSize, int queueDepth, int seed = 1, ILoggerFactory? loggerFactory = null)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(queueDepth, 1);
         if (blockSize < 512 || blockSize % 512 != 0 || blockSize > 1 << 20)
@@ -43,11 +53,13 @@ public sealed class BlkBench : IDisposable
         }
 
         _depth = queueDepth;
+        _rw = rw;
+        _blockSize = blockSize;
         int ringSize = (int)Math.Max(64, System.Numerics.BitOperations.RoundUpToPowerOf2((uint)queueDepth));
         _memory = GuestMemory.Create((64UL << 20) + (2 * (ulong)blockSize * (ulong)queueDepth));
         var backend = new MemoryBlockBackend(DiskBytes);
-        _device = new BlockDevice(_memory, backend, new BlockDeviceOptions { Device = new VirtioDeviceOptions { QueueSize = ringSize } });
-        var mmio = new VirtioMmioTransport(_device);
+        _device = new BlockDevice(_memory, backend, new BlockDeviceOptions { Device = new VirtioDeviceOptions { QueueSize = ringSize, LoggerFactory = loggerFactory } });
+        var mmio = new VirtioMmioTransport(_device, loggerFactory);
         _driver = new VirtioMmioGuestDriver<int>(mmio, _memory, 0x10_0000, _memory.EndAddress - 0x10_0000);
         _driver.Probe(VirtioFeature.RingEventIdx | VirtioFeature.RingIndirectDesc | VirtioBlkFeature.Flush, 1, ringSize);
         _queue = _driver.Queues[0];
@@ -83,6 +95,23 @@ public sealed class BlkBench : IDisposable
         {
             BinaryPrimitives.WriteUInt32LittleEndian(_memory.GetSpan(_readable[i][0].Address, 4), write ? 1u : 0u);
         }
+    }
+
+    /// <summary>
+    /// Checks a block size and queue depth as <c>virtio bench blk</c> takes them: whole sectors, and request buffers
+    /// within <see cref="MaxBufferBytes"/>.
+    /// </summary>
+    /// <returns>Why they will not do, naming the options, or null.</returns>
+    public static string? Validate(int blockSize, int queueDepth) =>
+        blockSize % 512 != 0 ? $"--block-size {blockSize}: must be a multiple of 512 (a sector)"
+        : (long)blockSize * queueDepth > MaxBufferBytes ? $"--block-size {blockSize} with --queue-depth {queueDepth}: {(long)blockSize * queueDepth >> 20} MiB of request buffers; keep their product within {MaxBufferBytes >> 20} MiB"
+        : null;
+
+    /// <summary>Runs <paramref name="requests"/> requests after <paramref name="warmup"/> unmeasured ones, and reports them.</summary>
+    public BlkBenchReport Measure(long requests, long warmup)
+    {
+        var (elapsed, done, allocated, failed) = Run(requests, warmup);
+        return new BlkBenchReport(_rw, _blockSize, _depth, done, elapsed, allocated, failed);
     }
 
     /// <summary>Runs <paramref name="requests"/> requests (after <paramref name="warmup"/> unmeasured ones).</summary>

@@ -1,4 +1,5 @@
 using System.Numerics;
+using Microsoft.Extensions.Logging;
 using Virtio.Device;
 using Virtio.Devices.Net;
 using Virtio.Driver;
@@ -26,6 +27,9 @@ public sealed class NetBench : IDisposable
     private readonly GuestSegment[] _txPackets;
     private readonly int _batch;
     private readonly int _perFrame;
+    private readonly int _frameSize;
+    private readonly bool _mergeable;
+    private readonly bool _callbacks;
 
     /// <summary>Rx buffers one frame of <paramref name="frameSize"/> bytes takes: several 1536-byte ones with MRG_RXBUF, else one.</summary>
     public static int BuffersPerFrame(int frameSize, bool mergeable)
@@ -44,12 +48,16 @@ public sealed class NetBench : IDisposable
     /// handler run. Off (the default), the driver polls with callbacks disabled, as DPDK's virtio PMD does and Linux
     /// does while NAPI polls: a loop on one thread never waits for an interrupt.
     /// </param>
-    public NetBench(int frameSize, bool mergeable, int batch = 32, bool callbacks = false)
+    /// <param name="loggerFactory">Where the device and its transport log (status changes, errors); nothing is logged when null.</param>
+    public NetBench(int frameSize, bool mergeable, int batch = 32, bool callbacks = false, ILoggerFactory? loggerFactory = null)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(frameSize, VirtioNetDevice.MinFrameLength);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(frameSize, VirtioNetDevice.MaxFrameLength);
         ArgumentOutOfRangeException.ThrowIfLessThan(batch, 1);
         _batch = batch;
+        _frameSize = frameSize;
+        _mergeable = mergeable;
+        _callbacks = callbacks;
         int packet = VirtioNetHeader.Size + frameSize;
         int bufferBytes = mergeable ? MergeableBufferBytes : packet;
         _perFrame = BuffersPerFrame(frameSize, mergeable);
@@ -60,8 +68,8 @@ public sealed class NetBench : IDisposable
             _memory,
             new LoopbackNetBackend(),
             new VirtioNetDeviceOptions { MergeableRxBuffers = mergeable },
-            new VirtioDeviceOptions { QueueSize = ringSize });
-        _driver = new VirtioMmioGuestDriver<int>(new VirtioMmioTransport(_device), _memory, 0x10_0000, _memory.EndAddress - 0x10_0000);
+            new VirtioDeviceOptions { QueueSize = ringSize, LoggerFactory = loggerFactory });
+        _driver = new VirtioMmioGuestDriver<int>(new VirtioMmioTransport(_device, loggerFactory), _memory, 0x10_0000, _memory.EndAddress - 0x10_0000);
         _driver.Probe(VirtioFeature.RingEventIdx | (mergeable ? NetFeature.MrgRxBuf : 0), _device.Queues.Count, ringSize);
         _rx = _driver.Queues[0];
         _tx = _driver.Queues[1];
@@ -91,6 +99,25 @@ public sealed class NetBench : IDisposable
 
     /// <summary>The device under test.</summary>
     public VirtioNetDevice Device => _device;
+
+    /// <summary>
+    /// Checks that one batch of rx buffers fits a ring, as <c>virtio bench net</c> takes its options.
+    /// </summary>
+    /// <returns>Why it will not, naming the options, or null.</returns>
+    public static string? Validate(int frameSize, bool mergeable, int batch)
+    {
+        int buffersPerBatch = batch * BuffersPerFrame(frameSize, mergeable);
+        return buffersPerBatch > Virtio.Rings.SplitRing.MaxQueueSize
+            ? $"--batch {batch} with --frame-size {frameSize}: {buffersPerBatch} rx buffers per batch, more than a ring of {Virtio.Rings.SplitRing.MaxQueueSize} holds; lower --batch"
+            : null;
+    }
+
+    /// <summary>Runs <paramref name="frames"/> frames after <paramref name="warmup"/> unmeasured ones, and reports them with the kicks per frame.</summary>
+    public NetBenchReport Measure(long frames, long warmup)
+    {
+        var (elapsed, done, allocated, failed) = Run(frames, warmup);
+        return new NetBenchReport(_frameSize, _mergeable, _batch, _callbacks, done, elapsed, allocated, failed, RxKicks, TxKicks);
+    }
 
     /// <summary>Runs <paramref name="frames"/> frames (after <paramref name="warmup"/> unmeasured ones).</summary>
     /// <returns>

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Microsoft.Extensions.Logging;
 using Virtio.Driver;
 using Virtio.Memory;
 using Virtio.Notifications;
@@ -86,6 +87,7 @@ public sealed class RingBench : IDisposable
             UsedRingAddress = _layout.UsedRing,
             EventIdx = _options.EventIdx,
             IndirectDescriptors = _options.Indirect,
+            Logger = _options.LoggerFactory?.CreateLogger("Virtio.Device.ring"),
         };
         if (_device.Enable() is { } error)
         {
