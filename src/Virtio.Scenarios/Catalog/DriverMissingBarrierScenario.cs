@@ -1,4 +1,3 @@
-using Virtio.Diagnostics;
 using Virtio.Faults;
 
 namespace Virtio.Scenarios.Catalog;
@@ -7,7 +6,7 @@ namespace Virtio.Scenarios.Catalog;
 /// The driver reads <c>avail_event</c> before its <c>avail->idx</c> store is visible (Linux's
 /// <c>virtqueue_kick_prepare_split</c> without the <c>virtio_mb</c>), while the device enables notifications and re-checks.
 /// </summary>
-public sealed class DriverMissingBarrierScenario : ReproScenario
+public sealed class DriverMissingBarrierScenario : AvailEventRaceScenario
 {
     private bool _racingAdd;
     private bool _publishPending;
@@ -19,23 +18,14 @@ public sealed class DriverMissingBarrierScenario : ReproScenario
     public override string Fault => "driver reads avail_event before its avail->idx store";
 
     /// <inheritdoc />
-    public override HangVerdict Expected => HangVerdict.DeviceMissedKick;
-
-    /// <summary>Null: the race is on <c>avail_event</c>, which exists only with EVENT_IDX.</summary>
-    public override HangVerdict? ExpectedWithoutEventIdx => null;
-
-    /// <inheritdoc />
     public override string Why =>
         "the driver reads avail_event before its avail->idx store is visible; the device meanwhile enables notifications, re-checks, sees nothing and sleeps; the driver's stale avail_event says no kick";
 
     /// <inheritdoc />
-    protected internal override bool AddsRacingRequest => true;
-
-    /// <inheritdoc />
-    protected internal override bool DeviceStep(ReproRunner run, RingFaultPoint point, ushort ringIndex)
+    protected override bool Race(ReproRunner run, RingFaultPoint point)
     {
         ArgumentNullException.ThrowIfNull(run);
-        if (run.Raced || point != RingFaultPoint.DeviceLeaveNotificationsDisabled)
+        if (point != RingFaultPoint.DeviceLeaveNotificationsDisabled)
         {
             return false;
         }

@@ -1,22 +1,15 @@
-using Virtio.Diagnostics;
 using Virtio.Diagnostics.Faults;
 
 namespace Virtio.Scenarios.Catalog;
 
 /// <summary>The call channel (the device's irqfd) swallows the interrupt once the fault is armed.</summary>
-public sealed class DroppedCallScenario : ReproScenario
+public sealed class DroppedCallScenario : DriverMissedNotificationScenario
 {
     /// <inheritdoc />
     public override string Name => "dropped-call";
 
     /// <inheritdoc />
     public override string Fault => "call channel drops an interrupt";
-
-    /// <inheritdoc />
-    public override HangVerdict Expected => HangVerdict.DriverMissedNotification;
-
-    /// <summary>Healthy: without EVENT_IDX the driver's position is not in guest RAM, so the lost interrupt cannot be seen there.</summary>
-    public override HangVerdict? ExpectedWithoutEventIdx => HangVerdict.Healthy;
 
     /// <inheritdoc />
     public override string Why =>

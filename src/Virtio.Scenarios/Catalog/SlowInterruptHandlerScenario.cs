@@ -1,21 +1,13 @@
-using Virtio.Diagnostics;
-
 namespace Virtio.Scenarios.Catalog;
 
 /// <summary>The interrupt is delivered, but the driver's handler disables callbacks and never reaches the used ring.</summary>
-public sealed class SlowInterruptHandlerScenario : ReproScenario
+public sealed class SlowInterruptHandlerScenario : DriverMissedNotificationScenario
 {
     /// <inheritdoc />
     public override string Name => "slow-interrupt-handler";
 
     /// <inheritdoc />
     public override string Fault => "interrupt delivered, driver stays in its handler";
-
-    /// <inheritdoc />
-    public override HangVerdict Expected => HangVerdict.DriverMissedNotification;
-
-    /// <summary>Healthy: without EVENT_IDX the driver's position is not in guest RAM.</summary>
-    public override HangVerdict? ExpectedWithoutEventIdx => HangVerdict.Healthy;
 
     /// <inheritdoc />
     public override string Why =>

@@ -1,4 +1,3 @@
-using Virtio.Diagnostics;
 using Virtio.Faults;
 
 namespace Virtio.Scenarios.Catalog;
@@ -8,7 +7,7 @@ namespace Virtio.Scenarios.Catalog;
 /// <c>virtio_queue_set_notification</c> + <c>virtio_queue_empty</c> loop makes, while the driver adds a buffer
 /// against the stale <c>avail_event</c>.
 /// </summary>
-public sealed class StaleAvailEventScenario : ReproScenario
+public sealed class StaleAvailEventScenario : AvailEventRaceScenario
 {
     private ushort _staleAvailEvent;
 
@@ -19,27 +18,13 @@ public sealed class StaleAvailEventScenario : ReproScenario
     public override string Fault => "device skips the re-check after enabling notifications";
 
     /// <inheritdoc />
-    public override HangVerdict Expected => HangVerdict.DeviceMissedKick;
-
-    /// <summary>Null: the race is on <c>avail_event</c>, which exists only with EVENT_IDX.</summary>
-    public override HangVerdict? ExpectedWithoutEventIdx => null;
-
-    /// <inheritdoc />
     public override string Why =>
         "the driver adds a buffer while the device's avail_event store is not yet visible, so it reads the stale avail_event and does not kick; the device then goes to sleep without re-reading avail->idx";
 
     /// <inheritdoc />
-    protected internal override bool AddsRacingRequest => true;
-
-    /// <inheritdoc />
-    protected internal override bool DeviceStep(ReproRunner run, RingFaultPoint point, ushort ringIndex)
+    protected override bool Race(ReproRunner run, RingFaultPoint point)
     {
         ArgumentNullException.ThrowIfNull(run);
-        if (run.Raced)
-        {
-            return false;
-        }
-
         switch (point)
         {
             case RingFaultPoint.DeviceLeaveNotificationsDisabled:
