@@ -28,17 +28,15 @@ public sealed class InflightReconnectTests
     public void Popped_request_is_marked_in_flight_in_the_region_until_its_used_element_is_published()
     {
         var swallow = new SwallowingBackend();
-        using var fe = new ScriptedFrontEnd(wrapBackend: disk => swallow.Wrap(disk));
-        using FileDescriptor region = OpenSession(fe);
-        using var ring = TestRing.Start(fe);
-        ring.Submit(Out, sector: 3);
+        using var s = new Session(wrapBackend: disk => swallow.Wrap(disk));
+        s.Ring.Submit(Out, sector: 3);
         Assert.True(swallow.Swallowed.Wait(TimeSpan.FromSeconds(30)));
-        using var view = new RegionView(region);
+        using var view = new RegionView(s.Region);
         Assert.Equal(1, view.Flag(0));
         Assert.Equal(1UL, view.Counter(0));
 
         swallow.Release();
-        Assert.True(ring.Call.Wait(30_000));
+        Assert.True(s.Ring.Call.Wait(30_000));
         Assert.Equal(0, view.Flag(0));
         Assert.Equal(1, view.UsedIdx);
         Assert.Equal(0, view.LastBatchHead);
@@ -47,22 +45,20 @@ public sealed class InflightReconnectTests
     [Fact]
     public void Requests_recorded_in_the_inflight_region_allocate_nothing_on_the_back_end()
     {
-        using var fe = new ScriptedFrontEnd();
-        using FileDescriptor region = OpenSession(fe);
-        using var ring = TestRing.Start(fe);
+        using var s = new Session();
         for (int i = 0; i < 500; i++)
         {
-            Assert.Equal(0, ring.Request(i % 2 == 0 ? Out : In, sector: (ulong)i));
+            Assert.Equal(0, s.Ring.Request(i % 2 == 0 ? Out : In, sector: (ulong)i));
         }
 
-        long before = fe.Backend.KickThreadAllocatedBytes;
+        long before = s.Fe.Backend.KickThreadAllocatedBytes;
         for (int i = 0; i < 2000; i++)
         {
-            Assert.Equal(0, ring.Request(i % 2 == 0 ? Out : In, sector: (ulong)i));
+            Assert.Equal(0, s.Ring.Request(i % 2 == 0 ? Out : In, sector: (ulong)i));
         }
 
-        Assert.Equal(0, fe.Backend.KickThreadAllocatedBytes - before);
-        using var view = new RegionView(region);
+        Assert.Equal(0, s.Fe.Backend.KickThreadAllocatedBytes - before);
+        using var view = new RegionView(s.Region);
         Assert.Equal(2500, view.UsedIdx);
     }
 
@@ -73,62 +69,52 @@ public sealed class InflightReconnectTests
         // from used->idx on names B again and not A; only the inflight region knows that A is owed.
         var swallow = new SwallowingBackend();
         int connections = 0;
-        using var fe = new ScriptedFrontEnd(wrapBackend: disk => connections++ == 0 ? swallow.Wrap(disk) : disk);
-        using FileDescriptor region = OpenSession(fe);
-        using var ring = TestRing.Start(fe);
-        fe.Ram.GetSpan(0x40000, 512).Fill(0x5a);
-        ring.Submit(Out, sector: 3, data: 0x40000, area: Header);
+        using var s = new Session(wrapBackend: disk => connections++ == 0 ? swallow.Wrap(disk) : disk);
+        s.Fe.Ram.GetSpan(0x40000, 512).Fill(0x5a);
+        s.Ring.Submit(Out, sector: 3, data: 0x40000, area: Header);
         Assert.True(swallow.Swallowed.Wait(TimeSpan.FromSeconds(30)));
-        ring.Submit(Out, sector: 5, data: 0x44000, area: Header + 0x1000);
-        Assert.True(ring.Call.Wait(30_000), "B was not completed");
-        ring.Call.TestAndClear();
-        Assert.True(ring.Driver.TryGetBuffer(out _, out _));
-        Assert.Equal(0, fe.Ram.Read<byte>(Header + 0x1000 + 16));
+        s.Ring.Submit(Out, sector: 5, data: 0x44000, area: Header + 0x1000);
+        ReapOneCompletion(s.Ring, "B was not completed");
+        Assert.Equal(0, s.Fe.Ram.Read<byte>(Header + 0x1000 + 16));
 
-        fe.Reconnect();
-        Assert.Equal(0UL, Resume(fe, ring, region));
+        Assert.Equal(0UL, s.ReconnectAndResume());
 
-        Assert.True(ring.Call.Wait(30_000), "the resubmitted request A was not completed");
-        ring.Call.TestAndClear();
-        Assert.True(ring.Driver.TryGetBuffer(out _, out _));
-        Assert.Equal(0, fe.Ram.Read<byte>(Header + 16));
-        Assert.False(ring.Driver.TryGetBuffer(out _, out _));
-        Assert.Equal(2, ring.GuestUsedIdx);
+        ReapOneCompletion(s.Ring, "the resubmitted request A was not completed");
+        Assert.Equal(0, s.Fe.Ram.Read<byte>(Header + 16));
+        Assert.False(s.Ring.Driver.TryGetBuffer(out _, out _));
+        Assert.Equal(2, s.Ring.GuestUsedIdx);
 
         // A's write reached the disk, and the guest has seen three completions in all: A and B once each, this read.
-        Assert.Equal(0, ring.Request(In, sector: 3, data: 0x50000));
-        Assert.All(fe.Ram.GetSpan(0x50000, 512).ToArray(), b => Assert.Equal(0x5a, b));
-        Assert.Equal(3, ring.GuestUsedIdx);
-        Assert.False(fe.Backend.Device.IsBroken);
+        Assert.Equal(0, s.Ring.Request(In, sector: 3, data: 0x50000));
+        Assert.All(s.Fe.Ram.GetSpan(0x50000, 512).ToArray(), b => Assert.Equal(0x5a, b));
+        Assert.Equal(3, s.Ring.GuestUsedIdx);
+        Assert.False(s.Fe.Backend.Device.IsBroken);
 
         // The dead back-end's copy of A completes now, as stale: its device discards it and lets its mappings go.
         swallow.Release();
-        Assert.Equal(3, ring.GuestUsedIdx);
+        Assert.Equal(3, s.Ring.GuestUsedIdx);
     }
 
     [Fact]
     public void Request_whose_used_element_was_published_before_the_back_end_died_is_not_completed_again()
     {
-        using var fe = new ScriptedFrontEnd();
-        using FileDescriptor region = OpenSession(fe);
-        using var ring = TestRing.Start(fe);
-        Assert.Equal(0, ring.Request(Out, sector: 3));
+        using var s = new Session();
+        Assert.Equal(0, s.Ring.Request(Out, sector: 3));
 
         // Died between publishing used->idx 1 and clearing head 0's flag and used_idx (the doc's last two steps).
-        using (var view = new RegionView(region))
+        using (var view = new RegionView(s.Region))
         {
             view.SetFlag(0, 1);
             view.UsedIdx = 0;
             view.LastBatchHead = 0;
         }
 
-        fe.Reconnect();
-        Assert.Equal(0UL, Resume(fe, ring, region));
-        Assert.Equal(0, ring.Request(In, sector: 3, data: 0x50000));
-        Assert.False(ring.Driver.TryGetBuffer(out _, out _));
-        Assert.Equal(2, ring.GuestUsedIdx);
-        Assert.False(fe.Backend.Device.IsBroken);
-        using var after = new RegionView(region);
+        Assert.Equal(0UL, s.ReconnectAndResume());
+        Assert.Equal(0, s.Ring.Request(In, sector: 3, data: 0x50000));
+        Assert.False(s.Ring.Driver.TryGetBuffer(out _, out _));
+        Assert.Equal(2, s.Ring.GuestUsedIdx);
+        Assert.False(s.Fe.Backend.Device.IsBroken);
+        using var after = new RegionView(s.Region);
         Assert.Equal(0, after.Flag(0));
         Assert.Equal(2, after.UsedIdx);
     }
@@ -142,11 +128,9 @@ public sealed class InflightReconnectTests
     [InlineData("heads-beyond-avail-with-garbage-counters", false)]
     public void Hostile_region_after_reconnect_refuses_the_ring_or_breaks_the_device_never_the_host(string damage, bool refused)
     {
-        using var fe = new ScriptedFrontEnd();
-        using FileDescriptor region = OpenSession(fe);
-        using var ring = TestRing.Start(fe);
-        Assert.Equal(0, ring.Request(Out, sector: 3));
-        using (var view = new RegionView(region))
+        using var s = new Session();
+        Assert.Equal(0, s.Ring.Request(Out, sector: 3));
+        using (var view = new RegionView(s.Region))
         {
             switch (damage)
             {
@@ -177,32 +161,29 @@ public sealed class InflightReconnectTests
             }
         }
 
-        fe.Reconnect();
-        ulong status = Resume(fe, ring, region);
+        ulong status = s.ReconnectAndResume();
         Assert.Equal(refused, status != 0);
-        Assert.Equal(!refused, fe.Backend.Device.IsBroken);
-        Assert.Equal(1UL, fe.Get(VhostUserRequest.GetQueueNum)); // the connection goes on
-        Assert.Equal(1, ring.GuestUsedIdx); // nothing was completed on the hostile region's word
+        Assert.Equal(!refused, s.Fe.Backend.Device.IsBroken);
+        Assert.Equal(1UL, s.Fe.Get(VhostUserRequest.GetQueueNum)); // the connection goes on
+        Assert.Equal(1, s.Ring.GuestUsedIdx); // nothing was completed on the hostile region's word
     }
 
     [Fact]
     public void Region_head_beyond_the_ring_size_breaks_the_device_as_a_pop_would()
     {
-        using var fe = new ScriptedFrontEnd();
-        using FileDescriptor region = OpenSession(fe);
-        using var ring = TestRing.Start(fe);
-        Assert.Equal(0, ring.Request(Out, sector: 3));
-        using (var view = new RegionView(region))
+        using var s = new Session();
+        Assert.Equal(0, s.Ring.Request(Out, sector: 3));
+        using (var view = new RegionView(s.Region))
         {
             view.SetFlag(200, 1); // a head of the region's 256 entries, but the ring restarts with 128
         }
 
-        fe.Reconnect();
-        ring.Submit(Out, sector: 4); // one available entry, so the resubmission gets as far as the head check
-        Resume(fe, ring, region, num: 128);
-        Assert.True(fe.Backend.Device.IsBroken);
-        Assert.Contains("Guest says index 200 is available", fe.Backend.Device.BrokenReason, StringComparison.Ordinal);
-        Assert.Equal(1, ring.GuestUsedIdx);
+        s.Fe.Reconnect();
+        s.Ring.Submit(Out, sector: 4); // one available entry, so the resubmission gets as far as the head check
+        Resume(s.Fe, s.Ring, s.Region, num: 128);
+        Assert.True(s.Fe.Backend.Device.IsBroken);
+        Assert.Contains("Guest says index 200 is available", s.Fe.Backend.Device.BrokenReason, StringComparison.Ordinal);
+        Assert.Equal(1, s.Ring.GuestUsedIdx);
     }
 
     private static ulong Get(VhostUserRequest request)
@@ -231,6 +212,45 @@ public sealed class InflightReconnectTests
 
         // QEMU sends the guest's used->idx as the base when GET_VRING_BASE failed on the dead connection.
         return ring.SendRingSetUp(ring.GuestUsedIdx, num);
+    }
+
+    /// <summary>Waits for the call, then takes one used buffer: the request named by <paramref name="what"/> completed.</summary>
+    private static void ReapOneCompletion(TestRing ring, string what)
+    {
+        Assert.True(ring.Call.Wait(30_000), what);
+        ring.Call.TestAndClear();
+        Assert.True(ring.Driver.TryGetBuffer(out _, out _));
+    }
+
+    /// <summary>A back-end with the inflight region shared as QEMU first shares it (<see cref="OpenSession"/>) and queue 0 running.</summary>
+    private sealed class Session : IDisposable
+    {
+        public Session(Func<IBlockBackend, IBlockBackend>? wrapBackend = null)
+        {
+            Fe = new ScriptedFrontEnd(wrapBackend: wrapBackend);
+            Region = OpenSession(Fe);
+            Ring = TestRing.Start(Fe);
+        }
+
+        public ScriptedFrontEnd Fe { get; }
+
+        public FileDescriptor Region { get; }
+
+        public TestRing Ring { get; }
+
+        /// <summary>A new back-end on the same socket, given the kept region and the ring (<see cref="Resume"/>).</summary>
+        public ulong ReconnectAndResume(uint num = QueueSize)
+        {
+            Fe.Reconnect();
+            return Resume(Fe, Ring, Region, num);
+        }
+
+        public void Dispose()
+        {
+            Ring.Dispose();
+            Region.Dispose();
+            Fe.Dispose();
+        }
     }
 
     /// <summary>The front-end's own mapping of queue 0's record, as QEMU holds it across the back-end's death.</summary>

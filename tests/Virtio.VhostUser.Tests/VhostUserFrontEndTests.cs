@@ -107,6 +107,11 @@ public sealed class VhostUserFrontEndTests
         string dir = Directory.CreateTempSubdirectory("vhost-qsd").FullName;
         string socket = Path.Combine(dir, "qsd.sock");
         File.WriteAllBytes(Path.Combine(dir, "disk.img"), new byte[1 << 20]);
+
+        // The export's socket appearing (inotify) is the signal that it listens; the daemon exiting ends the wait too.
+        using var created = new ManualResetEventSlim();
+        using var watcher = new FileSystemWatcher(dir, "qsd.sock") { NotifyFilter = NotifyFilters.FileName, EnableRaisingEvents = true };
+        watcher.Created += (_, _) => created.Set();
         using var qsd = Process.Start(new ProcessStartInfo(QemuStorageDaemonFactAttribute.Path)
         {
             ArgumentList =
@@ -116,15 +121,16 @@ public sealed class VhostUserFrontEndTests
             },
             RedirectStandardError = true,
         })!;
+        qsd.EnableRaisingEvents = true;
+        qsd.Exited += (_, _) => created.Set();
         try
         {
-            var deadline = Stopwatch.StartNew();
-            while (!File.Exists(socket) && deadline.Elapsed < TimeSpan.FromSeconds(30) && !qsd.HasExited)
+            if (qsd.HasExited)
             {
-                Thread.Sleep(20);
+                created.Set();
             }
 
-            Assert.True(File.Exists(socket), "qemu-storage-daemon did not listen: " + (qsd.HasExited ? qsd.StandardError.ReadToEnd() : ""));
+            Assert.True(created.Wait(TimeSpan.FromSeconds(30)) && File.Exists(socket), "qemu-storage-daemon did not listen: " + (qsd.HasExited ? qsd.StandardError.ReadToEnd() : ""));
             using VhostUserFrontEnd fe = VhostUserFrontEnd.Connect(socket);
             WriteAndReadBack(fe, 0x3c);
         }

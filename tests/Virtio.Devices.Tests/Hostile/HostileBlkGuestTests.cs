@@ -28,22 +28,13 @@ public sealed class HostileBlkGuestTests
     {
         using var disk = new HostileDisk(kind);
         using var guest = Guest(disk);
-        disk.Held.Holding = true;
-        WriteRequest(guest, Header, Payload, sector: 8, fill: 0xAA);
-        guest.Post(0);
-        guest.Kick();
-        Assert.True(disk.Held.WaitForHeld(1, TimeSpan.FromSeconds(20)));
+        PostHeldWrite(guest, disk);
 
-        // Same head, another chain: a write of sector 16.
-        WriteRequest(guest, Header2, Payload2, sector: 16, fill: 0xBB);
-        guest.Post(0);
-        guest.Kick();
+        RepostHeadZero(guest, sector: 16); // same head, another chain
 
-        Assert.True(guest.NeedsReset);
-        Assert.Contains("Guest posted descriptor head 0 while it is in use", guest.Device.BrokenReason, StringComparison.Ordinal);
+        AssertBrokenOnHeadZeroInUse(guest);
         Assert.Equal(1, disk.Held.HeldCount);
-        disk.Held.ReleaseAll();
-        WaitNothingInFlight(guest);
+        ReleaseHeld(guest, disk);
         Assert.Equal(0, guest.UsedIdx); // a broken device publishes nothing
         disk.AssertZeroOutside(8, 1);
     }
@@ -60,11 +51,9 @@ public sealed class HostileBlkGuestTests
         guest.Post(0);
         guest.Kick();
 
-        Assert.True(guest.NeedsReset);
-        Assert.Contains("Guest posted descriptor head 0 while it is in use", guest.Device.BrokenReason, StringComparison.Ordinal);
+        AssertBrokenOnHeadZeroInUse(guest);
         Assert.Equal(1, disk.Held.HeldCount);
-        disk.Held.ReleaseAll();
-        WaitNothingInFlight(guest);
+        ReleaseHeld(guest, disk);
         disk.AssertZeroOutside(8, 1);
     }
 
@@ -84,13 +73,10 @@ public sealed class HostileBlkGuestTests
 
         Assert.True(guest.NeedsReset);
         Assert.Equal(1, disk.Held.HeldCount);
-        disk.Held.ReleaseAll();
-        WaitNothingInFlight(guest);
+        ReleaseHeld(guest, disk);
         guest.Setup(); // the driver resets and starts again: the device serves it
         disk.Held.Holding = false;
-        WriteRequest(guest, Header2, Payload2, sector: 9, fill: 0xBB);
-        guest.Post(0);
-        guest.Kick();
+        RepostHeadZero(guest, sector: 9);
         Assert.True(guest.WaitUsedOrNeedsReset(1));
         Assert.False(guest.NeedsReset);
         Assert.Equal(0, guest.Memory.Read<byte>(Status));
@@ -103,16 +89,10 @@ public sealed class HostileBlkGuestTests
     {
         using var disk = new HostileDisk(kind);
         using var guest = Guest(disk, drain: TimeSpan.Zero);
-        disk.Held.Holding = true;
-        WriteRequest(guest, Header, Payload, sector: 8, fill: 0xAA);
-        guest.Post(0);
-        guest.Kick();
-        Assert.True(disk.Held.WaitForHeld(1, TimeSpan.FromSeconds(20)));
+        PostHeldWrite(guest, disk);
 
         guest.Setup(); // status 0 while the request is in the backend, then probe again
-        WriteRequest(guest, Header2, Payload2, sector: 16, fill: 0xBB);
-        guest.Post(0);
-        guest.Kick();
+        RepostHeadZero(guest, sector: 16);
         Assert.False(guest.NeedsReset);
         Assert.True(disk.Held.WaitForHeld(2, TimeSpan.FromSeconds(20)));
         disk.Held.Holding = false;
@@ -359,6 +339,36 @@ public sealed class HostileBlkGuestTests
         guest.Descriptor(1, Payload, 512, DescriptorFlags.Next, 2, RawGuest.Indirect);
         guest.Descriptor(2, Status, 1, DescriptorFlags.Write, 0, RawGuest.Indirect);
         guest.Descriptor(0, RawGuest.Indirect, 48, DescriptorFlags.Indirect);
+    }
+
+    /// <summary>A write of sector 8 (0xAA) at head 0, posted and kicked; the backend holds it.</summary>
+    private static void PostHeldWrite(RawGuest guest, HostileDisk disk)
+    {
+        disk.Held.Holding = true;
+        WriteRequest(guest, Header, Payload, sector: 8, fill: 0xAA);
+        guest.Post(0);
+        guest.Kick();
+        Assert.True(disk.Held.WaitForHeld(1, TimeSpan.FromSeconds(20)));
+    }
+
+    /// <summary>Head 0 rewritten as a write of <paramref name="sector"/> (0xBB) from the second buffers, posted and kicked.</summary>
+    private static void RepostHeadZero(RawGuest guest, ulong sector)
+    {
+        WriteRequest(guest, Header2, Payload2, sector, fill: 0xBB);
+        guest.Post(0);
+        guest.Kick();
+    }
+
+    private static void AssertBrokenOnHeadZeroInUse(RawGuest guest)
+    {
+        Assert.True(guest.NeedsReset);
+        Assert.Contains("Guest posted descriptor head 0 while it is in use", guest.Device.BrokenReason, StringComparison.Ordinal);
+    }
+
+    private static void ReleaseHeld(RawGuest guest, HostileDisk disk)
+    {
+        disk.Held.ReleaseAll();
+        WaitNothingInFlight(guest);
     }
 
     private static void WaitNothingInFlight(RawGuest guest)
