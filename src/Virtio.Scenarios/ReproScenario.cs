@@ -63,6 +63,26 @@ public abstract class ReproScenario
         new HostileDescriptorLoopScenario(),
     ];
 
+    /// <summary>
+    /// The scenarios <c>virtio repro</c> runs: the one named, or without a name every scenario that has an expected
+    /// verdict with EVENT_IDX negotiated as <paramref name="eventIdx"/> says.
+    /// </summary>
+    /// <returns>The scenarios, or null with <paramref name="error"/> saying why (no such scenario, or one that needs EVENT_IDX).</returns>
+    public static IReadOnlyList<ReproScenario>? Select(string? name, bool eventIdx, out string? error)
+    {
+        error = null;
+        if (name is null)
+        {
+            return [.. All.Where(s => s.ExpectedFor(eventIdx) is not null)];
+        }
+
+        ReproScenario? scenario = Find(name);
+        error = scenario is null ? $"no scenario named {name}"
+            : scenario.ExpectedFor(eventIdx) is null ? $"{name} needs VIRTIO_RING_F_EVENT_IDX (its race is on avail_event or used_event); drop --event-idx false"
+            : null;
+        return error is null ? [scenario!] : null;
+    }
+
     /// <summary>The scenario named <paramref name="name"/>, or null.</summary>
     public static ReproScenario? Find(string name) => All.FirstOrDefault(s => s.Name == name);
 

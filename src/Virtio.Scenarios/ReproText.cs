@@ -53,6 +53,23 @@ public static class ReproText
         return s.ToString();
     }
 
+    /// <summary>
+    /// <c>virtio repro --format hmp</c>: each result's queue as HMP's <c>info virtio-queue-status</c> prints it, after
+    /// a comment line that names the scenario (the blocks are otherwise alike in their first lines).
+    /// </summary>
+    public static string Hmp(IEnumerable<ReproResult> results)
+    {
+        ArgumentNullException.ThrowIfNull(results);
+        var s = new StringBuilder();
+        foreach (ReproResult r in results)
+        {
+            string qomPath = ScenarioDevice.Create(r.Options.Device)?.QomPath ?? throw new ArgumentException($"no scenario device named {r.Options.Device}", nameof(results));
+            s.Append(CultureInfo.InvariantCulture, $"# scenario {r.Scenario.Name}\n").Append(r.Report.QueueStatus.ToHmpText(qomPath));
+        }
+
+        return s.ToString();
+    }
+
     /// <summary>One scenario: what was injected, the watchdog's report, the walk-through and the HMP status.</summary>
     public static string One(ReproResult result)
     {

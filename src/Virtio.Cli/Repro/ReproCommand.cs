@@ -2,7 +2,6 @@ using System.CommandLine;
 using Virtio.Cli.CommandLine;
 using Virtio.Diagnostics;
 using Virtio.Scenarios;
-using Virtio.Scenarios.Adapters;
 
 namespace Virtio.Cli.Repro;
 
@@ -65,12 +64,9 @@ internal static class ReproCommand
                 Device = deviceName, Seed = parse.GetValue(seed), RingSize = parse.GetValue(ringSize),
                 StartIndex = (ushort)parse.GetValue(startIndex), EventIdx = withEventIdx, DumpDirectory = dumpDir?.FullName, LoggerFactory = logging,
             };
-            IEnumerable<ReproScenario> scenarios = scenarioName is null
-                ? ReproScenario.All.Where(s => s.ExpectedFor(withEventIdx) is not null)
-                : [ReproScenario.Find(scenarioName)!];
-            if (scenarioName is not null && ReproScenario.Find(scenarioName)!.ExpectedFor(withEventIdx) is null)
+            if (ReproScenario.Select(scenarioName, withEventIdx, out string? refusal) is not { } scenarios)
             {
-                stderr.WriteLine($"virtio repro: {scenarioName} needs VIRTIO_RING_F_EVENT_IDX (its race is on avail_event or used_event); drop --event-idx false");
+                stderr.WriteLine($"virtio repro: {refusal}");
                 return ExitBadInput;
             }
 
@@ -99,19 +95,12 @@ internal static class ReproCommand
                 return ExitBadInput;
             }
 
-            if (fmt == "hmp")
+            stdout.Write(fmt switch
             {
-                foreach (ReproResult r in results)
-                {
-                    // A comment line names the scenario: the blocks are otherwise identical in their first lines.
-                    stdout.Write($"# scenario {r.Scenario.Name}\n");
-                    stdout.Write(r.Report.QueueStatus.ToHmpText(ScenarioDevice.Create(deviceName)!.QomPath));
-                }
-            }
-            else if (fmt == "text")
-            {
-                stdout.Write(scenarioName is null ? ReproText.Table(results) : ReproText.One(results[0]));
-            }
+                "hmp" => ReproText.Hmp(results),
+                "text" => scenarioName is null ? ReproText.Table(results) : ReproText.One(results[0]),
+                _ => string.Empty, // json: written line by line above
+            });
 
             stdout.Flush();
             return ExitCodeFor(results);
