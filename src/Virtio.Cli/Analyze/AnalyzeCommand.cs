@@ -1,5 +1,4 @@
 using System.CommandLine;
-using System.Globalization;
 using Virtio.Cli.CommandLine;
 using Virtio.Diagnostics;
 
@@ -56,7 +55,7 @@ internal static class AnalyzeCommand
 
                 HangReport report = DumpAnalysis.AnalyzeFiles(
                     parse.GetValue(ram)!.FullName,
-                    ParseAddress(parse.GetValue(ramBase)!),
+                    DumpAnalysis.ParseAddress(parse.GetValue(ramBase)!),
                     parse.GetValue(queueStatus)!.FullName,
                     virtioStatusFile?.FullName,
                     eventIdxValue);
@@ -71,17 +70,5 @@ internal static class AnalyzeCommand
             }
         });
         return command;
-    }
-
-    /// <summary>Parses an address given as decimal or as 0x-prefixed hex.</summary>
-    /// <exception cref="DiagnosticInputException">It is neither.</exception>
-    public static ulong ParseAddress(string text)
-    {
-        ArgumentNullException.ThrowIfNull(text);
-        string t = text.Trim();
-        bool ok = t.StartsWith("0x", StringComparison.OrdinalIgnoreCase)
-            ? ulong.TryParse(t.AsSpan(2), NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out ulong value)
-            : ulong.TryParse(t, NumberStyles.None, CultureInfo.InvariantCulture, out value);
-        return ok ? value : throw new DiagnosticInputException(DiagnosticInputErrorKind.InvalidOption, $"--ram-base {text}: not an address (a whole number, decimal or 0x hex, below 2^64)");
     }
 }

@@ -15,6 +15,18 @@ public static class DumpAnalysis
 {
     private const string EventIdxFeature = "VIRTIO_RING_F_EVENT_IDX";
 
+    /// <summary>Parses the guest-physical address of a dump's first byte as <c>--ram-base</c> takes it: decimal or 0x-prefixed hex.</summary>
+    /// <exception cref="DiagnosticInputException">It is neither, or not below 2^64.</exception>
+    public static ulong ParseAddress(string text)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        string t = text.Trim();
+        bool ok = t.StartsWith("0x", StringComparison.OrdinalIgnoreCase)
+            ? ulong.TryParse(t.AsSpan(2), System.Globalization.NumberStyles.AllowHexSpecifier, System.Globalization.CultureInfo.InvariantCulture, out ulong value)
+            : ulong.TryParse(t, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out value);
+        return ok ? value : throw new DiagnosticInputException(DiagnosticInputErrorKind.InvalidOption, $"--ram-base {text}: not an address (a whole number, decimal or 0x hex, below 2^64)");
+    }
+
     /// <summary>Analyses a dump held in files.</summary>
     /// <param name="ramPath">The raw RAM dump.</param>
     /// <param name="ramBase">The guest-physical address of the dump's first byte.</param>
