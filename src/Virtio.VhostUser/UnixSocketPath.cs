@@ -48,6 +48,32 @@ public static class UnixSocketPath
         };
     }
 
+    /// <summary>Checks that <paramref name="path"/> is a socket to connect to; returns why not, or null.</summary>
+    /// <param name="option">The option that named it, for the message.</param>
+    /// <param name="path">The path to connect to.</param>
+    /// <param name="ifMissing">Added to the message when nothing is there (what to start first).</param>
+    public static string? CheckToConnect(string option, string path, string? ifMissing = null)
+    {
+        if (CheckLength(option, path) is { } tooLong)
+        {
+            return tooLong;
+        }
+
+        try
+        {
+            return Kind(path) switch
+            {
+                PathKind.Missing => $"{option} {path}: no such socket{ifMissing}",
+                PathKind.Socket => null,
+                _ => $"{option} {path}: not a socket",
+            };
+        }
+        catch (IOException e)
+        {
+            return $"{option} {e.Message}";
+        }
+    }
+
     /// <summary>
     /// Makes <paramref name="path"/> free to bind: nothing there is fine; a stale socket (connecting is refused) is
     /// removed. Returns why not otherwise, and then leaves the path as it was.

@@ -40,7 +40,7 @@ internal static class PingCommand
                 (null, null) => "give --listen PATH or --connect PATH (the Unix socket QEMU's -netdev stream uses)",
                 (not null, not null) => "give --listen or --connect, not both",
                 (not null, null) => UnixSocketPath.PrepareToListen("--listen", listenPath),
-                _ => CheckConnectPath(connectPath!),
+                _ => UnixSocketPath.CheckToConnect("--connect", connectPath!, " (start QEMU with server=on first, or use --listen)"),
             };
             if (error is not null)
             {
@@ -97,26 +97,4 @@ internal static class PingCommand
                 return null;
             },
         };
-
-    private static string? CheckConnectPath(string path)
-    {
-        if (UnixSocketPath.CheckLength("--connect", path) is { } tooLong)
-        {
-            return tooLong;
-        }
-
-        try
-        {
-            return UnixSocketPath.Kind(path) switch
-            {
-                PathKind.Missing => $"--connect {path}: no such socket (start QEMU with server=on first, or use --listen)",
-                PathKind.Socket => null,
-                _ => $"--connect {path}: not a socket",
-            };
-        }
-        catch (IOException e)
-        {
-            return $"--connect {e.Message}";
-        }
-    }
 }
