@@ -52,7 +52,7 @@ internal static class Program
         var root = new RootCommand("virtio: a VIRTIO split-virtqueue emulator — benchmarks and diagnostics")
         {
             Repro.ReproCommand.Build(),
-            BuildBenchCommand(),
+            new Command("bench", "Measure throughput") { RingBenchCommand.Build(), BlkBenchCommand.Build(), NetBenchCommand.Build() },
             Analyze.AnalyzeCommand.Build(),
             Ping.PingCommand.Build(),
             Diagnose.DiagnoseCommand.Build(),
@@ -102,22 +102,13 @@ internal static class Program
     private static string CommandPath(ParseResult parse)
     {
         var names = new List<string>();
-        for (System.CommandLine.Parsing.SymbolResult? r = parse.CommandResult; r is System.CommandLine.Parsing.CommandResult c; r = c.Parent)
+        for (SymbolResult? r = parse.CommandResult; r is CommandResult c; r = c.Parent)
         {
             names.Add(c.Parent is null ? "virtio" : c.Command.Name);
         }
 
         names.Reverse();
         return string.Join(' ', names);
-    }
-
-    private static Command BuildBenchCommand()
-    {
-        var bench = new Command("bench", "Measure throughput");
-        bench.Subcommands.Add(RingBenchCommand.Build());
-        bench.Subcommands.Add(BlkBenchCommand.Build());
-        bench.Subcommands.Add(NetBenchCommand.Build());
-        return bench;
     }
 
     /// <summary>The usual help, then the exit-code table.</summary>

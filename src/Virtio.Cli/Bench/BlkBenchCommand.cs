@@ -16,7 +16,7 @@ internal static class BlkBenchCommand
         Option<string> rw = CliOption.Choice("--rw", "access pattern", "randread", "read", "write", "randread", "randwrite");
         Option<int> blockSize = CliOption.WholeNumber("--block-size", "bytes per request: a multiple of 512 up to 1 MiB", 4096, 512, BlkBench.MaxBlockSize);
         Option<int> depth = CliOption.WholeNumber("--queue-depth", "requests in flight per kick", 32, 1, CliOption.MaxRingSize);
-        Option<long> requests = CliOption.LargeWholeNumber("--requests", "requests in the measured run", 5_000_000, 1, long.MaxValue);
+        Option<long> requests = CliOption.WholeNumber("--requests", "requests in the measured run", 5_000_000, 1, long.MaxValue);
         var format = OutputFormat.Create("output format: json prints one object");
         var vhostUser = new Option<string?>("--vhost-user") { Description = "random reads through a vhost-user front-end against the back-end on this socket (serve blk, qemu-storage-daemon)" };
         var inflight = new Option<bool>("--inflight") { Description = "with --vhost-user: share an inflight region (INFLIGHT_SHMFD), as QEMU does, so the back-end records every request" };

@@ -16,7 +16,7 @@ internal static class NetBenchCommand
         Option<string?> mergeable = CliOption.Bool("--mrg-rxbuf", "negotiate MRG_RXBUF: 1536-byte rx buffers, frames span several (true|false)", true);
         Option<int> batch = CliOption.WholeNumber("--batch", "frames per tx kick", 32, 1, 4096);
         Option<string?> callbacks = CliOption.Bool("--callbacks", "the guest driver keeps used-buffer callbacks on (used_event and a fence per buffer) instead of polling with them off (true|false)", false);
-        Option<long> frames = CliOption.LargeWholeNumber("--frames", "frames in the measured run", 5_000_000, 1, long.MaxValue);
+        Option<long> frames = CliOption.WholeNumber("--frames", "frames in the measured run", 5_000_000, 1, long.MaxValue);
         var format = OutputFormat.Create("output format: json prints one object");
         var command = new Command("net", "virtio-net frames through the loopback backend, tx to rx, through virtio-mmio, one thread")
         {

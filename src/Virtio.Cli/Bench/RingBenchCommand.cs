@@ -14,7 +14,7 @@ internal static class RingBenchCommand
         Option<int> threads = CliOption.WholeNumber("--threads", "1: driver and device on one thread; 2: one thread each", 1, 1, 2);
         Option<string> mode = CliOption.Choice("--mode", "poll: spin; notify: sleep on the kick/call channels", "poll", "poll", "notify");
         Option<int> ringSize = CliOption.RingSize($"queue size (a power of two from {CliOption.MinRingSize} to {CliOption.MaxRingSize})", 256);
-        Option<long> buffers = CliOption.LargeWholeNumber("--buffers", "buffers in the measured run", 20_000_000, 1, long.MaxValue);
+        Option<long> buffers = CliOption.WholeNumber("--buffers", "buffers in the measured run", 20_000_000, 1, long.MaxValue);
         Option<int> batch = CliOption.WholeNumber("--batch", "buffers added per kick decision and completed per flush (up to the ring size)", 1, 1, CliOption.MaxRingSize);
         Option<string?> eventIdx = CliOption.Bool("--event-idx", "negotiate VIRTIO_RING_F_EVENT_IDX (true|false)", true);
         var indirect = new Option<bool>("--indirect") { Description = "negotiate VIRTIO_RING_F_INDIRECT_DESC" };

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.CommandLine.Parsing;
 using System.Globalization;
+using System.Numerics;
 
 namespace Virtio.Cli.CommandLine;
 
@@ -20,22 +21,14 @@ internal static class CliOption
     /// <summary>The largest queue size (VIRTIO 1.x section 2.7: 32768).</summary>
     public const int MaxRingSize = Virtio.Rings.SplitRing.MaxQueueSize;
 
-    /// <summary>A whole number from <paramref name="min"/> to <paramref name="max"/>.</summary>
-    public static Option<int> WholeNumber(string name, string description, int defaultValue, int min, int max) =>
+    /// <summary>A whole number (int or long) from <paramref name="min"/> to <paramref name="max"/>.</summary>
+    public static Option<T> WholeNumber<T>(string name, string description, T defaultValue, T min, T max)
+        where T : struct, IBinaryInteger<T> =>
         new(name)
         {
             Description = description,
             DefaultValueFactory = _ => defaultValue,
-            CustomParser = r => (int)ParseWhole(r, min, max),
-        };
-
-    /// <summary>A whole number from <paramref name="min"/> to <paramref name="max"/>, 64-bit.</summary>
-    public static Option<long> LargeWholeNumber(string name, string description, long defaultValue, long min, long max) =>
-        new(name)
-        {
-            Description = description,
-            DefaultValueFactory = _ => defaultValue,
-            CustomParser = r => ParseWhole(r, min, max),
+            CustomParser = r => T.CreateChecked(ParseWhole(r, long.CreateChecked(min), long.CreateChecked(max))),
         };
 
     /// <summary>A whole number from <paramref name="min"/> to <paramref name="max"/>, or null when not given.</summary>
@@ -85,7 +78,7 @@ internal static class CliOption
             CustomParser = r =>
             {
                 int size = (int)ParseWhole(r, MinRingSize, MaxRingSize);
-                if (r.Errors.Any() || System.Numerics.BitOperations.IsPow2(size))
+                if (r.Errors.Any() || BitOperations.IsPow2(size))
                 {
                     return size;
                 }
@@ -121,23 +114,11 @@ internal static class CliOption
         };
 
     /// <summary>The value of an option made by <see cref="Bool"/>: true, false, or null when neither given nor defaulted.</summary>
-    public static bool? GetBoolean(this ParseResult parse, Option<string?> option)
-    {
-        ArgumentNullException.ThrowIfNull(parse);
-        return parse.GetValue(option) switch
-        {
-            "true" => true,
-            "false" => false,
-            _ => null,
-        };
-    }
+    public static bool? GetBoolean(this ParseResult parse, Option<string?> option) =>
+        bool.TryParse(parse?.GetValue(option), out bool value) ? value : null;
 
-    private static string? Text(bool? value) => value switch
-    {
-        true => "true",
-        false => "false",
-        null => null,
-    };
+    // The option's text for a value: "true", "false", or null.
+    private static string? Text(bool? value) => value is { } v ? (v ? "true" : "false") : null;
 
     /// <summary>One of <paramref name="choices"/>.</summary>
     public static Option<string> Choice(string name, string description, string defaultValue, params string[] choices) =>
