@@ -5,7 +5,8 @@ namespace Virtio.Fuzz;
 /// <summary>
 /// The fuzz targets of issue 15, run under AFL++ by <c>fuzz/run.sh</c>:
 /// <c>Virtio.Fuzz TARGET</c> serves AFL's fork-server protocol (SharpFuzz), <c>--replay TARGET FILE...</c> runs inputs
-/// once each (a crash reproduced outside AFL), <c>--seeds DIR</c> writes the seed corpus.
+/// once each (a crash reproduced outside AFL), <c>--stability TARGET FILE...</c> finds inputs whose coverage varies
+/// between runs in one process (instrumented assemblies only), <c>--seeds DIR</c> writes the seed corpus.
 /// </summary>
 internal static class Program
 {
@@ -42,9 +43,16 @@ internal static class Program
             return failed == 0 ? 0 : 1;
         }
 
+        if (args.Length >= 2 && args[0] == "--stability" && Array.IndexOf(Targets, args[1]) >= 0)
+        {
+            StaticInitialization.RunAll();
+            return StabilityCheck.Run(new GuardedRam(RingTarget.RamSize), args[1], args[2..]);
+        }
+
         if (args.Length == 1 && Array.IndexOf(Targets, args[0]) >= 0)
         {
             string target = args[0];
+            StaticInitialization.RunAll();
             var ram = new GuardedRam(RingTarget.RamSize);
             byte[] buffer = new byte[MaxInput];
             Fuzzer.OutOfProcess.Run(stream =>
@@ -60,7 +68,7 @@ internal static class Program
             return 0;
         }
 
-        Console.Error.WriteLine($"usage: Virtio.Fuzz {string.Join('|', Targets)} | --replay TARGET FILE... | --seeds DIR");
+        Console.Error.WriteLine($"usage: Virtio.Fuzz {string.Join('|', Targets)} | --replay TARGET FILE... | --stability TARGET FILE... | --seeds DIR");
         return 2;
     }
 
