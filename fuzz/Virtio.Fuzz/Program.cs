@@ -10,7 +10,7 @@ namespace Virtio.Fuzz;
 /// </summary>
 internal static class Program
 {
-    public static readonly string[] Targets = ["ring", "blk", "net", "mmio", "analyze", "vhost-user"];
+    public static readonly string[] Targets = ["ring", "blk", "net", "mmio", "analyze", "vhost-user", "vhost-user-fds"];
 
     private const int MaxInput = 64 * 1024;
 
@@ -31,7 +31,7 @@ internal static class Program
                 try
                 {
                     RunOne(ram, args[1], File.ReadAllBytes(file));
-                    Console.WriteLine($"{file}: ok");
+                    Console.WriteLine(args[1] == "vhost-user-fds" ? $"{file}: ok ({VhostUserFdsTarget.LastSummary})" : $"{file}: ok");
                 }
                 catch (Exception e) when (e is not OutOfMemoryException)
                 {
@@ -87,6 +87,9 @@ internal static class Program
                 break;
             case "vhost-user":
                 VhostUserTarget.Run(data);
+                break;
+            case "vhost-user-fds":
+                VhostUserFdsTarget.Run(data);
                 break;
             default:
                 throw new ArgumentException($"unknown target {target}", nameof(target));
