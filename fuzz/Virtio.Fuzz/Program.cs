@@ -24,6 +24,7 @@ internal static class Program
 
         if (args.Length >= 2 && args[0] == "--replay" && Array.IndexOf(Targets, args[1]) >= 0)
         {
+            StaticInitialization.RunAll(); // as in the fuzz loop (and, on the instrumented assemblies, a coverage map)
             var ram = new GuardedRam(RingTarget.RamSize);
             int failed = 0;
             foreach (string file in args[2..])
