@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-targets=(ring blk net mmio analyze vhost-user)
+targets=(ring blk net mmio analyze vhost-user vhost-user-fds)
 if [ $# -ne 2 ] || ! [[ $2 =~ ^[0-9]+$ ]]; then
   echo "usage: fuzz/run.sh ${targets[*]// /|}|all SECONDS" >&2
   exit 2

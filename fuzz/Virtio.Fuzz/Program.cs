@@ -5,11 +5,12 @@ namespace Virtio.Fuzz;
 /// <summary>
 /// The fuzz targets of issue 15, run under AFL++ by <c>fuzz/run.sh</c>:
 /// <c>Virtio.Fuzz TARGET</c> serves AFL's fork-server protocol (SharpFuzz), <c>--replay TARGET FILE...</c> runs inputs
-/// once each (a crash reproduced outside AFL), <c>--seeds DIR</c> writes the seed corpus.
+/// once each (a crash reproduced outside AFL), <c>--stability TARGET FILE...</c> finds inputs whose coverage varies
+/// between runs in one process (instrumented assemblies only), <c>--seeds DIR</c> writes the seed corpus.
 /// </summary>
 internal static class Program
 {
-    public static readonly string[] Targets = ["ring", "blk", "net", "mmio", "analyze", "vhost-user"];
+    public static readonly string[] Targets = ["ring", "blk", "net", "mmio", "analyze", "vhost-user", "vhost-user-fds"];
 
     private const int MaxInput = 64 * 1024;
 
@@ -23,6 +24,7 @@ internal static class Program
 
         if (args.Length >= 2 && args[0] == "--replay" && Array.IndexOf(Targets, args[1]) >= 0)
         {
+            StaticInitialization.RunAll(); // as in the fuzz loop (and, on the instrumented assemblies, a coverage map)
             var ram = new GuardedRam(RingTarget.RamSize);
             int failed = 0;
             foreach (string file in args[2..])
@@ -30,7 +32,7 @@ internal static class Program
                 try
                 {
                     RunOne(ram, args[1], File.ReadAllBytes(file));
-                    Console.WriteLine($"{file}: ok");
+                    Console.WriteLine(args[1] == "vhost-user-fds" ? $"{file}: ok ({VhostUserFdsTarget.LastSummary})" : $"{file}: ok");
                 }
                 catch (Exception e) when (e is not OutOfMemoryException)
                 {
@@ -42,9 +44,16 @@ internal static class Program
             return failed == 0 ? 0 : 1;
         }
 
+        if (args.Length >= 2 && args[0] == "--stability" && Array.IndexOf(Targets, args[1]) >= 0)
+        {
+            StaticInitialization.RunAll();
+            return StabilityCheck.Run(new GuardedRam(RingTarget.RamSize), args[1], args[2..]);
+        }
+
         if (args.Length == 1 && Array.IndexOf(Targets, args[0]) >= 0)
         {
             string target = args[0];
+            StaticInitialization.RunAll();
             var ram = new GuardedRam(RingTarget.RamSize);
             byte[] buffer = new byte[MaxInput];
             Fuzzer.OutOfProcess.Run(stream =>
@@ -60,7 +69,7 @@ internal static class Program
             return 0;
         }
 
-        Console.Error.WriteLine($"usage: Virtio.Fuzz {string.Join('|', Targets)} | --replay TARGET FILE... | --seeds DIR");
+        Console.Error.WriteLine($"usage: Virtio.Fuzz {string.Join('|', Targets)} | --replay TARGET FILE... | --stability TARGET FILE... | --seeds DIR");
         return 2;
     }
 
@@ -79,6 +88,9 @@ internal static class Program
                 break;
             case "vhost-user":
                 VhostUserTarget.Run(data);
+                break;
+            case "vhost-user-fds":
+                VhostUserFdsTarget.Run(data);
                 break;
             default:
                 throw new ArgumentException($"unknown target {target}", nameof(target));

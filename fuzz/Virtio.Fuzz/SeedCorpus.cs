@@ -16,7 +16,7 @@ namespace Virtio.Fuzz;
 /// and recorded as the targets' commands, so that AFL starts from inputs that reach deep paths (a popped blk write, a
 /// merged rx frame, a control command) and mutates from there. Deterministic: the same files every run.
 /// </summary>
-internal static class SeedCorpus
+internal static partial class SeedCorpus
 {
     public static void Write(string directory)
     {
@@ -27,6 +27,7 @@ internal static class SeedCorpus
         Emit(directory, "mmio", MmioSeeds());
         Emit(directory, "analyze", AnalyzeSeeds());
         Emit(directory, "vhost-user", VhostUserSeeds());
+        Emit(directory, "vhost-user-fds", VhostUserFdsSeeds(ram));
     }
 
     private static void Emit(string directory, string target, IEnumerable<(string Name, byte[] Bytes)> seeds)
@@ -40,7 +41,7 @@ internal static class SeedCorpus
     }
 
     /// <summary>Records the guest RAM a driver operation changed as patch commands, and the target's other commands.</summary>
-    private sealed class Recorder(GuardedRam ram, byte patchOp)
+    private class Recorder(GuardedRam ram, byte patchOp)
     {
         private readonly byte[] _before = new byte[ram.Size];
 
