@@ -153,7 +153,8 @@ internal sealed class StressSeedRun : IDisposable
 
             if (nextReset < _config.ResetAt.Length && _nextSerial == _config.ResetAt[nextReset])
             {
-                if (!Reset(_config.ResetKinds[nextReset]))
+                long limit = nextReset + 1 < _config.ResetAt.Length ? _config.ResetAt[nextReset + 1] : _config.Buffers;
+                if (!Reset(_config.ResetKinds[nextReset], limit))
                 {
                     return;
                 }
@@ -452,11 +453,18 @@ internal sealed class StressSeedRun : IDisposable
     /// flight at that moment must be in exactly one place: in the used ring (the driver gets and checks it now), held
     /// by the device (popped, not completed), or still in the available ring past <c>last_avail_idx</c>.
     /// </summary>
-    private bool Reset(StressResetKind kind)
+    private bool Reset(StressResetKind kind, long addLimit)
     {
         if (!StopDevice(StressDevice.StopMode.Now))
         {
             return false;
+        }
+
+        // The guest goes on adding while the device is stopped (a vhost-user back-end reconnecting, or a driver racing
+        // its own reset): those buffers sit unpopped in the available ring, so every reset has some to account for.
+        for (int late = 1 + _rng.Below(8); late > 0 && _nextSerial < addLimit && TryAdd(_nextSerial); late--)
+        {
+            _nextSerial++;
         }
 
         DrainUsed();
