@@ -57,6 +57,7 @@ internal static class Program
             Ping.PingCommand.Build(),
             Diagnose.DiagnoseCommand.Build(),
             Serve.ServeCommand.Build(),
+            Stress.StressCommand.Build(),
         };
         foreach (Option option in CliLogging.Options())
         {

@@ -87,6 +87,15 @@ public sealed partial class BadInputTests : IDisposable
         { "bench net --callbacks yes", "--callbacks yes: must be true or false" },
         { "bench net --frame-size 65550 --batch 4096", "--batch 4096 with --frame-size 65550" },
 
+        { "stress --buffers 0", "--buffers 0: must be from 1" },
+        { "stress --buffers x", "--buffers x: not a whole number" },
+        { "stress --buffers 1e6", "--buffers 1e6: not a whole number" },
+        { "stress --seed -1", "--seed -1: must be from 0" },
+        { "stress --seed 1.5", "--seed 1.5: not a whole number" },
+        { "stress --format xml", "--format xml: must be one of text, json" },
+        { "stress --format text --json", "--json and --format text ask for two formats" },
+        { "stress extra", "'extra'" },
+
         { "ping", "give --listen PATH or --connect PATH" },
         { "ping --listen {dir}/a --connect {dir}/b", "give --listen or --connect, not both" },
         { "ping --listen {dir}", "--listen {dir}: is a directory" },

@@ -1,0 +1,45 @@
+using System.CommandLine;
+using Virtio.Cli.CommandLine;
+using Virtio.Workloads.Stress;
+
+namespace Virtio.Cli.Stress;
+
+/// <summary>
+/// <c>virtio stress</c>: the command-line face of <see cref="RingStress"/>. Exit codes as <see cref="ExitCodes"/>: 0
+/// nothing lost; 2 a buffer lost, duplicated, corrupted or a side stalled; 1 bad input.
+/// </summary>
+internal static class StressCommand
+{
+    /// <summary>Builds the command.</summary>
+    public static Command Build()
+    {
+        Option<long> buffers = CliOption.LargeWholeNumber("--buffers", "buffers to move in all, over as many seeds as that takes", 1_000_000, 1, long.MaxValue);
+        Option<long> seed = CliOption.LargeWholeNumber("--seed", "the seed every configuration and buffer derives from (0 or more)", 1, 0, long.MaxValue);
+        var format = OutputFormat.Create("output format: json prints one object");
+        var command = new Command("stress", "A Linux-model driver and a QEMU-model device on two threads across many seeds; fails on any buffer lost, duplicated or corrupted, or a stall")
+        {
+            buffers, seed, format.Format, format.Json,
+        };
+        command.SetAction(parse =>
+        {
+            TextWriter stdout = parse.InvocationConfiguration.Output;
+            TextWriter stderr = parse.InvocationConfiguration.Error;
+            if (format.Resolve(parse, stderr, "stress") is not { } fmt)
+            {
+                return ExitCodes.Error;
+            }
+
+            var options = new RingStressOptions
+            {
+                Buffers = parse.GetValue(buffers),
+                Seed = (ulong)parse.GetValue(seed),
+                Progress = p => stderr.WriteLine(RingStressReport.ProgressLine(p)),
+            };
+            using var stress = new RingStress(options);
+            RingStressResult result = stress.Run();
+            stdout.Write(fmt == "json" ? RingStressReport.ToJson(result) + "\n" : RingStressReport.ToText(result));
+            return result.Passed ? ExitCodes.Success : ExitCodes.Found;
+        });
+        return command;
+    }
+}
