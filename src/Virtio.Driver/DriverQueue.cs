@@ -55,12 +55,9 @@ public sealed unsafe class DriverQueue<TToken> : IDisposable
     private readonly byte* _usedEvent;
     private readonly byte* _availEvent;
 
-    private ushort _freeHead;
-    private int _numFree;
-    private ushort _availIdxShadow;
+    // free_head, num_free, avail_idx_shadow, num_added, last_used_idx and the chains in flight: see DriverHotState.
+    private DriverHotState _d;
     private ushort _availFlagsShadow;
-    private int _numAdded;
-    private ushort _lastUsedIdx;
     private DriverRingError? _error;
     private readonly bool _clampUsedLength;
     private long _usedLengthClamped;
@@ -112,7 +109,7 @@ public sealed unsafe class DriverQueue<TToken> : IDisposable
             _extra[i].Next = (ushort)(i + 1); // the last wraps to 0 as Linux's memset leaves it; never followed
         }
 
-        _numFree = _size;
+        _d.NumFree = _size;
         if (!options.CallbacksEnabled)
         {
             _availFlagsShadow = SplitRing.AvailFlagNoInterrupt;
@@ -129,22 +126,22 @@ public sealed unsafe class DriverQueue<TToken> : IDisposable
     public int Size => _size;
 
     /// <summary><c>num_free</c>: free descriptors.</summary>
-    public int NumFree => _numFree;
+    public int NumFree => _d.NumFree;
 
     /// <summary><c>avail_idx_shadow</c>: the driver's copy of <c>avail-&gt;idx</c>.</summary>
-    public ushort AvailIdxShadow => _availIdxShadow;
+    public ushort AvailIdxShadow => _d.AvailIdxShadow;
 
     /// <summary><c>last_used_idx</c>: the next used element the driver will pop.</summary>
-    public ushort LastUsedIdx => _lastUsedIdx;
+    public ushort LastUsedIdx => _d.LastUsedIdx;
 
     /// <summary>Buffers added since the last <see cref="KickPrepare"/> (<c>num_added</c>).</summary>
-    public int NumAdded => _numAdded;
+    public int NumAdded => _d.NumAdded;
 
     /// <summary>Whether used-buffer callbacks are enabled (VRING_AVAIL_F_NO_INTERRUPT clear in the shadow flags).</summary>
     public bool CallbacksEnabled => (_availFlagsShadow & SplitRing.AvailFlagNoInterrupt) == 0;
 
     /// <summary>Chains in flight (added and not yet returned by <see cref="TryGetBuffer"/>).</summary>
-    public int InFlight { get; private set; }
+    public int InFlight => _d.InFlight;
 
     /// <summary>True once the device broke a ring rule (<c>vq-&gt;broken</c>).</summary>
     public bool IsBroken => _error is not null;
@@ -182,6 +179,90 @@ public sealed unsafe class DriverQueue<TToken> : IDisposable
     /// <exception cref="ArgumentException">No segments.</exception>
     public AddResult Add(ReadOnlySpan<GuestSegment> readable, ReadOnlySpan<GuestSegment> writable, TToken token)
     {
+        AddResult result = Place(readable, writable, token);
+        if (result == AddResult.Added)
+        {
+            Publish();
+        }
+        else if (result == AddResult.NoSpace && readable.Length > 0)
+        {
+            Notify(); // Linux notifies on -ENOSPC when there are out buffers, so the device makes room
+        }
+
+        return result;
+    }
+
+    /// <summary>
+    /// Adds up to <c>tokens.Length</c> buffers of the same shape, each <paramref name="readablePerBuffer"/>
+    /// device-readable segments followed by <paramref name="writablePerBuffer"/> device-writable ones, taken in order
+    /// from <paramref name="segments"/>, and publishes them with one store of <c>avail-&gt;idx</c> (where Linux's
+    /// <c>virtqueue_add_sgs</c> publishes each). Each buffer is placed as <see cref="Add"/> places it (indirect when
+    /// negotiated and it has more than one segment). Follow with one <see cref="Kick"/> (or <see cref="KickPrepare"/>)
+    /// for the whole burst.
+    /// </summary>
+    /// <param name="segments">The segments of all the buffers, buffer after buffer.</param>
+    /// <param name="readablePerBuffer">Device-readable segments per buffer (first).</param>
+    /// <param name="writablePerBuffer">Device-writable segments per buffer (after the readable ones).</param>
+    /// <param name="tokens">One token per buffer; their number is the burst's size.</param>
+    /// <param name="result">
+    /// <see cref="AddResult.Added"/> when all were added; <see cref="AddResult.NoSpace"/> when the ring filled first
+    /// (the kick for readable buffers is sent as <see cref="Add"/> sends it, after the added ones are published);
+    /// <see cref="AddResult.Broken"/> when the queue is broken.
+    /// </param>
+    /// <returns>How many buffers were added, from the first.</returns>
+    /// <exception cref="ArgumentException">A buffer of no segments, or fewer segments than the tokens ask for.</exception>
+    public int AddBurst(ReadOnlySpan<GuestSegment> segments, int readablePerBuffer, int writablePerBuffer, ReadOnlySpan<TToken> tokens, out AddResult result)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(readablePerBuffer);
+        ArgumentOutOfRangeException.ThrowIfNegative(writablePerBuffer);
+        int per = readablePerBuffer + writablePerBuffer;
+        if (per == 0)
+        {
+            ThrowNoSegments();
+        }
+
+        if ((long)per * tokens.Length > segments.Length)
+        {
+            throw new ArgumentException($"{tokens.Length} buffers of {per} segments need {(long)per * tokens.Length} segments; {segments.Length} given", nameof(segments));
+        }
+
+        result = AddResult.Added;
+        int added = 0;
+        for (; added < tokens.Length; added++)
+        {
+            ReadOnlySpan<GuestSegment> buffer = segments.Slice(added * per, per);
+            result = Place(buffer[..readablePerBuffer], buffer[readablePerBuffer..], tokens[added]);
+            if (result != AddResult.Added)
+            {
+                break;
+            }
+
+            if (_d.NumAdded + _d.Placed == ushort.MaxValue)
+            {
+                Publish(); // it kicks, as Add does at this count: num_added must stay unambiguous in 16 bits
+            }
+        }
+
+        if (_d.Placed > 0)
+        {
+            Publish();
+        }
+
+        if (result == AddResult.NoSpace && readablePerBuffer > 0)
+        {
+            Notify(); // Linux notifies on -ENOSPC when there are out buffers, so the device makes room
+        }
+
+        return added;
+    }
+
+    /// <summary>
+    /// Writes one buffer's descriptors and its avail ring entry at <c>avail_idx_shadow + num_added</c> without
+    /// publishing (<c>virtqueue_add_split</c> up to the <c>avail-&gt;idx</c> store).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] // into Add: one call per buffer, as before the burst API
+    private AddResult Place(ReadOnlySpan<GuestSegment> readable, ReadOnlySpan<GuestSegment> writable, TToken token)
+    {
         if (_error is not null)
         {
             return AddResult.Broken;
@@ -193,19 +274,14 @@ public sealed unsafe class DriverQueue<TToken> : IDisposable
             ThrowNoSegments();
         }
 
-        bool indirect = _indirect && total > 1 && _numFree > 0 && total <= _maxIndirect;
+        bool indirect = _indirect && total > 1 && _d.NumFree > 0 && total <= _maxIndirect;
         int descsUsed = indirect ? 1 : total;
-        if (_numFree < descsUsed)
+        if (_d.NumFree < descsUsed)
         {
-            if (readable.Length > 0)
-            {
-                Notify(); // Linux notifies on -ENOSPC when there are out buffers, so the device makes room
-            }
-
             return AddResult.NoSpace;
         }
 
-        ushort head = _freeHead;
+        ushort head = _d.FreeHead;
         uint writableBytes = 0;
         if (indirect)
         {
@@ -222,7 +298,7 @@ public sealed unsafe class DriverQueue<TToken> : IDisposable
             ushort nextFree = extra.Next;
             WriteDescriptor(_desc, head, new GuestSegment(DriverAddressOf(table), (uint)(total * SplitRing.DescriptorSize)), (ushort)DescriptorFlags.Indirect, nextFree);
             extra.Flags = (ushort)DescriptorFlags.Indirect;
-            _freeHead = nextFree;
+            _d.FreeHead = nextFree;
         }
         else
         {
@@ -241,30 +317,40 @@ public sealed unsafe class DriverQueue<TToken> : IDisposable
                 i = next;
             }
 
-            _freeHead = i;
+            _d.FreeHead = i;
         }
 
-        _numFree -= descsUsed;
+        _d.NumFree -= descsUsed;
         _state[head] = new DescState { Token = token, WritableBytes = writableBytes, InFlight = true };
-        InFlight++;
+        _d.InFlight++;
+        _d.Placed++;
+        LittleEndian.Write16(_avail + SplitRing.AvailEntryOffset((uint)((_d.AvailIdxShadow + _d.Placed - 1) & _mask)), head);
+        return AddResult.Added;
+    }
 
-        LittleEndian.Write16(_avail + SplitRing.AvailEntryOffset((uint)(_availIdxShadow & _mask)), head);
-        if (_numAdded == 0 && FaultPlan is not null && FaultPlan.ShouldInject(RingFaultPoint.DriverReadAvailEventBeforeAvailIdx, _queueIndex, _availIdxShadow))
+    /// <summary>
+    /// Publishes the buffers placed since the last publish with one release store of <c>avail-&gt;idx</c>
+    /// (<c>virtio_wmb</c> then the store).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void Publish()
+    {
+        int count = _d.Placed;
+        _d.Placed = 0;
+        if (_d.NumAdded == 0 && FaultPlan is not null && FaultPlan.ShouldInject(RingFaultPoint.DriverReadAvailEventBeforeAvailIdx, _queueIndex, _d.AvailIdxShadow))
         {
             // Simulates the missing full fence: avail_event is read before avail->idx is visible to the device.
             _staleAvailEvent = LittleEndian.ReadIndex(_availEvent);
             _staleAvailEventPending = true;
         }
 
-        _availIdxShadow++;
-        LittleEndian.WriteIndex(_avail + SplitRing.IdxOffset, _availIdxShadow); // release: ring entry and descriptors first (virtio_wmb)
-        _numAdded++;
-        if (_numAdded == ushort.MaxValue)
+        _d.AvailIdxShadow = (ushort)(_d.AvailIdxShadow + count);
+        LittleEndian.WriteIndex(_avail + SplitRing.IdxOffset, _d.AvailIdxShadow); // release: ring entries and descriptors first (virtio_wmb)
+        _d.NumAdded += count;
+        if (_d.NumAdded == ushort.MaxValue)
         {
             Kick(); // Linux: "This is very unlikely, but theoretically possible. Kick just in case."
         }
-
-        return AddResult.Added;
     }
 
     /// <summary>
@@ -287,9 +373,9 @@ public sealed unsafe class DriverQueue<TToken> : IDisposable
             availEvent = _eventIdx ? LittleEndian.ReadIndex(_availEvent) : (ushort)0;
         }
 
-        ushort newIdx = _availIdxShadow;
-        ushort oldIdx = (ushort)(newIdx - _numAdded);
-        _numAdded = 0;
+        ushort newIdx = _d.AvailIdxShadow;
+        ushort oldIdx = (ushort)(newIdx - _d.NumAdded);
+        _d.NumAdded = 0;
         return _eventIdx
             ? SplitRing.NeedEvent(availEvent, newIdx, oldIdx)
             : (LittleEndian.ReadIndex(_used) & SplitRing.UsedFlagNoNotify) == 0;
@@ -304,7 +390,7 @@ public sealed unsafe class DriverQueue<TToken> : IDisposable
             return false;
         }
 
-        if (FaultPlan is not null && FaultPlan.ShouldInject(RingFaultPoint.DriverDropKick, _queueIndex, _availIdxShadow))
+        if (FaultPlan is not null && FaultPlan.ShouldInject(RingFaultPoint.DriverDropKick, _queueIndex, _d.AvailIdxShadow))
         {
             return false;
         }
@@ -319,7 +405,7 @@ public sealed unsafe class DriverQueue<TToken> : IDisposable
     public bool Kick() => KickPrepare() && Notify();
 
     /// <summary>True when the device has published used elements the driver has not popped (<c>more_used_split</c>).</summary>
-    public bool MoreUsed() => _lastUsedIdx != LittleEndian.ReadIndex(_used + SplitRing.IdxOffset);
+    public bool MoreUsed() => _d.LastUsedIdx != LittleEndian.ReadIndex(_used + SplitRing.IdxOffset);
 
     /// <summary>
     /// Pops one used element (<c>virtqueue_get_buf</c>): returns its token and the length the device wrote, frees its
@@ -336,18 +422,79 @@ public sealed unsafe class DriverQueue<TToken> : IDisposable
             return false;
         }
 
-        ushort last = _lastUsedIdx;
+        ushort last = _d.LastUsedIdx;
         if (last == LittleEndian.ReadIndex(_used + SplitRing.IdxOffset))
         {
             return false; // the acquire load above orders the element reads below (virtio_rmb)
         }
 
-        byte* e = _used + SplitRing.UsedElementOffset((uint)(last & _mask));
+        if (!TakeUsed(last, out token, out length))
+        {
+            return false;
+        }
+
+        _d.LastUsedIdx = ++last;
+        if ((_availFlagsShadow & SplitRing.AvailFlagNoInterrupt) == 0)
+        {
+            // virtio_store_mb: tell the device which entry we expect an interrupt for, before the next more_used read.
+            LittleEndian.WriteIndex(_usedEvent, last);
+            Interlocked.MemoryBarrier();
+        }
+
+        return true;
+    }
+
+    /// <summary>
+    /// Pops up to the shorter of <paramref name="tokens"/> and <paramref name="lengths"/> used elements with one read
+    /// of <c>used-&gt;idx</c>, each validated as <see cref="TryGetBuffer"/> validates it, and, while callbacks are
+    /// enabled, one write of <c>used_event = last_used_idx</c> (followed by a full fence) for the whole burst: after it
+    /// returns <c>used_event</c> is as current as after the same number of <see cref="TryGetBuffer"/> calls. A bad id
+    /// breaks the queue and ends the burst, with the good elements before it returned.
+    /// </summary>
+    /// <param name="tokens">Receives each buffer's token, from index 0.</param>
+    /// <param name="lengths">Receives the length the device wrote into each buffer.</param>
+    /// <returns>How many elements were popped (0 when none was used or the queue is broken).</returns>
+    public int GetBurst(Span<TToken> tokens, Span<uint> lengths)
+    {
+        if (_error is not null)
+        {
+            return 0;
+        }
+
+        ushort last = _d.LastUsedIdx;
+        int max = Math.Min(tokens.Length, lengths.Length);
+        int count = Math.Min((ushort)(LittleEndian.ReadIndex(_used + SplitRing.IdxOffset) - last), max); // acquire (virtio_rmb)
+        int n = 0;
+        while (n < count && TakeUsed((ushort)(last + n), out tokens[n], out lengths[n]))
+        {
+            n++;
+        }
+
+        if (n > 0)
+        {
+            last = _d.LastUsedIdx = (ushort)(last + n);
+            if ((_availFlagsShadow & SplitRing.AvailFlagNoInterrupt) == 0)
+            {
+                LittleEndian.WriteIndex(_usedEvent, last); // virtio_store_mb, once for the burst
+                Interlocked.MemoryBarrier();
+            }
+        }
+
+        return n;
+    }
+
+    /// <summary>Validates and consumes the used element at <paramref name="index"/>: its id must be a head in flight.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private bool TakeUsed(ushort index, out TToken token, out uint length)
+    {
+        byte* e = _used + SplitRing.UsedElementOffset((uint)(index & _mask));
         uint id = LittleEndian.Read32(e);
         uint len = LittleEndian.Read32(e + 4);
         if (id >= (uint)_size)
         {
             _error = new DriverRingError(DriverRingErrorKind.UsedIdOutOfRange, id);
+            token = default!;
+            length = 0;
             return false;
         }
 
@@ -355,6 +502,8 @@ public sealed unsafe class DriverQueue<TToken> : IDisposable
         if (!state.InFlight)
         {
             _error = new DriverRingError(DriverRingErrorKind.UsedIdNotAHead, id);
+            token = default!;
+            length = 0;
             return false;
         }
 
@@ -366,14 +515,6 @@ public sealed unsafe class DriverQueue<TToken> : IDisposable
 
         token = state.Token;
         Detach((ushort)id);
-        _lastUsedIdx = ++last;
-        if ((_availFlagsShadow & SplitRing.AvailFlagNoInterrupt) == 0)
-        {
-            // virtio_store_mb: tell the device which entry we expect an interrupt for, before the next more_used read.
-            LittleEndian.WriteIndex(_usedEvent, last);
-            Interlocked.MemoryBarrier();
-        }
-
         length = len;
         return true;
     }
@@ -431,15 +572,15 @@ public sealed unsafe class DriverQueue<TToken> : IDisposable
     /// </summary>
     public ushort EnableCallbacksPrepare()
     {
-        if (FaultPlan is not null && FaultPlan.ShouldInject(RingFaultPoint.DriverNeverReenableCallbacks, _queueIndex, _lastUsedIdx))
+        if (FaultPlan is not null && FaultPlan.ShouldInject(RingFaultPoint.DriverNeverReenableCallbacks, _queueIndex, _d.LastUsedIdx))
         {
-            return _lastUsedIdx;
+            return _d.LastUsedIdx;
         }
 
         _eventTriggered = false;
         ClearNoInterrupt();
-        LittleEndian.WriteIndex(_usedEvent, _lastUsedIdx);
-        return _lastUsedIdx;
+        LittleEndian.WriteIndex(_usedEvent, _d.LastUsedIdx);
+        return _d.LastUsedIdx;
     }
 
     /// <summary>After a full fence, true when used elements exist past <paramref name="lastUsedIdx"/> (<c>virtqueue_poll</c>).</summary>
@@ -467,17 +608,17 @@ public sealed unsafe class DriverQueue<TToken> : IDisposable
     /// <returns>False when that many are already used: process them now.</returns>
     public bool EnableCallbacksDelayed()
     {
-        if (FaultPlan is not null && FaultPlan.ShouldInject(RingFaultPoint.DriverNeverReenableCallbacks, _queueIndex, _lastUsedIdx))
+        if (FaultPlan is not null && FaultPlan.ShouldInject(RingFaultPoint.DriverNeverReenableCallbacks, _queueIndex, _d.LastUsedIdx))
         {
             return true;
         }
 
         _eventTriggered = false;
         ClearNoInterrupt();
-        ushort bufs = (ushort)((ushort)(_availIdxShadow - _lastUsedIdx) * 3 / 4);
-        LittleEndian.WriteIndex(_usedEvent, (ushort)(_lastUsedIdx + bufs));
+        ushort bufs = (ushort)((ushort)(_d.AvailIdxShadow - _d.LastUsedIdx) * 3 / 4);
+        LittleEndian.WriteIndex(_usedEvent, (ushort)(_d.LastUsedIdx + bufs));
         Interlocked.MemoryBarrier();
-        return (ushort)(LittleEndian.ReadIndex(_used + SplitRing.IdxOffset) - _lastUsedIdx) <= bufs;
+        return (ushort)(LittleEndian.ReadIndex(_used + SplitRing.IdxOffset) - _d.LastUsedIdx) <= bufs;
     }
 
     /// <summary>
@@ -492,8 +633,8 @@ public sealed unsafe class DriverQueue<TToken> : IDisposable
             {
                 token = _state[i].Token;
                 Detach((ushort)i);
-                _availIdxShadow--;
-                LittleEndian.WriteIndex(_avail + SplitRing.IdxOffset, _availIdxShadow);
+                _d.AvailIdxShadow--;
+                LittleEndian.WriteIndex(_avail + SplitRing.IdxOffset, _d.AvailIdxShadow);
                 return true;
             }
         }
@@ -516,18 +657,18 @@ public sealed unsafe class DriverQueue<TToken> : IDisposable
     private void Detach(ushort head)
     {
         _state[head] = default;
-        InFlight--;
+        _d.InFlight--;
         DescExtra[] extra = _extra;
         ushort i = head;
         while ((extra[i].Flags & (ushort)DescriptorFlags.Next) != 0)
         {
             i = extra[i].Next;
-            _numFree++;
+            _d.NumFree++;
         }
 
-        extra[i].Next = _freeHead;
-        _freeHead = head;
-        _numFree++;
+        extra[i].Next = _d.FreeHead;
+        _d.FreeHead = head;
+        _d.NumFree++;
     }
 
     private void ClearNoInterrupt()

@@ -29,7 +29,7 @@ public sealed record RingBenchResult(long Buffers, TimeSpan Elapsed, long Kicks,
         ArgumentNullException.ThrowIfNull(stream);
         ArgumentNullException.ThrowIfNull(options);
         var json = new RingBenchJson(
-            options.Threads, options.Mode == RingBenchMode.Poll ? "poll" : "notify", options.RingSize, options.Batch, options.EventIdx, options.Indirect,
+            options.Threads, options.Mode == RingBenchMode.Poll ? "poll" : "notify", options.RingSize, options.Batch, options.Burst, options.EventIdx, options.Indirect,
             options.Segments, Buffers, Math.Round(NsPerBuffer, 2), Math.Round(BuffersPerSecond), KicksPerBuffer, CallsPerBuffer, AllocatedBytes);
         JsonSerializer.Serialize(stream, json, BenchJsonContext.Default.RingBenchJson);
         stream.WriteByte((byte)'\n');
@@ -43,7 +43,7 @@ public sealed record RingBenchResult(long Buffers, TimeSpan Elapsed, long Kicks,
         ArgumentNullException.ThrowIfNull(options);
         CultureInfo c = CultureInfo.InvariantCulture;
         output.WriteLine(string.Create(c,
-            $"ring: threads={options.Threads} mode={(options.Mode == RingBenchMode.Poll ? "poll" : "notify")} ring-size={options.RingSize} batch={options.Batch} event-idx={(options.EventIdx ? "true" : "false")} indirect={(options.Indirect ? "true" : "false")} segments={options.Segments} buffers={Buffers}"));
+            $"ring: threads={options.Threads} mode={(options.Mode == RingBenchMode.Poll ? "poll" : "notify")} ring-size={options.RingSize} batch={options.Batch} burst={(options.Burst ? "true" : "false")} event-idx={(options.EventIdx ? "true" : "false")} indirect={(options.Indirect ? "true" : "false")} segments={options.Segments} buffers={Buffers}"));
         output.WriteLine(string.Create(c, $"  ns/buffer       {NsPerBuffer,12:F2}"));
         output.WriteLine(string.Create(c, $"  buffers/s       {BuffersPerSecond,12:N0}"));
         output.WriteLine(string.Create(c, $"  kicks/buffer    {KicksPerBuffer,12:F5}  ({Kicks} kicks)"));
