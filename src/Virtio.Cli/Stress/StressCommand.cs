@@ -13,8 +13,8 @@ internal static class StressCommand
     /// <summary>Builds the command.</summary>
     public static Command Build()
     {
-        Option<long> buffers = CliOption.LargeWholeNumber("--buffers", "buffers to move in all, over as many seeds as that takes", 1_000_000, 1, long.MaxValue);
-        Option<long> seed = CliOption.LargeWholeNumber("--seed", "the seed every configuration and buffer derives from (0 or more)", 1, 0, long.MaxValue);
+        Option<long> buffers = CliOption.WholeNumber("--buffers", "buffers to move in all, over as many seeds as that takes", 1_000_000, 1, long.MaxValue);
+        Option<long> seed = CliOption.WholeNumber("--seed", "the seed every configuration and buffer derives from (0 or more)", 1, 0, long.MaxValue);
         var format = OutputFormat.Create("output format: json prints one object");
         var command = new Command("stress", "A Linux-model driver and a QEMU-model device on two threads across many seeds; fails on any buffer lost, duplicated or corrupted, or a stall")
         {
