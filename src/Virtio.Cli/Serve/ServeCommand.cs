@@ -61,7 +61,7 @@ internal static class ServeCommand
             string path = parse.GetValue(socket)!;
             string? error = (imageFile is null) == (bytes == 0) ? (imageFile is null ? "give --image FILE or --memory SIZE" : "give --image or --memory, not both")
                 : (size & (size - 1)) != 0 ? $"--queue-size {size}: must be a power of two from 1 to {CliOption.MaxRingSize}"
-                : UnixSocketPath.CheckLength("--socket", path);
+                : CheckFaultRing(faultSpec, queues) ?? UnixSocketPath.CheckLength("--socket", path);
             if (error is not null)
             {
                 stderr.WriteLine($"virtio serve blk: {error}");
@@ -116,22 +116,36 @@ internal static class ServeCommand
     internal static Option<double> StallTimeoutOption() =>
         CliOption.Seconds("--stall-timeout", "seconds without progress, work outstanding, before the watchdog logs its diagnosis", 5, 0, 3600, minExclusive: true);
 
-    /// <summary>--fault: drop-kick:N and drop-call:N, and the device's own kinds described by <paramref name="more"/>.</summary>
-    internal static Option<DeviceFaultSpec?> FaultOption(string? more) => new("--fault")
+    /// <summary>
+    /// --fault: drop-kick:N and drop-call:N, each for every ring or one (<c>:INDEX</c>; with <paramref name="rxTx"/>
+    /// also <c>:rx</c>/<c>:tx</c>, virtio-net's even and odd rings), and the device's own kinds described by <paramref name="more"/>.
+    /// </summary>
+    internal static Option<DeviceFaultSpec?> FaultOption(string? more, bool rxTx = false)
     {
-        Description = "inject a fault: drop-kick:N, drop-call:N (the N-th on each queue is lost)" + (more is null ? string.Empty : " or " + more),
-        CustomParser = r =>
+        string ring = rxTx ? "[:rx|:tx|:RING]" : "[:RING]";
+        return new("--fault")
         {
-            string text = r.Tokens.Count == 0 ? string.Empty : r.Tokens[0].Value;
-            if (DeviceFaultSpec.TryParse(text, out DeviceFaultSpec? spec) && (more is not null || spec!.Kind != DeviceFaultKind.StallBackend))
+            Description = $"inject a fault: drop-kick:N{ring}, drop-call:N{ring} (the N-th on each chosen ring, every ring without a suffix, is lost)" + (more is null ? string.Empty : " or " + more),
+            CustomParser = r =>
             {
-                return spec;
-            }
+                string text = r.Tokens.Count == 0 ? string.Empty : r.Tokens[0].Value;
+                if (DeviceFaultSpec.TryParse(text, out DeviceFaultSpec? spec) && (more is not null || spec!.Kind != DeviceFaultKind.StallBackend)
+                    && (rxTx || spec!.Rings is not (DeviceFaultRings.Rx or DeviceFaultRings.Tx)))
+                {
+                    return spec;
+                }
 
-            r.AddError($"--fault {text}: must be drop-kick:N, drop-call:N{(more is null ? string.Empty : " or stall-backend:N")} with N from 1");
-            return null;
-        },
-    };
+                r.AddError($"--fault {text}: must be drop-kick:N{ring}, drop-call:N{ring}{(more is null ? string.Empty : " or stall-backend:N")} with N from 1");
+                return null;
+            },
+        };
+    }
+
+    /// <summary>Why <paramref name="spec"/> names a ring the device does not have, or null.</summary>
+    internal static string? CheckFaultRing(DeviceFaultSpec? spec, int rings) =>
+        spec is { Rings: DeviceFaultRings.One } && spec.Ring >= rings
+            ? $"--fault {spec}: ring {spec.Ring} does not exist (the device has rings 0 to {rings - 1})"
+            : null;
 
     /// <summary>
     /// Serves <paramref name="vhost"/> on <paramref name="path"/> (listening, or connecting with

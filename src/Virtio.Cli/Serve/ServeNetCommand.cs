@@ -43,11 +43,15 @@ public static class ServeNetCommand
         var queueSize = CliOption.WholeNumber("--queue-size", "the largest ring the front-end may set: a power of two", 1024, 1, CliOption.MaxRingSize);
         var stats = new Option<bool>("--stats") { Description = "print frame and byte counters and rates once a second, and on exit" };
         var once = ServeCommand.OnceOption();
-        var fault = ServeCommand.FaultOption(more: null);
+        var fault = ServeCommand.FaultOption(more: null, rxTx: true);
+        var poll = new Option<bool>("--poll")
+        {
+            Description = "busy-poll the rings with the driver's kicks suppressed, as DPDK's vhost and Linux vhost busy-poll do (a core spins while frames come; after 1 s without any, notifications go back on and the thread sleeps on kicks)",
+        };
         var stallTimeout = ServeCommand.StallTimeoutOption();
         var net = new Command("net", "Serve virtio-net (the data path; QEMU keeps the control queue and config) over vhost-user until interrupted")
         {
-            socket, connect, backendOption, pcap, queuePairs, queueSize, stats, once, fault, stallTimeout,
+            socket, connect, backendOption, pcap, queuePairs, queueSize, stats, poll, once, fault, stallTimeout,
         };
         net.SetAction(parse =>
         {
@@ -58,8 +62,10 @@ public static class ServeNetCommand
             DeviceFaultSpec? faultSpec = parse.GetValue(fault);
             string path = parse.GetValue(socket)!;
             string? pcapPath = parse.GetValue(pcap);
+            bool polling = parse.GetValue(poll);
             string? error = (size & (size - 1)) != 0 ? $"--queue-size {size}: must be a power of two from 1 to {CliOption.MaxRingSize}"
-                : UnixSocketPath.CheckLength("--socket", path);
+                : polling && faultSpec is { Kind: DeviceFaultKind.DropKick } ? $"--fault {faultSpec} with --poll: a polling device does not wait for kicks, so a lost one hangs nothing"
+                : ServeCommand.CheckFaultRing(faultSpec, 2 * pairs) ?? UnixSocketPath.CheckLength("--socket", path);
             if (error is not null)
             {
                 stderr.WriteLine($"virtio serve net: {error}");
@@ -85,6 +91,7 @@ public static class ServeNetCommand
                     QueueSize = size,
                     LoggerFactory = logging,
                     WrapCall = faultSpec is null ? null : faultSpec.WrapCall,
+                    PollIdle = polling ? TimeSpan.FromSeconds(1) : TimeSpan.Zero,
                 });
                 faultSpec?.ApplyToKicks(vhost.Device);
                 if (faultSpec is not null)
@@ -95,7 +102,7 @@ public static class ServeNetCommand
                 using QueueWatchdog watchdog = DeviceWatchdog.Start(vhost.Device, TimeSpan.FromSeconds(parse.GetValue(stallTimeout)), logging.CreateLogger("Virtio.Watchdog"));
                 var meter = new NetRateMeter((VirtioNetDevice)vhost.Device);
                 using Timer? ticker = parse.GetValue(stats) ? new Timer(_ => Print(stdout, meter), null, 1000, 1000) : null;
-                ServeCommand.ServeUntilStopped(vhost, "net", $"{pairs} queue pair(s), backend {spec}", path, parse.GetValue(connect), parse.GetValue(once), stdout);
+                ServeCommand.ServeUntilStopped(vhost, "net", $"{pairs} queue pair(s), backend {spec}{(polling ? ", polling" : string.Empty)}", path, parse.GetValue(connect), parse.GetValue(once), stdout);
                 ticker?.Dispose();
                 Print(stdout, meter);
                 stdout.WriteLine($"virtio serve net: stopped ({vhost.Messages} messages on the last connection)");
