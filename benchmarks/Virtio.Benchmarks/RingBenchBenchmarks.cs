@@ -17,9 +17,17 @@ public class RingBenchBenchmarks : IDisposable
     [Params(true, false)]
     public bool EventIdx { get; set; }
 
+    /// <summary>Buffers per kick decision and per flush.</summary>
+    [Params(1, 32)]
+    public int Batch { get; set; }
+
+    /// <summary>Move each batch through the burst API (<c>virtio bench ring --burst true</c>).</summary>
+    [Params(false, true)]
+    public bool Burst { get; set; }
+
     /// <summary>Sets up guest memory and the ring layout.</summary>
     [GlobalSetup]
-    public void Setup() => _bench = new RingBench(new RingBenchOptions { Threads = 1, Buffers = Buffers, EventIdx = EventIdx });
+    public void Setup() => _bench = new RingBench(new RingBenchOptions { Threads = 1, Buffers = Buffers, EventIdx = EventIdx, Batch = Batch, Burst = Burst });
 
     /// <summary>16384 buffers through one ring, driver and device on this thread.</summary>
     [Benchmark(OperationsPerInvoke = Buffers)]

@@ -7,7 +7,7 @@ namespace Virtio.Fuzz;
 /// <summary>
 /// The device side of one split ring over guest RAM the input writes: the queue's size, ring addresses and features
 /// come from the header, then a sequence of operations (guest writes to RAM, pop with a walk and copies of the chain,
-/// push and batched fill/flush, the notification decisions, rewind, reset, a restored start index, a live diagnosis) runs as a device would.
+/// push and batched fill/flush, the burst pop and push, the notification decisions, rewind, reset, a restored start index, a live diagnosis) runs as a device would.
 /// Only host-side contracts are kept by the harness (push only what was popped, rewind only the latest pops); every
 /// value in guest RAM is the fuzzer's.
 /// </summary>
@@ -15,10 +15,12 @@ internal static class RingTarget
 {
     public const int RamSize = 64 * 1024;
     private const int MaxKept = 64;
+    private const int MaxBurst = 16;
 
     // Op codes; the seed generator writes the same.
     public const byte OpPatch = 0, OpPop = 1, OpPush = 2, OpFillFlush = 3, OpShouldNotify = 4, OpSetNotification = 5,
-        OpRecheck = 6, OpRewind = 7, OpReset = 8, OpDiagnose = 9, OpSetBase = 10, OpCount = 11;
+        OpRecheck = 6, OpRewind = 7, OpReset = 8, OpDiagnose = 9, OpSetBase = 10, OpPopBurst = 11,
+        OpPushBurst = 12, OpCount = 13;
 
     public static void Run(GuardedRam ram, ReadOnlySpan<byte> data)
     {
@@ -29,6 +31,8 @@ internal static class RingTarget
         int asked = 1 << (data.Length > 2 ? data[2] % 17 : 0);
         var queue = new SplitQueue(memory, maxSize: asked <= 32768 ? asked : 256, index: 0, name: "fuzz");
         var kept = new List<DescriptorChain>(MaxKept);
+        var burst = new DescriptorChain[MaxBurst];
+        uint[] lengths = new uint[MaxBurst];
         int popsSincePush = 0;
         byte[] scratch = new byte[4096];
         Configure(queue, ref input);
@@ -55,6 +59,35 @@ internal static class RingTarget
                     }
 
                     break;
+                case OpPopBurst:
+                    {
+                        // The burst pop: one avail->idx read for up to 16 chains, each validated as by Pop.
+                        int n = queue.PopBurst(burst.AsSpan(0, Math.Min(input.U8() % (MaxBurst + 1), MaxKept - kept.Count)), out _);
+                        for (int i = 0; i < n; i++)
+                        {
+                            Touch(burst[i], scratch, ref input);
+                            kept.Add(burst[i]);
+                        }
+
+                        popsSincePush += n;
+                        break;
+                    }
+
+                case OpPushBurst:
+                    {
+                        int n = Math.Min(kept.Count, input.U8() % (MaxBurst + 1));
+                        for (int i = 0; i < n; i++)
+                        {
+                            burst[i] = kept[i];
+                            lengths[i] = input.U32();
+                        }
+
+                        _ = queue.PushBurst(burst.AsSpan(0, n), lengths.AsSpan(0, n));
+                        kept.RemoveRange(0, n);
+                        popsSincePush = n > 0 ? 0 : popsSincePush;
+                        break;
+                    }
+
                 case OpPush:
                     if (kept.Count > 0)
                     {

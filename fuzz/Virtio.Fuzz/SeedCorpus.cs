@@ -135,6 +135,21 @@ internal static class SeedCorpus
             r.Bytes(RingTarget.OpFillFlush, 3, 8, 0, 0, 0, 8, 0, 0, 0, 8, 0, 0, 0);
             r.Bytes(RingTarget.OpShouldNotify, RingTarget.OpDiagnose);
         }));
+        yield return ("burst", RingSeed(ram, size: 8, eventIdx: true, indirect: true, (r, add) =>
+        {
+            add([16], []);
+            add([16, 8], [64]);
+            add([], [512]);
+            r.Bytes(RingTarget.OpPopBurst, 4);
+            for (int i = 0; i < 3; i++)
+            {
+                r.U16(0);
+                r.U16(0);
+            }
+
+            r.Bytes(RingTarget.OpPushBurst, 3); r.U32(0); r.U32(64); r.U32(512);
+            r.Bytes(RingTarget.OpShouldNotify, RingTarget.OpDiagnose);
+        }));
         yield return ("reset", RingSeed(ram, size: 2, eventIdx: true, indirect: false, (r, add) =>
         {
             add([1], []);

@@ -19,4 +19,8 @@ internal static class ThrowHelper
     [DoesNotReturn]
     public static void FlushMoreThanInFlight(int count, int inUse) =>
         throw new InvalidOperationException($"cannot flush {count} used element(s): only {inUse} chain(s) are in flight");
+
+    [DoesNotReturn]
+    public static void BurstLengthsDiffer(int chains, int lengths) =>
+        throw new ArgumentException($"{chains} chain(s) but {lengths} length(s): a burst gives one length per chain", nameof(lengths));
 }

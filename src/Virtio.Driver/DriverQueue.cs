@@ -60,6 +60,7 @@ public sealed unsafe class DriverQueue<TToken> : IDisposable
     private ushort _availIdxShadow;
     private ushort _availFlagsShadow;
     private int _numAdded;
+    private int _placed; // buffers written to the avail ring and not yet published
     private ushort _lastUsedIdx;
     private DriverRingError? _error;
     private readonly bool _clampUsedLength;
@@ -182,6 +183,89 @@ public sealed unsafe class DriverQueue<TToken> : IDisposable
     /// <exception cref="ArgumentException">No segments.</exception>
     public AddResult Add(ReadOnlySpan<GuestSegment> readable, ReadOnlySpan<GuestSegment> writable, TToken token)
     {
+        AddResult result = Place(readable, writable, token);
+        if (result == AddResult.Added)
+        {
+            Publish();
+        }
+        else if (result == AddResult.NoSpace && readable.Length > 0)
+        {
+            Notify(); // Linux notifies on -ENOSPC when there are out buffers, so the device makes room
+        }
+
+        return result;
+    }
+
+    /// <summary>
+    /// Adds up to <c>tokens.Length</c> buffers of the same shape, each <paramref name="readablePerBuffer"/>
+    /// device-readable segments followed by <paramref name="writablePerBuffer"/> device-writable ones, taken in order
+    /// from <paramref name="segments"/>, and publishes them with one store of <c>avail-&gt;idx</c> (where Linux's
+    /// <c>virtqueue_add_sgs</c> publishes each). Each buffer is placed as <see cref="Add"/> places it (indirect when
+    /// negotiated and it has more than one segment). Follow with one <see cref="Kick"/> (or <see cref="KickPrepare"/>)
+    /// for the whole burst.
+    /// </summary>
+    /// <param name="segments">The segments of all the buffers, buffer after buffer.</param>
+    /// <param name="readablePerBuffer">Device-readable segments per buffer (first).</param>
+    /// <param name="writablePerBuffer">Device-writable segments per buffer (after the readable ones).</param>
+    /// <param name="tokens">One token per buffer; their number is the burst's size.</param>
+    /// <param name="result">
+    /// <see cref="AddResult.Added"/> when all were added; <see cref="AddResult.NoSpace"/> when the ring filled first
+    /// (the kick for readable buffers is sent as <see cref="Add"/> sends it, after the added ones are published);
+    /// <see cref="AddResult.Broken"/> when the queue is broken.
+    /// </param>
+    /// <returns>How many buffers were added, from the first.</returns>
+    /// <exception cref="ArgumentException">A buffer of no segments, or fewer segments than the tokens ask for.</exception>
+    public int AddBurst(ReadOnlySpan<GuestSegment> segments, int readablePerBuffer, int writablePerBuffer, ReadOnlySpan<TToken> tokens, out AddResult result)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(readablePerBuffer);
+        ArgumentOutOfRangeException.ThrowIfNegative(writablePerBuffer);
+        int per = readablePerBuffer + writablePerBuffer;
+        if (per == 0)
+        {
+            ThrowNoSegments();
+        }
+
+        if ((long)per * tokens.Length > segments.Length)
+        {
+            throw new ArgumentException($"{tokens.Length} buffers of {per} segments need {(long)per * tokens.Length} segments; {segments.Length} given", nameof(segments));
+        }
+
+        result = AddResult.Added;
+        int added = 0;
+        for (; added < tokens.Length; added++)
+        {
+            ReadOnlySpan<GuestSegment> buffer = segments.Slice(added * per, per);
+            result = Place(buffer[..readablePerBuffer], buffer[readablePerBuffer..], tokens[added]);
+            if (result != AddResult.Added)
+            {
+                break;
+            }
+
+            if (_numAdded + _placed == ushort.MaxValue)
+            {
+                Publish(); // it kicks, as Add does at this count: num_added must stay unambiguous in 16 bits
+            }
+        }
+
+        if (_placed > 0)
+        {
+            Publish();
+        }
+
+        if (result == AddResult.NoSpace && readablePerBuffer > 0)
+        {
+            Notify(); // Linux notifies on -ENOSPC when there are out buffers, so the device makes room
+        }
+
+        return added;
+    }
+
+    /// <summary>
+    /// Writes one buffer's descriptors and its avail ring entry at <c>avail_idx_shadow + num_added</c> without
+    /// publishing (<c>virtqueue_add_split</c> up to the <c>avail-&gt;idx</c> store).
+    /// </summary>
+    private AddResult Place(ReadOnlySpan<GuestSegment> readable, ReadOnlySpan<GuestSegment> writable, TToken token)
+    {
         if (_error is not null)
         {
             return AddResult.Broken;
@@ -197,11 +281,6 @@ public sealed unsafe class DriverQueue<TToken> : IDisposable
         int descsUsed = indirect ? 1 : total;
         if (_numFree < descsUsed)
         {
-            if (readable.Length > 0)
-            {
-                Notify(); // Linux notifies on -ENOSPC when there are out buffers, so the device makes room
-            }
-
             return AddResult.NoSpace;
         }
 
@@ -247,8 +326,19 @@ public sealed unsafe class DriverQueue<TToken> : IDisposable
         _numFree -= descsUsed;
         _state[head] = new DescState { Token = token, WritableBytes = writableBytes, InFlight = true };
         InFlight++;
+        _placed++;
+        LittleEndian.Write16(_avail + SplitRing.AvailEntryOffset((uint)((_availIdxShadow + _placed - 1) & _mask)), head);
+        return AddResult.Added;
+    }
 
-        LittleEndian.Write16(_avail + SplitRing.AvailEntryOffset((uint)(_availIdxShadow & _mask)), head);
+    /// <summary>
+    /// Publishes the buffers placed since the last publish with one release store of <c>avail-&gt;idx</c>
+    /// (<c>virtio_wmb</c> then the store).
+    /// </summary>
+    private void Publish()
+    {
+        int count = _placed;
+        _placed = 0;
         if (_numAdded == 0 && FaultPlan is not null && FaultPlan.ShouldInject(RingFaultPoint.DriverReadAvailEventBeforeAvailIdx, _queueIndex, _availIdxShadow))
         {
             // Simulates the missing full fence: avail_event is read before avail->idx is visible to the device.
@@ -256,15 +346,13 @@ public sealed unsafe class DriverQueue<TToken> : IDisposable
             _staleAvailEventPending = true;
         }
 
-        _availIdxShadow++;
-        LittleEndian.WriteIndex(_avail + SplitRing.IdxOffset, _availIdxShadow); // release: ring entry and descriptors first (virtio_wmb)
-        _numAdded++;
+        _availIdxShadow = (ushort)(_availIdxShadow + count);
+        LittleEndian.WriteIndex(_avail + SplitRing.IdxOffset, _availIdxShadow); // release: ring entries and descriptors first (virtio_wmb)
+        _numAdded += count;
         if (_numAdded == ushort.MaxValue)
         {
             Kick(); // Linux: "This is very unlikely, but theoretically possible. Kick just in case."
         }
-
-        return AddResult.Added;
     }
 
     /// <summary>
@@ -342,12 +430,73 @@ public sealed unsafe class DriverQueue<TToken> : IDisposable
             return false; // the acquire load above orders the element reads below (virtio_rmb)
         }
 
-        byte* e = _used + SplitRing.UsedElementOffset((uint)(last & _mask));
+        if (!TakeUsed(last, out token, out length))
+        {
+            return false;
+        }
+
+        _lastUsedIdx = ++last;
+        if ((_availFlagsShadow & SplitRing.AvailFlagNoInterrupt) == 0)
+        {
+            // virtio_store_mb: tell the device which entry we expect an interrupt for, before the next more_used read.
+            LittleEndian.WriteIndex(_usedEvent, last);
+            Interlocked.MemoryBarrier();
+        }
+
+        return true;
+    }
+
+    /// <summary>
+    /// Pops up to the shorter of <paramref name="tokens"/> and <paramref name="lengths"/> used elements with one read
+    /// of <c>used-&gt;idx</c>, each validated as <see cref="TryGetBuffer"/> validates it, and, while callbacks are
+    /// enabled, one write of <c>used_event = last_used_idx</c> (followed by a full fence) for the whole burst: after it
+    /// returns <c>used_event</c> is as current as after the same number of <see cref="TryGetBuffer"/> calls. A bad id
+    /// breaks the queue and ends the burst, with the good elements before it returned.
+    /// </summary>
+    /// <param name="tokens">Receives each buffer's token, from index 0.</param>
+    /// <param name="lengths">Receives the length the device wrote into each buffer.</param>
+    /// <returns>How many elements were popped (0 when none was used or the queue is broken).</returns>
+    public int GetBurst(Span<TToken> tokens, Span<uint> lengths)
+    {
+        if (_error is not null)
+        {
+            return 0;
+        }
+
+        ushort last = _lastUsedIdx;
+        int max = Math.Min(tokens.Length, lengths.Length);
+        int count = Math.Min((ushort)(LittleEndian.ReadIndex(_used + SplitRing.IdxOffset) - last), max); // acquire (virtio_rmb)
+        int n = 0;
+        while (n < count && TakeUsed((ushort)(last + n), out tokens[n], out lengths[n]))
+        {
+            n++;
+        }
+
+        if (n > 0)
+        {
+            last = _lastUsedIdx = (ushort)(last + n);
+            if ((_availFlagsShadow & SplitRing.AvailFlagNoInterrupt) == 0)
+            {
+                LittleEndian.WriteIndex(_usedEvent, last); // virtio_store_mb, once for the burst
+                Interlocked.MemoryBarrier();
+            }
+        }
+
+        return n;
+    }
+
+    /// <summary>Validates and consumes the used element at <paramref name="index"/>: its id must be a head in flight.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private bool TakeUsed(ushort index, out TToken token, out uint length)
+    {
+        byte* e = _used + SplitRing.UsedElementOffset((uint)(index & _mask));
         uint id = LittleEndian.Read32(e);
         uint len = LittleEndian.Read32(e + 4);
         if (id >= (uint)_size)
         {
             _error = new DriverRingError(DriverRingErrorKind.UsedIdOutOfRange, id);
+            token = default!;
+            length = 0;
             return false;
         }
 
@@ -355,6 +504,8 @@ public sealed unsafe class DriverQueue<TToken> : IDisposable
         if (!state.InFlight)
         {
             _error = new DriverRingError(DriverRingErrorKind.UsedIdNotAHead, id);
+            token = default!;
+            length = 0;
             return false;
         }
 
@@ -366,14 +517,6 @@ public sealed unsafe class DriverQueue<TToken> : IDisposable
 
         token = state.Token;
         Detach((ushort)id);
-        _lastUsedIdx = ++last;
-        if ((_availFlagsShadow & SplitRing.AvailFlagNoInterrupt) == 0)
-        {
-            // virtio_store_mb: tell the device which entry we expect an interrupt for, before the next more_used read.
-            LittleEndian.WriteIndex(_usedEvent, last);
-            Interlocked.MemoryBarrier();
-        }
-
         length = len;
         return true;
     }

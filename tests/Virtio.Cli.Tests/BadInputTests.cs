@@ -74,6 +74,7 @@ public sealed partial class BadInputTests : IDisposable
         { "bench ring --segments 65", "--segments 65: must be from 1 to 64" },
         { "bench ring --segments 8 --ring-size 4", "--segments 8: more than the ring size (4) without --indirect" },
         { "bench ring --event-idx maybe", "--event-idx maybe: must be true or false" },
+        { "bench ring --burst maybe", "--burst maybe: must be true or false" },
         { "bench blk --rw foo", "--rw foo: must be one of read, write, randread, randwrite" },
         { "bench blk --block-size 3", "--block-size 3: must be from 512 to 1048576" },
         { "bench blk --block-size 1000", "--block-size 1000: must be a multiple of 512" },

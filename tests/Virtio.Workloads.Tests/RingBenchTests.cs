@@ -16,4 +16,20 @@ public class RingBenchTests
         long[] runs = [.. Enumerable.Range(0, 3).Select(_ => bench.Run(warmup: 50_000).AllocatedBytes)];
         Assert.Equal([0L, 0L, 0L], runs);
     }
+
+    [Theory]
+    [InlineData(1, RingBenchMode.Poll, 32, 1)]
+    [InlineData(1, RingBenchMode.Poll, 7, 3)]
+    [InlineData(2, RingBenchMode.Poll, 32, 1)]
+    [InlineData(2, RingBenchMode.Notify, 32, 1)]
+    public void Burst_run_moves_every_buffer_and_allocates_nothing(int threads, RingBenchMode mode, int batch, int segments)
+    {
+        using var bench = new RingBench(new RingBenchOptions
+        {
+            Threads = threads, Mode = mode, Buffers = 100_003, Batch = batch, Burst = true, Segments = segments, Indirect = segments > 1,
+        });
+        RingBenchResult[] runs = [.. Enumerable.Range(0, 3).Select(_ => bench.Run(warmup: 20_000))];
+        Assert.All(runs, r => Assert.Equal(100_003, r.Buffers));
+        Assert.Contains(runs, r => r.AllocatedBytes == 0);
+    }
 }

@@ -5,7 +5,7 @@ namespace Virtio.Cli.Bench;
 // One JSON object per bench run, camelCase, through source generation; the field order is the declaration order.
 
 /// <summary><c>virtio bench ring --json</c>.</summary>
-internal sealed record RingBenchJson(int Threads, string Mode, int RingSize, int Batch, bool EventIdx, bool Indirect, int Segments,
+internal sealed record RingBenchJson(int Threads, string Mode, int RingSize, int Batch, bool Burst, bool EventIdx, bool Indirect, int Segments,
     long Buffers, double NsPerBuffer, double BuffersPerSecond, double KicksPerBuffer, double CallsPerBuffer, long AllocatedBytes);
 
 /// <summary><c>virtio bench blk --json</c>.</summary>

@@ -17,6 +17,7 @@ internal static class RingBenchCommand
         Option<int> ringSize = CliOption.RingSize($"queue size (a power of two from {CliOption.MinRingSize} to {CliOption.MaxRingSize})", 256);
         Option<long> buffers = CliOption.LargeWholeNumber("--buffers", "buffers in the measured run", 20_000_000, 1, long.MaxValue);
         Option<int> batch = CliOption.WholeNumber("--batch", "buffers added per kick decision and completed per flush (up to the ring size)", 1, 1, CliOption.MaxRingSize);
+        Option<string?> burst = CliOption.Bool("--burst", "move each batch through the burst API: one AddBurst, PopBurst, PushBurst and GetBurst per --batch buffers (true|false)", false);
         Option<string?> eventIdx = CliOption.Bool("--event-idx", "negotiate VIRTIO_RING_F_EVENT_IDX (true|false)", true);
         var indirect = new Option<bool>("--indirect") { Description = "negotiate VIRTIO_RING_F_INDIRECT_DESC" };
         Option<int> segments = CliOption.WholeNumber("--segments", "segments per buffer, 1 to 64 (indirect is used above 1)", 1, 1, 64);
@@ -24,7 +25,7 @@ internal static class RingBenchCommand
 
         var command = new Command("ring", "Driver and device on one split ring, like Linux tools/virtio/ringtest")
         {
-            threads, mode, ringSize, buffers, batch, eventIdx, indirect, segments, format.Format, format.Json,
+            threads, mode, ringSize, buffers, batch, burst, eventIdx, indirect, segments, format.Format, format.Json,
         };
         command.SetAction(parse =>
         {
@@ -41,6 +42,7 @@ internal static class RingBenchCommand
                 RingSize = parse.GetValue(ringSize),
                 Buffers = parse.GetValue(buffers),
                 Batch = parse.GetValue(batch),
+                Burst = parse.GetBoolean(burst) ?? false,
                 EventIdx = parse.GetBoolean(eventIdx) ?? true,
                 Indirect = parse.GetValue(indirect),
                 Segments = parse.GetValue(segments),
@@ -74,7 +76,7 @@ internal static class RingBenchCommand
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(result);
         var json = new RingBenchJson(
-            options.Threads, options.Mode == RingBenchMode.Poll ? "poll" : "notify", options.RingSize, options.Batch, options.EventIdx, options.Indirect,
+            options.Threads, options.Mode == RingBenchMode.Poll ? "poll" : "notify", options.RingSize, options.Batch, options.Burst, options.EventIdx, options.Indirect,
             options.Segments, result.Buffers, Math.Round(result.NsPerBuffer, 2), Math.Round(result.BuffersPerSecond), result.KicksPerBuffer,
             result.CallsPerBuffer, result.AllocatedBytes);
         JsonSerializer.Serialize(stream, json, BenchJsonContext.Default.RingBenchJson);
@@ -90,7 +92,7 @@ internal static class RingBenchCommand
         ArgumentNullException.ThrowIfNull(result);
         CultureInfo c = CultureInfo.InvariantCulture;
         output.WriteLine(string.Create(c,
-            $"ring: threads={options.Threads} mode={(options.Mode == RingBenchMode.Poll ? "poll" : "notify")} ring-size={options.RingSize} batch={options.Batch} event-idx={(options.EventIdx ? "true" : "false")} indirect={(options.Indirect ? "true" : "false")} segments={options.Segments} buffers={result.Buffers}"));
+            $"ring: threads={options.Threads} mode={(options.Mode == RingBenchMode.Poll ? "poll" : "notify")} ring-size={options.RingSize} batch={options.Batch} burst={(options.Burst ? "true" : "false")} event-idx={(options.EventIdx ? "true" : "false")} indirect={(options.Indirect ? "true" : "false")} segments={options.Segments} buffers={result.Buffers}"));
         output.WriteLine(string.Create(c, $"  ns/buffer       {result.NsPerBuffer,12:F2}"));
         output.WriteLine(string.Create(c, $"  buffers/s       {result.BuffersPerSecond,12:N0}"));
         output.WriteLine(string.Create(c, $"  kicks/buffer    {result.KicksPerBuffer,12:F5}  ({result.Kicks} kicks)"));

@@ -26,6 +26,14 @@ public sealed class RingBench : IDisposable
     private readonly GuestMemory _memory;
     private readonly SplitRingLayout _layout;
     private readonly GuestSegment[] _segments;
+
+    // Burst mode's scratch, one per side (the two threads never share one): each slot's token, the chains a device
+    // burst popped and the lengths it pushes, and the tokens and lengths a driver burst got.
+    private readonly int[] _slotTokens;
+    private readonly DescriptorChain[] _chains;
+    private readonly uint[] _deviceLengths;
+    private readonly int[] _gotTokens;
+    private readonly uint[] _gotLengths;
     private DriverQueue<int> _driver = null!;
     private SplitQueue _device = null!;
     private EventNotifier _kick = null!;
@@ -49,6 +57,12 @@ public sealed class RingBench : IDisposable
         {
             _segments[i] = new GuestSegment(DataBase + ((ulong)i * SegmentBytes), SegmentBytes);
         }
+
+        _slotTokens = [.. Enumerable.Range(0, options.RingSize)];
+        _chains = new DescriptorChain[options.Batch];
+        _deviceLengths = new uint[options.Batch];
+        _gotTokens = new int[options.RingSize];
+        _gotLengths = new uint[options.RingSize];
     }
 
     /// <summary>Runs a warm-up of <paramref name="warmup"/> buffers, then the measured run.</summary>
@@ -137,36 +151,23 @@ public sealed class RingBench : IDisposable
         while (done < total)
         {
             int n = (int)Math.Min(batch, total - done);
-            for (int i = 0; i < n; i++)
-            {
-                Add(driver, ref slot);
-            }
-
+            AddBuffers(driver, n, ref slot);
             if (driver.KickPrepare())
             {
                 kicks++;
             }
 
-            for (int i = 0; i < n; i++)
+            if (CompleteBatch(device, out bool notify) != n)
             {
-                if (device.Pop(out DescriptorChain chain) != PopResult.Chain)
-                {
-                    throw new InvalidOperationException($"device found no chain: {device.Error}");
-                }
-
-                device.Fill(chain.Head, chain.WritableLength, i);
+                throw new InvalidOperationException($"device found fewer than {n} chains: {device.Error}");
             }
 
-            device.Flush(n);
-            if (device.ShouldNotify())
+            if (notify)
             {
                 calls++;
             }
 
-            while (driver.TryGetBuffer(out _, out _))
-            {
-                done++;
-            }
+            done += GetAll(driver);
         }
 
         return (kicks, calls);
@@ -217,17 +218,10 @@ public sealed class RingBench : IDisposable
     private long DevicePollLoop(long total)
     {
         SplitQueue device = _device;
-        int batch = _options.Batch;
         long calls = 0, done = 0;
         while (done < total)
         {
-            int n = 0;
-            while (n < batch && device.Pop(out DescriptorChain chain) == PopResult.Chain)
-            {
-                device.Fill(chain.Head, chain.WritableLength, n);
-                n++;
-            }
-
+            int n = CompleteBatch(device, out bool notify);
             if (n == 0)
             {
                 CheckBroken(device);
@@ -235,9 +229,8 @@ public sealed class RingBench : IDisposable
                 continue;
             }
 
-            device.Flush(n);
             done += n;
-            if (device.ShouldNotify())
+            if (notify)
             {
                 calls++;
             }
@@ -249,7 +242,6 @@ public sealed class RingBench : IDisposable
     private long DeviceNotifyLoop(long total)
     {
         SplitQueue device = _device;
-        int batch = _options.Batch;
         long calls = 0, done = 0;
         while (done < total)
         {
@@ -257,21 +249,14 @@ public sealed class RingBench : IDisposable
             device.SetNotification(false);
             while (true)
             {
-                int n = 0;
-                while (n < batch && device.Pop(out DescriptorChain chain) == PopResult.Chain)
-                {
-                    device.Fill(chain.Head, chain.WritableLength, n);
-                    n++;
-                }
-
+                int n = CompleteBatch(device, out bool notify);
                 if (n == 0)
                 {
                     break;
                 }
 
-                device.Flush(n);
                 done += n;
-                if (device.ShouldNotify())
+                if (notify)
                 {
                     calls++;
                     _call.Signal();
@@ -301,34 +286,18 @@ public sealed class RingBench : IDisposable
         int slot = 0;
         while (done < total)
         {
-            int n = 0;
             while (added < total && driver.NumFree >= DescriptorsPerBuffer)
             {
-                Add(driver, ref slot);
-                added++;
-                n++;
-                if (n == batch)
+                int n = (int)Math.Min(Math.Min(batch, total - added), driver.NumFree / DescriptorsPerBuffer);
+                AddBuffers(driver, n, ref slot);
+                added += n;
+                if (driver.KickPrepare())
                 {
-                    if (driver.KickPrepare())
-                    {
-                        kicks++;
-                    }
-
-                    n = 0;
+                    kicks++;
                 }
             }
 
-            if (n > 0 && driver.KickPrepare())
-            {
-                kicks++;
-            }
-
-            int got = 0;
-            while (driver.TryGetBuffer(out _, out _))
-            {
-                got++;
-            }
-
+            int got = GetAll(driver);
             done += got;
             if (got == 0)
             {
@@ -339,9 +308,6 @@ public sealed class RingBench : IDisposable
 
                 Thread.SpinWait(1); // a pause, never a yield: both sides own a core, as in ringbase
             }
-            else
-            {
-                }
         }
 
         return kicks;
@@ -356,29 +322,15 @@ public sealed class RingBench : IDisposable
         driver.DisableCallbacks();
         while (done < total)
         {
-            int n = 0;
             while (added < total && driver.NumFree >= DescriptorsPerBuffer)
             {
-                Add(driver, ref slot);
-                added++;
-                if (++n == batch)
-                {
-                    driver.Kick();
-                    n = 0;
-                }
-            }
-
-            if (n > 0)
-            {
+                int n = (int)Math.Min(Math.Min(batch, total - added), driver.NumFree / DescriptorsPerBuffer);
+                AddBuffers(driver, n, ref slot);
+                added += n;
                 driver.Kick();
             }
 
-            int got = 0;
-            while (driver.TryGetBuffer(out _, out _))
-            {
-                got++;
-            }
-
+            int got = GetAll(driver);
             done += got;
             if (got == 0 && done < total)
             {
@@ -407,17 +359,97 @@ public sealed class RingBench : IDisposable
 
     private int DescriptorsPerBuffer => _options.Indirect && _options.Segments > 1 ? 1 : _options.Segments;
 
-    private void Add(DriverQueue<int> driver, ref int slot)
+    /// <summary>Adds <paramref name="n"/> buffers from <paramref name="slot"/> on: one <c>Add</c> each, or bursts.</summary>
+    private void AddBuffers(DriverQueue<int> driver, int n, ref int slot)
     {
         int segs = _options.Segments;
-        ReadOnlySpan<GuestSegment> all = _segments.AsSpan(slot * segs, segs);
-        AddResult r = driver.Add(all[..1], all[1..], slot);
-        if (r != AddResult.Added)
+        while (n > 0)
         {
-            throw new InvalidOperationException($"driver add failed: {r} {driver.Error}");
+            if (_options.Burst)
+            {
+                // One burst per run of slots that does not wrap: the segments of consecutive slots are consecutive.
+                int run = Math.Min(n, _options.RingSize - slot);
+                if (driver.AddBurst(_segments.AsSpan(slot * segs, run * segs), 1, segs - 1, _slotTokens.AsSpan(slot, run), out AddResult r) != run)
+                {
+                    throw new InvalidOperationException($"driver add failed: {r} {driver.Error}");
+                }
+
+                n -= run;
+                slot = slot + run == _options.RingSize ? 0 : slot + run;
+            }
+            else
+            {
+                ReadOnlySpan<GuestSegment> all = _segments.AsSpan(slot * segs, segs);
+                AddResult r = driver.Add(all[..1], all[1..], slot);
+                if (r != AddResult.Added)
+                {
+                    throw new InvalidOperationException($"driver add failed: {r} {driver.Error}");
+                }
+
+                n--;
+                slot = slot + 1 == _options.RingSize ? 0 : slot + 1;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Pops and completes up to a batch of chains, each with the length of its writable part, and decides on a
+    /// notification: a pop, fill per chain and one flush, or one burst pop and one burst push.
+    /// </summary>
+    private int CompleteBatch(SplitQueue device, out bool notify)
+    {
+        if (_options.Burst)
+        {
+            DescriptorChain[] chains = _chains;
+            uint[] lengths = _deviceLengths;
+            int popped = device.PopBurst(chains, out _);
+            for (int i = 0; i < popped; i++)
+            {
+                lengths[i] = chains[i].WritableLength;
+            }
+
+            notify = popped > 0 && device.PushBurst(chains.AsSpan(0, popped), lengths.AsSpan(0, popped));
+            return popped;
         }
 
-        slot = slot + 1 == _options.RingSize ? 0 : slot + 1;
+        int batch = _options.Batch;
+        int n = 0;
+        while (n < batch && device.Pop(out DescriptorChain chain) == PopResult.Chain)
+        {
+            device.Fill(chain.Head, chain.WritableLength, n);
+            n++;
+        }
+
+        if (n > 0)
+        {
+            device.Flush(n);
+        }
+
+        notify = n > 0 && device.ShouldNotify();
+        return n;
+    }
+
+    /// <summary>Takes every used buffer the driver finds: one <c>TryGetBuffer</c> each, or bursts.</summary>
+    private int GetAll(DriverQueue<int> driver)
+    {
+        int got = 0;
+        if (_options.Burst)
+        {
+            int n;
+            while ((n = driver.GetBurst(_gotTokens, _gotLengths)) > 0)
+            {
+                got += n;
+            }
+
+            return got;
+        }
+
+        while (driver.TryGetBuffer(out _, out _))
+        {
+            got++;
+        }
+
+        return got;
     }
 
     private static void CheckBroken(SplitQueue device)

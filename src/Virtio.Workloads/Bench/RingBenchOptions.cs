@@ -34,6 +34,12 @@ public sealed record RingBenchOptions
     /// <summary>Buffers the driver adds before it considers a kick, and the device completes before it flushes.</summary>
     public int Batch { get; init; } = 1;
 
+    /// <summary>
+    /// Move each batch through the burst API (<c>AddBurst</c>, <c>PopBurst</c>, <c>PushBurst</c>, <c>GetBurst</c>): one
+    /// index publish or read and one notification decision per <see cref="Batch"/> buffers, instead of one call per buffer.
+    /// </summary>
+    public bool Burst { get; init; }
+
     /// <summary>Negotiate VIRTIO_RING_F_EVENT_IDX.</summary>
     public bool EventIdx { get; init; } = true;
 

@@ -26,6 +26,45 @@ public class HotPathAllocationTests
         Assert.Equal(0, allocated);
     }
 
+    [Theory]
+    [InlineData(true, false, 1)]
+    [InlineData(false, false, 1)]
+    [InlineData(true, true, 3)]
+    public void Burst_add_kick_pop_push_get_allocates_nothing(bool eventIdx, bool indirect, int segments)
+    {
+        const int Burst = 16;
+        using var h = new RingHarness(size: 64, eventIdx, indirect);
+        GuestSegment[] segs = [.. Enumerable.Range(0, Burst * segments).Select(_ => h.Buffer(32))];
+        var tokens = new int[Burst];
+        var lengths = new uint[Burst];
+        var chains = new DescriptorChain[Burst];
+        int Cycles(int n)
+        {
+            int bad = 0;
+            for (int i = 0; i < n; i++)
+            {
+                bad += h.Driver.AddBurst(segs, 1, segments - 1, tokens, out _) == Burst ? 0 : 1;
+                h.Driver.Kick();
+                int popped = h.Device.PopBurst(chains, out _);
+                for (int j = 0; j < popped; j++)
+                {
+                    lengths[j] = chains[j].WritableLength;
+                }
+
+                h.Device.PushBurst(chains.AsSpan(0, popped), lengths.AsSpan(0, popped));
+                bad += h.Driver.GetBurst(tokens, lengths) == Burst && popped == Burst ? 0 : 1;
+            }
+
+            return bad;
+        }
+
+        Assert.Equal(0, Cycles(1000));
+        int bad = 0;
+        long allocated = SteadyState.AllocatedBytes(() => bad += Cycles(10_000));
+        Assert.Equal(0, bad);
+        Assert.Equal(0, allocated);
+    }
+
     [Fact]
     public void Notification_toggling_and_callbacks_allocate_nothing()
     {
