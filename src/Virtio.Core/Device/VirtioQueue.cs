@@ -115,10 +115,17 @@ public sealed class VirtioQueue
     /// <returns>How many chains were popped; fewer than asked when the ring ran out or a chain broke the device.</returns>
     public int TryPopBurst(Span<DescriptorChain> chains)
     {
-        int count = 0;
-        while (count < chains.Length && TryPop(out chains[count]))
+        // One avail->idx read for the burst (SplitQueue.PopBurst); a bad chain broke the device and ends the burst.
+        int count = Ring.PopBurst(chains, out _);
+        if (count > 0)
         {
-            count++;
+            long stamp = _handling ? RunTimestamp() : _device.PopTimestamp();
+            for (int i = 0; i < count; i++)
+            {
+                _popTimestamps[chains[i].Head] = stamp;
+            }
+
+            _inFlight += count;
         }
 
         return count;
