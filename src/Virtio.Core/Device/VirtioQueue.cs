@@ -302,6 +302,7 @@ public sealed class VirtioQueue
         Array.Clear(_popTimestamps);
         _inFlight = 0;
         _notifyPending = false;
+        _polled = false; // a ring started again asks for kicks until a poller takes it
     }
 
     private bool CompleteLocked(in DescriptorChain chain, uint length)
