@@ -28,7 +28,7 @@ public sealed class BlkServeOptions : VhostUserServeOptions
         (ImagePath is null) == (MemoryBytes == 0) ? (ImagePath is null ? "give --image FILE or --memory SIZE" : "give --image or --memory, not both")
         : MemoryBytes % 512 != 0 ? $"--memory {MemoryBytes}: not a size in whole 512-byte sectors"
         : NumQueues is < 1 or > 64 ? $"--num-queues {NumQueues}: must be from 1 to 64"
-        : base.Validate();
+        : base.Validate() ?? CheckFaultRing(NumQueues);
 
     /// <summary>
     /// Parses a disk size as <c>--memory</c> takes it: bytes, or a number with a K, M, G or T suffix (binary

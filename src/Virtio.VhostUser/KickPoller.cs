@@ -8,8 +8,12 @@ namespace Virtio.VhostUser;
 /// epoll handler). No thread-pool thread blocks in <c>read</c>.
 /// </summary>
 /// <remarks>
-/// <see cref="SetKick"/> returns only once the poll thread has stopped using the previous descriptor and is outside
-/// any kick handler for that ring, so the caller may close it and stop the ring.
+/// <para>With a busy-poll target, a kick starts a polling spell (Linux vhost's <c>vhost_net_busy_poll</c>, DPDK's vhost
+/// PMD): the thread serves every watched ring in turn without waiting, notifications left off, until no ring has moved
+/// for the idle time, a watched descriptor changes or the poller stops; then it ends the spell on each ring (which
+/// re-enables notifications and re-checks) and sleeps in <c>poll</c> again.</para>
+/// <para><see cref="SetKick"/> returns only once the poll thread has stopped using the previous descriptor and is outside
+/// any kick handler for that ring, so the caller may close it and stop the ring.</para>
 /// </remarks>
 internal sealed class KickPoller : IDisposable
 {
@@ -17,6 +21,8 @@ internal sealed class KickPoller : IDisposable
     private readonly bool[] _faulted;
     private readonly Action<int> _onKick;
     private readonly Action<int> _onBadKick;
+    private readonly IBusyPollTarget? _pollTarget;
+    private readonly long _pollIdleMs;
     private readonly FileDescriptor _stop = EventFd.Create();
     private readonly FileDescriptor _wake = EventFd.Create();
     private readonly Poller.Entry[] _entries;
@@ -28,8 +34,10 @@ internal sealed class KickPoller : IDisposable
     private volatile bool _exited;
     private long _allocated;
 
-    public KickPoller(int queueCount, Action<int> onKick, Action<int> onBadKick, string name)
+    public KickPoller(int queueCount, Action<int> onKick, Action<int> onBadKick, string name, IBusyPollTarget? pollTarget = null, TimeSpan pollIdle = default)
     {
+        _pollTarget = pollTarget;
+        _pollIdleMs = Math.Max(1, (long)pollIdle.TotalMilliseconds);
         _kicks = new FileDescriptor?[queueCount];
         _faulted = new bool[queueCount];
         _entries = new Poller.Entry[queueCount + 2];
@@ -42,6 +50,9 @@ internal sealed class KickPoller : IDisposable
 
     /// <summary>Kicks handed to the device.</summary>
     public long Kicks { get; private set; }
+
+    /// <summary>Busy-poll spells ended (each with notifications re-enabled on every ring it polled).</summary>
+    public long PollSpells { get; private set; }
 
     /// <summary>Bytes the poll thread allocated so far (sampled after each kick's handler): the device side's per-request cost.</summary>
     public long AllocatedBytes => Volatile.Read(ref _allocated);
@@ -95,6 +106,58 @@ internal sealed class KickPoller : IDisposable
 
         _stop.Dispose();
         _wake.Dispose();
+    }
+
+    /// <summary>
+    /// Serves the watched rings (entries 2..count) in turn until none moved for the idle time, or the stop or wake
+    /// eventfd is readable (looked at every 256 rounds: a poll(0) per round would cost more than a round); then ends
+    /// the spell on each ring.
+    /// </summary>
+    private void BusyPoll(int count)
+    {
+        IBusyPollTarget target = _pollTarget!;
+        Span<Poller.Entry> control = stackalloc Poller.Entry[2];
+        long lastWork = Environment.TickCount64;
+        bool worked = false;
+        for (int round = 1; ; round++)
+        {
+            for (int i = 2; i < count; i++)
+            {
+                worked |= target.Poll(_entryQueue[i]);
+            }
+
+            if ((round & 255) != 0)
+            {
+                continue;
+            }
+
+            long now = Environment.TickCount64;
+            if (worked)
+            {
+                lastWork = now;
+                worked = false;
+            }
+            else if (now - lastWork >= _pollIdleMs)
+            {
+                break;
+            }
+
+            Volatile.Write(ref _allocated, GC.GetAllocatedBytesForCurrentThread());
+            control[0] = new Poller.Entry(_stop.Value);
+            control[1] = new Poller.Entry(_wake.Value);
+            if (Poller.Wait(control, 0) > 0)
+            {
+                break; // stop, or the set changed: end the spell before the set is rebuilt
+            }
+        }
+
+        for (int i = 2; i < count; i++)
+        {
+            target.EndPoll(_entryQueue[i]);
+        }
+
+        PollSpells++;
+        Volatile.Write(ref _allocated, GC.GetAllocatedBytesForCurrentThread());
     }
 
     private void Run()
@@ -157,6 +220,11 @@ internal sealed class KickPoller : IDisposable
                     Kicks++;
                     _onKick(queue);
                     Volatile.Write(ref _allocated, GC.GetAllocatedBytesForCurrentThread());
+                }
+
+                if (_pollTarget is not null)
+                {
+                    BusyPoll(count);
                 }
             }
         }

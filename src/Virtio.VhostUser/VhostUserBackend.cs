@@ -25,7 +25,7 @@ namespace Virtio.VhostUser;
 /// first, oldest first, so that the guest sees each completed once.</para>
 /// <para>Out of scope: dirty-page logging and migration, the back-end-initiated channel, postcopy.</para>
 /// </remarks>
-public sealed class VhostUserBackend : IDisposable
+public sealed class VhostUserBackend : IDisposable, IBusyPollTarget
 {
     private const VhostUserProtocolFeature SupportedProtocolFeatures =
         VhostUserProtocolFeature.MultiQueue | VhostUserProtocolFeature.ReplyAck
@@ -65,7 +65,8 @@ public sealed class VhostUserBackend : IDisposable
             Device.Queues[i].Call = _options.WrapCall?.Invoke(i, _vrings[i].Call) ?? _vrings[i].Call;
         }
 
-        _poller = new KickPoller(_vrings.Length, OnKick, OnBadKick, Name + "-kick");
+        ArgumentOutOfRangeException.ThrowIfNegative(_options.PollIdle.Ticks, nameof(options));
+        _poller = new KickPoller(_vrings.Length, OnKick, OnBadKick, Name + "-kick", _options.PollIdle > TimeSpan.Zero ? this : null, _options.PollIdle);
     }
 
     /// <summary>The device served.</summary>
@@ -85,6 +86,9 @@ public sealed class VhostUserBackend : IDisposable
 
     /// <summary>Why the last connection ended (null while serving, or after a clean end of file).</summary>
     public string? CloseReason { get; private set; }
+
+    /// <summary>Busy-poll spells the kick thread ended, notifications back on (<see cref="VhostUserBackendOptions.PollIdle"/>); 0 when it does not poll.</summary>
+    public long PollSpells => _poller.PollSpells;
 
     /// <summary>Bytes allocated by the kick thread, where the device serves requests (for allocation tests).</summary>
     internal long KickThreadAllocatedBytes => _poller.AllocatedBytes;
@@ -992,9 +996,27 @@ public sealed class VhostUserBackend : IDisposable
 
     private void OnKick(int index)
     {
+        if (_options.PollIdle > TimeSpan.Zero)
+        {
+            Device.Queues[index].Polled = true; // a polling spell follows: the kick's handler run leaves notifications off
+        }
+
+        ServeRing(index, poll: false);
+    }
+
+    private void ServeRing(int index, bool poll)
+    {
         try
         {
-            Device.Notify(index);
+            if (poll)
+            {
+                Device.Poll(index);
+            }
+            else
+            {
+                Device.Notify(index);
+            }
+
             if (Device.IsBroken)
             {
                 SignalError();
@@ -1007,6 +1029,22 @@ public sealed class VhostUserBackend : IDisposable
             Device.DeviceError($"internal error on ring {index}: {e.Message}");
             SignalError();
         }
+    }
+
+    bool IBusyPollTarget.Poll(int index)
+    {
+        VirtioQueue queue = Device.Queues[index];
+        ushort before = queue.Ring.LastAvailIdx;
+        queue.Polled = true;
+        ServeRing(index, poll: true);
+        return queue.Ring.LastAvailIdx != before;
+    }
+
+    void IBusyPollTarget.EndPoll(int index)
+    {
+        Device.Queues[index].Polled = false;
+        Interlocked.MemoryBarrier(); // against a producer that published a frame and then read Polled (VirtioNetDevice)
+        ServeRing(index, poll: true); // the handler runs unpolled: notifications back on, the ring re-checked
     }
 
     private void OnBadKick(int index) => VhostUserLog.BadKick(_logger, Name, index);

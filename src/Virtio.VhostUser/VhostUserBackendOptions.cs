@@ -21,6 +21,14 @@ public sealed class VhostUserBackendOptions
     /// </summary>
     public Func<int, IEventNotifier, IEventNotifier>? WrapCall { get; init; }
 
+    /// <summary>
+    /// Busy-poll the rings (as Linux vhost with <c>busyloop_timeout</c> and DPDK's vhost PMD do) for this long after the
+    /// last work before re-enabling notifications and sleeping on the kick eventfds again; zero (the default) sleeps
+    /// after each kick's work. While polling, the driver's kicks are suppressed (EVENT_IDX: <c>avail_event</c> is
+    /// left behind; otherwise <c>VRING_USED_F_NO_NOTIFY</c>) and the poll thread takes a core.
+    /// </summary>
+    public TimeSpan PollIdle { get; init; }
+
     /// <summary>Where logs go; nothing is logged when null.</summary>
     public ILoggerFactory? LoggerFactory { get; init; }
 }

@@ -49,6 +49,12 @@ public abstract class VhostUserServeOptions
         !SplitRing.IsValidSize(QueueSize) ? $"--queue-size {QueueSize}: must be a power of two from 1 to {SplitRing.MaxQueueSize}"
         : UnixSocketPath.CheckLength("--socket", Socket);
 
+    /// <summary>Why <see cref="Fault"/> names a ring the device does not have (it has <paramref name="rings"/>), or null.</summary>
+    private protected string? CheckFaultRing(int rings) =>
+        Fault is { Rings: DeviceFaultRings.One } && Fault.Ring >= rings
+            ? $"--fault {Fault}: ring {Fault.Ring} does not exist (the device has rings 0 to {rings - 1})"
+            : null;
+
     /// <summary>Throws when <see cref="Validate"/> refuses the settings.</summary>
     internal void ThrowIfInvalid()
     {

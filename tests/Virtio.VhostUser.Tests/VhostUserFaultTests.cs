@@ -45,9 +45,32 @@ public sealed class VhostUserFaultTests
     }
 
     [Theory]
+    [InlineData("drop-kick:3", "0,1,2,3")]
+    [InlineData("drop-kick:3:tx", "1,3")]
+    [InlineData("drop-call:3:rx", "0,2")]
+    [InlineData("drop-call:3:2", "2")]
+    public void A_ring_suffix_limits_the_fault_to_those_rings(string text, string rings)
+    {
+        Assert.True(DeviceFaultSpec.TryParse(text, out DeviceFaultSpec? spec));
+        Assert.Equal(text, spec!.ToString());
+        int[] chosen = [.. Enumerable.Range(0, 4).Where(spec.AppliesTo)];
+        Assert.Equal(rings, string.Join(',', chosen));
+        var channel = new Virtio.Notifications.EventNotifier();
+        for (int ring = 0; ring < 4; ring++)
+        {
+            bool wrapped = !ReferenceEquals(channel, spec.WrapCall(ring, channel));
+            Assert.Equal(spec.Kind == DeviceFaultKind.DropCall && chosen.Contains(ring), wrapped);
+        }
+    }
+
+    [Theory]
     [InlineData("drop-kick")]
     [InlineData("drop-kick:0")]
     [InlineData("drop-kick:x")]
     [InlineData("lose-kick:3")]
+    [InlineData("drop-kick:3:up")]
+    [InlineData("drop-kick:3:-1")]
+    [InlineData("drop-kick:3:tx:1")]
+    [InlineData("stall-backend:3:1")]
     public void A_malformed_fault_spec_is_refused(string text) => Assert.False(DeviceFaultSpec.TryParse(text, out _));
 }

@@ -213,6 +213,59 @@ public sealed class VhostUserNetTests
         }
     }
 
+    [Fact]
+    public void The_generator_fills_the_rx_buffers_of_every_queue_pair()
+    {
+        using var generator = new GeneratorNetBackend(frameSize: 100, queuePairs: 2);
+        using var rig = new NetFrontEndRig(generator, queuePairs: 2);
+        rig.PostRx(4, Buffer, pair: 0);
+        rig.PostRx(4, Buffer, pair: 1);
+        for (int i = 0; i < 4; i++)
+        {
+            Assert.Equal(100, rig.Receive(pair: 0).Length);
+            Assert.Equal(100, rig.Receive(pair: 1).Length);
+        }
+
+        Assert.True(rig.Device.QueuePairStatistics(0).RxPackets >= 4 && rig.Device.QueuePairStatistics(1).RxPackets >= 4);
+    }
+
+    [Fact]
+    public void A_polling_device_takes_frames_the_driver_did_not_kick_for()
+    {
+        var discard = new DiscardNetBackend();
+        using var rig = new NetFrontEndRig(discard, pollIdle: TimeSpan.FromSeconds(30));
+        rig.Send(NetFrontEndRig.Frame(64, seed: 1)); // the kick that starts the polling spell
+        rig.NextUsed(1);
+
+        // EVENT_IDX: the polling device left avail_event behind, so the driver's kick decision says no kick.
+        Assert.False(rig.SendWithoutKick(NetFrontEndRig.Frame(64, seed: 2)));
+        rig.NextUsed(1);
+        Assert.Equal(2, discard.Frames);
+    }
+
+    [Fact]
+    public void A_polling_device_asks_for_kicks_again_once_idle()
+    {
+        var discard = new DiscardNetBackend();
+        using var rig = new NetFrontEndRig(discard, pollIdle: TimeSpan.FromMilliseconds(50));
+        rig.Send(NetFrontEndRig.Frame(64, seed: 1));
+        rig.NextUsed(1);
+
+        // The spell ends after 50 ms without frames: avail_event moves to avail->idx again (notifications on).
+        var deadline = System.Diagnostics.Stopwatch.StartNew();
+        while (rig.Backend.PollSpells == 0)
+        {
+            Assert.True(deadline.Elapsed < TimeSpan.FromSeconds(30), "the polling spell never ended");
+            Thread.Yield();
+        }
+
+        Assert.True(rig.Device.Queues[1].Ring.NotificationEnabled);
+        Assert.False(rig.Device.Queues[1].Polled);
+        Assert.True(rig.SendWithoutKick(NetFrontEndRig.Frame(64, seed: 2)));
+        rig.Queue(1).Notify();
+        rig.NextUsed(1);
+    }
+
     [Theory]
     [InlineData("loopback", NetBackendKind.Loopback)]
     [InlineData("discard", NetBackendKind.Discard)]

@@ -8,13 +8,13 @@
 #                      device between two real virtio_net drivers; tshark finds the echo request and reply in the pcap.
 #   --queue-pairs 2    one guest, -smp 2, `-netdev vhost-user,queues=2` and `virtio-net-pci,mq=on`, on the loopback
 #                      backend; it sends from each vCPU (taskset), and serve's stats must show both pairs carried frames.
-#   --fault SPEC       drop-kick:N: one guest on the loopback backend floods pings (a static ARP entry: no wait for
+#   --fault SPEC       (CI targets the ring: drop-kick:N:tx, drop-call:N:rx) drop-kick:N: one guest on the loopback backend floods pings (a static ARP entry: no wait for
 #                      replies); a lost tx kick fills the ring and Linux's virtnet_tx_timeout logs "TX timeout on queue"
 #                      on the console. drop-call:N: one guest that only receives, from the generator backend; a lost rx
 #                      interrupt stops its rx counter for good. Either way serve's watchdog must log the verdict.
 # Needs qemu-system-x86, busybox-static, cpio, Debian's linux-image ($KERNEL_CACHE, /boot, or apt-get download), and
 # tshark for the default mode. Exit: 0 passed, 1 failed, 3 skipped (a package is missing).
-# Usage: tests/qemu/vhost-user-net.sh [--queue-pairs 1|2] [--fault drop-kick:N|drop-call:N] [--keep]
+# Usage: tests/qemu/vhost-user-net.sh [--queue-pairs 1|2] [--fault drop-kick:N[:tx]|drop-call:N[:rx]] [--keep]
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 pairs=1; fault=; keep=
@@ -23,7 +23,7 @@ while [ $# -gt 0 ]; do
     --queue-pairs) pairs=$2; shift 2 ;;
     --fault) fault=$2; shift 2 ;;
     --keep) keep=1; shift ;;
-    *) echo "usage: $0 [--queue-pairs 1|2] [--fault drop-kick:N|drop-call:N] [--keep]" >&2; exit 2 ;;
+    *) echo "usage: $0 [--queue-pairs 1|2] [--fault drop-kick:N[:tx]|drop-call:N[:rx]] [--keep]" >&2; exit 2 ;;
   esac
 done
 case ${fault%%:*} in

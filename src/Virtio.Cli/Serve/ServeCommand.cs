@@ -68,15 +68,19 @@ internal static class ServeCommand
         var pcap = CliOption.OutputFile("--pcap", "capture every frame either way to this pcap file (tshark reads it)");
         var queuePairs = CliOption.WholeNumber("--queue-pairs", "rx/tx queue pairs (VIRTIO_NET_F_MQ above 1; QEMU: -netdev vhost-user,queues=N and virtio-net-pci,mq=on)", 1, 1, 64);
         var stats = new Option<bool>("--stats") { Description = "print frame and byte counters and rates once a second, and on exit" };
-        Common netCommon = Common.Create(moreFaults: null);
+        Common netCommon = Common.Create(moreFaults: null, rxTx: true);
+        var poll = new Option<bool>("--poll")
+        {
+            Description = "busy-poll the rings with the driver's kicks suppressed, as DPDK's vhost and Linux vhost busy-poll do (a core spins while frames come; after 1 s without any, notifications go back on and the thread sleeps on kicks)",
+        };
         var net = new Command("net", "Serve virtio-net (the data path; QEMU keeps the control queue and config) over vhost-user until interrupted")
         {
-            netCommon.Socket, netCommon.Connect, backend, pcap, queuePairs, netCommon.QueueSize, stats, netCommon.Once, netCommon.Fault, netCommon.StallTimeout,
+            netCommon.Socket, netCommon.Connect, backend, pcap, queuePairs, netCommon.QueueSize, stats, poll, netCommon.Once, netCommon.Fault, netCommon.StallTimeout,
         };
         net.SetAction(parse => Run(parse, "net", (status, logging, stop) => VhostUserNetServer.Serve(
             new NetServeOptions
             {
-                Backend = parse.GetValue(backend)!, PcapPath = parse.GetValue(pcap), QueuePairs = parse.GetValue(queuePairs), StatsInterval = parse.GetValue(stats) ? TimeSpan.FromSeconds(1) : null,
+                Backend = parse.GetValue(backend)!, PcapPath = parse.GetValue(pcap), QueuePairs = parse.GetValue(queuePairs), StatsInterval = parse.GetValue(stats) ? TimeSpan.FromSeconds(1) : null, PollIdle = parse.GetValue(poll) ? TimeSpan.FromSeconds(1) : TimeSpan.Zero,
                 Socket = parse.GetValue(netCommon.Socket)!, Connect = parse.GetValue(netCommon.Connect), Once = parse.GetValue(netCommon.Once), QueueSize = parse.GetValue(netCommon.QueueSize),
                 Fault = parse.GetValue(netCommon.Fault), StallTimeout = TimeSpan.FromSeconds(parse.GetValue(netCommon.StallTimeout)), LoggerFactory = logging, Status = status,
             },
@@ -114,32 +118,40 @@ internal static class ServeCommand
         }
     }
 
-    /// <summary>--fault: drop-kick:N and drop-call:N, and the device's own kinds described by <paramref name="more"/>.</summary>
-    private static Option<DeviceFaultSpec?> FaultOption(string? more) => new("--fault")
+    /// <summary>
+    /// --fault: drop-kick:N and drop-call:N, each for every ring or one (<c>:INDEX</c>; with <paramref name="rxTx"/>
+    /// also <c>:rx</c>/<c>:tx</c>, virtio-net's even and odd rings), and the device's own kinds described by <paramref name="more"/>.
+    /// </summary>
+    private static Option<DeviceFaultSpec?> FaultOption(string? more, bool rxTx)
     {
-        Description = "inject a fault: drop-kick:N, drop-call:N (the N-th on each queue is lost)" + (more is null ? string.Empty : " or " + more),
-        CustomParser = r =>
+        string ring = rxTx ? "[:rx|:tx|:RING]" : "[:RING]";
+        return new("--fault")
         {
-            string text = r.Tokens.Count == 0 ? string.Empty : r.Tokens[0].Value;
-            if (DeviceFaultSpec.TryParse(text, out DeviceFaultSpec? spec) && (more is not null || spec!.Kind != DeviceFaultKind.StallBackend))
+            Description = $"inject a fault: drop-kick:N{ring}, drop-call:N{ring} (the N-th on each chosen ring, every ring without a suffix, is lost)" + (more is null ? string.Empty : " or " + more),
+            CustomParser = r =>
             {
-                return spec;
-            }
+                string text = r.Tokens.Count == 0 ? string.Empty : r.Tokens[0].Value;
+                if (DeviceFaultSpec.TryParse(text, out DeviceFaultSpec? spec) && (more is not null || spec!.Kind != DeviceFaultKind.StallBackend)
+                    && (rxTx || spec!.Rings is not (DeviceFaultRings.Rx or DeviceFaultRings.Tx)))
+                {
+                    return spec;
+                }
 
-            r.AddError($"--fault {text}: must be drop-kick:N, drop-call:N{(more is null ? string.Empty : " or stall-backend:N")} with N from 1");
-            return null;
-        },
-    };
+                r.AddError($"--fault {text}: must be drop-kick:N{ring}, drop-call:N{ring}{(more is null ? string.Empty : " or stall-backend:N")} with N from 1");
+                return null;
+            },
+        };
+    }
 
     /// <summary>The options both devices take.</summary>
     private sealed record Common(Option<string> Socket, Option<bool> Connect, Option<int> QueueSize, Option<bool> Once, Option<DeviceFaultSpec?> Fault, Option<double> StallTimeout)
     {
-        public static Common Create(string? moreFaults) => new(
+        public static Common Create(string? moreFaults, bool rxTx = false) => new(
             new Option<string>("--socket") { Description = "the vhost-user Unix socket path", Required = true },
             new Option<bool>("--connect") { Description = "connect to a front-end listening on --socket (QEMU server=on) instead of listening" },
             CliOption.WholeNumber("--queue-size", "the largest ring the front-end may set: a power of two", 1024, 1, CliOption.MaxRingSize),
             new Option<bool>("--once") { Description = "serve one connection, then exit" },
-            FaultOption(moreFaults),
+            FaultOption(moreFaults, rxTx),
             CliOption.Seconds("--stall-timeout", "seconds without progress, work outstanding, before the watchdog logs its diagnosis", 5, 0, 3600, minExclusive: true));
     }
 }

@@ -328,6 +328,19 @@ public abstract class VirtioDevice : IDisposable
     }
 
     /// <summary>
+    /// Serves a queue without a kick, on the caller's thread: one round of a busy-polling device (Linux vhost's
+    /// <c>vhost_net_busy_poll</c>, DPDK's vhost PMD). Set <see cref="VirtioQueue.Polled"/> first so that the handler
+    /// leaves notifications off; an index past the last queue is ignored.
+    /// </summary>
+    public void Poll(int queueIndex)
+    {
+        if ((uint)queueIndex < (uint)_queues.Length && CanProcess)
+        {
+            _queues[queueIndex].Handle();
+        }
+    }
+
+    /// <summary>
     /// Serves every queue whose kick channel is set (inline processing): kicks that a delaying channel delivered
     /// after the fact, or that arrived before the device was live.
     /// </summary>
@@ -443,7 +456,7 @@ public abstract class VirtioDevice : IDisposable
                 HandleChain(queue, chain);
             }
         }
-        while (CanProcess && ring.EnableNotificationAndRecheck());
+        while (CanProcess && !queue.Polled && ring.EnableNotificationAndRecheck());
     }
 
     /// <summary>Handles one popped chain; complete it now or later with <see cref="VirtioQueue.Complete"/>.</summary>

@@ -24,6 +24,7 @@ public sealed class VirtioQueue
     private bool _notifyPending;
     private bool _runStamped;
     private long _runStamp;
+    private volatile bool _polled;
 
     internal VirtioQueue(VirtioDevice device, SplitQueue ring)
     {
@@ -70,6 +71,20 @@ public sealed class VirtioQueue
         }
     }
 
+    /// <summary>
+    /// The device's thread busy-polls this queue (<see cref="VirtioDevice.Poll"/>, as Linux vhost's busy-poll loop
+    /// and DPDK's vhost PMD): handlers leave the driver's notifications off when they have drained the ring instead of
+    /// re-enabling them, and a receive queue with too few buffers waits for the next poll rather than asking for a
+    /// kick. To stop polling, clear it and serve the queue once more: that handler run re-enables notifications and
+    /// re-checks the ring (<see cref="SplitQueue.EnableNotificationAndRecheck"/>), so no buffer is missed before the
+    /// thread sleeps on the kick channel.
+    /// </summary>
+    public bool Polled
+    {
+        get => _polled;
+        set => _polled = value;
+    }
+
     /// <summary>Used-buffer notifications this queue sent.</summary>
     public long Notifications { get; private set; }
 
@@ -91,6 +106,29 @@ public sealed class VirtioQueue
             default: // empty, or broken (the ring's Broken event already made it a device error)
                 return false;
         }
+    }
+
+    /// <summary>
+    /// Pops up to <c>chains.Length</c> available chains (a burst, as DPDK's <c>rte_vhost_dequeue_burst</c>), each
+    /// validated as <see cref="TryPop"/> validates it. Call only from the queue's handler.
+    /// </summary>
+    /// <returns>How many chains were popped; fewer than asked when the ring ran out or a chain broke the device.</returns>
+    public int TryPopBurst(Span<DescriptorChain> chains)
+    {
+        // One avail->idx read for the burst (SplitQueue.PopBurst); a bad chain broke the device and ends the burst.
+        int count = Ring.PopBurst(chains, out _);
+        if (count > 0)
+        {
+            long stamp = _handling ? RunTimestamp() : _device.PopTimestamp();
+            for (int i = 0; i < count; i++)
+            {
+                _popTimestamps[chains[i].Head] = stamp;
+            }
+
+            _inFlight += count;
+        }
+
+        return count;
     }
 
     /// <summary>
@@ -264,6 +302,7 @@ public sealed class VirtioQueue
         Array.Clear(_popTimestamps);
         _inFlight = 0;
         _notifyPending = false;
+        _polled = false; // a ring started again asks for kicks until a poller takes it
     }
 
     private bool CompleteLocked(in DescriptorChain chain, uint length)

@@ -66,6 +66,14 @@ public sealed partial class VirtioNetDevice
             return EnqueueResult.Accepted;
         }
 
+        // A polled rx queue: the polling thread places it on its next round. The fence orders the slot's publication
+        // before the read of Polled, against the poller's clear of Polled before its last run (see VirtioQueue.Polled).
+        Interlocked.MemoryBarrier();
+        if (Queues[RxIndex(pair)].Polled)
+        {
+            return EnqueueResult.Accepted;
+        }
+
         // A self-kick: the rx handler places the frame under the queue's lock, here (inline) or on the rx worker.
         Notify(RxIndex(pair));
         return EnqueueResult.Accepted;
@@ -117,6 +125,12 @@ public sealed partial class VirtioNetDevice
                 : Placement.Dropped;
             if (placement == Placement.NoBuffers)
             {
+                if (queue.Polled)
+                {
+                    backlog.SetHeadHeader(header); // the next poll round looks again: no kick asked for
+                    break;
+                }
+
                 // virtio_net_has_buffers: ask for a kick, then look once more in case buffers came meanwhile.
                 int had = queue.Ring.AvailableCount();
                 queue.Ring.SetNotification(true);

@@ -6,6 +6,27 @@ namespace Virtio.Devices.Net;
 
 public sealed partial class VirtioNetDevice
 {
+    /// <summary>Tx chains popped and completed together: DPDK's vhost burst (MAX_PKT_BURST 32).</summary>
+    private const int TxBurst = 32;
+
+    /// <summary>The used length of every tx chain: the device writes nothing into them.</summary>
+    private static readonly uint[] ZeroLengths = new uint[TxBurst];
+
+    private enum TxOutcome
+    {
+        /// <summary>Sent or dropped: complete it with the burst.</summary>
+        Completed,
+
+        /// <summary>The backend is busy: the chain is held for the retry.</summary>
+        Held,
+
+        /// <summary>The chain broke the device and was given up.</summary>
+        Broken,
+
+        /// <summary>The device is no longer live: the chain was not looked at.</summary>
+        Stopped,
+    }
+
     /// <summary>
     /// Sends every available tx chain (QEMU's <c>virtio_net_flush_tx</c>). A chain the backend refuses is kept and the
     /// queue stops, notifications off, until the backend says it is ready (<c>virtio_net_tx_complete</c>).
@@ -27,41 +48,89 @@ public sealed partial class VirtioNetDevice
             }
         }
 
+        // Bursts as DPDK's rte_vhost_dequeue_burst: up to TxBurst chains popped, sent, then completed with one
+        // used->idx store and one notification decision, instead of one each per frame.
         SplitQueue ring = queue.Ring;
+        Span<DescriptorChain> burst = state.Burst;
         do
         {
             ring.SetNotification(false);
-            while (IsLive && queue.TryPop(out DescriptorChain chain))
+            int count;
+            while (IsLive && (count = queue.TryPopBurst(burst)) > 0)
             {
-                if (!TransmitChain(queue, pair, state, chain))
+                if (!TransmitBurst(queue, pair, state, burst[..count]))
                 {
                     return;
                 }
             }
         }
-        while (IsLive && ring.EnableNotificationAndRecheck());
+        while (IsLive && !queue.Polled && ring.EnableNotificationAndRecheck());
     }
 
-    /// <returns>False when the queue must stop: the backend is busy (chain held) or the chain broke the device.</returns>
-    private bool TransmitChain(VirtioQueue queue, int pair, TxState state, in DescriptorChain chain)
+    /// <returns>False when the queue must stop: the backend is busy (chain held) or the device broke or stopped.</returns>
+    private bool TransmitBurst(VirtioQueue queue, int pair, TxState state, ReadOnlySpan<DescriptorChain> burst)
+    {
+        int done = 0;
+        bool carryOn = true;
+        for (int i = 0; i < burst.Length; i++)
+        {
+            TxOutcome outcome = IsLive ? TransmitChain(queue, pair, state, burst[i]) : TxOutcome.Stopped;
+            if (outcome == TxOutcome.Completed)
+            {
+                state.Done[done++] = burst[i];
+                continue;
+            }
+
+            carryOn = false;
+            if (outcome == TxOutcome.Held)
+            {
+                // The backend took nothing more: the chains popped after the held one go back, newest first.
+                for (int j = burst.Length - 1; j > i; j--)
+                {
+                    queue.Unpop(burst[j]);
+                }
+            }
+            else
+            {
+                // Broken (that chain was given up by DeviceError) or no longer live: the rest end their time in
+                // flight with the burst; on a broken device nothing reaches the used ring.
+                for (int j = outcome == TxOutcome.Stopped ? i : i + 1; j < burst.Length; j++)
+                {
+                    state.Done[done++] = burst[j];
+                }
+            }
+
+            break;
+        }
+
+        if (done > 0)
+        {
+            queue.CompleteBatch(state.Done.AsSpan(0, done), ZeroLengths.AsSpan(0, done));
+        }
+
+        return carryOn;
+    }
+
+    /// <summary>Sends one chain; a completed (sent or dropped) chain is the caller's to complete with the burst.</summary>
+    private TxOutcome TransmitChain(VirtioQueue queue, int pair, TxState state, in DescriptorChain chain)
     {
         if (chain.WritableCount != 0)
         {
             DeviceError(queue, chain, $"virtio-net tx chain {chain.Head} on queue {queue.Index} has {chain.WritableCount} device-writable descriptor(s)");
-            return false;
+            return TxOutcome.Broken;
         }
 
         if (chain.ReadableLength < VirtioNetHeader.Size)
         {
             DeviceError(queue, chain, $"virtio-net header incorrect: tx chain {chain.Head} on queue {queue.Index} has {chain.ReadableLength} byte(s), the header is {VirtioNetHeader.Size}");
-            return false;
+            return TxOutcome.Broken;
         }
 
         long frameLength = chain.ReadableLength - VirtioNetHeader.Size;
         if (frameLength > MaxFrameLength || frameLength < MinFrameLength)
         {
-            Drop(queue, chain, frameLength > MaxFrameLength ? NetDropReason.Oversize : NetDropReason.Runt, pair, (int)Math.Min(frameLength, int.MaxValue));
-            return true;
+            CountDrop(frameLength > MaxFrameLength ? NetDropReason.Oversize : NetDropReason.Runt, pair, (int)Math.Min(frameLength, int.MaxValue));
+            return TxOutcome.Completed;
         }
 
         // The header may share a descriptor with the frame or be split across several (section 5.1.6.2). One buffer is
@@ -75,8 +144,8 @@ public sealed partial class VirtioNetDevice
             {
                 // The walk ended early (the guest rewrote the chain after the pop and broke the queue, or a reset made
                 // it stale): the rest of the buffer holds the previous frame's bytes, so nothing of it may be sent.
-                Drop(queue, chain, NetDropReason.ShortRead, pair, length);
-                return true; // the loop stops by itself: the queue is broken or the device no longer live
+                CountDrop(NetDropReason.ShortRead, pair, length);
+                return TxOutcome.Completed; // the burst stops at the next chain: the device is no longer live
             }
         }
 
@@ -88,14 +157,14 @@ public sealed partial class VirtioNetDevice
                 NetLog.BadHeader(Logger, Name, pair, problem);
             }
 
-            Drop(queue, chain, NetDropReason.BadHeader, pair, length);
-            return true;
+            CountDrop(NetDropReason.BadHeader, pair, length);
+            return TxOutcome.Completed;
         }
 
         if (!LinkIsUp)
         {
-            Drop(queue, chain, NetDropReason.LinkDown, pair, length); // virtio_net_drop_tx_queue_data
-            return true;
+            CountDrop(NetDropReason.LinkDown, pair, length); // virtio_net_drop_tx_queue_data
+            return TxOutcome.Completed;
         }
 
         // Section 5.1.6.2.2: the device ignores rx-only flags and num_buffers on tx.
@@ -110,11 +179,11 @@ public sealed partial class VirtioNetDevice
 
             state.Hold(chain, header, length);
             NetLog.TxBusy(Logger, Name, pair, chain.Head);
-            return false;
+            return TxOutcome.Held;
         }
 
-        CompleteSent(queue, state, chain, length);
-        return true;
+        state.Sent.Count(length); // published once the handler run ends (TransmitBatch)
+        return TxOutcome.Completed;
     }
 
     /// <summary>Why a tx header is impossible for the negotiated features (section 5.1.6.2.1), or null.</summary>
@@ -165,12 +234,6 @@ public sealed partial class VirtioNetDevice
         state.Sent.Count(length); // published once the handler run ends (TransmitBatch)
     }
 
-    private void Drop(VirtioQueue queue, in DescriptorChain chain, NetDropReason reason, int pair, int length)
-    {
-        queue.Complete(chain, 0);
-        CountDrop(reason, pair, length);
-    }
-
     /// <summary>The backend can take frames again: kick every tx queue in use so a held chain is retried.</summary>
     private void OnTransmitReady()
     {
@@ -180,10 +243,14 @@ public sealed partial class VirtioNetDevice
         }
     }
 
-    /// <summary>Per tx queue: the gather buffer, and the chain the backend refused, if any.</summary>
+    /// <summary>Per tx queue: the gather buffer, the burst being sent, and the chain the backend refused, if any.</summary>
     private sealed class TxState
     {
         public readonly byte[] Buffer = new byte[VirtioNetHeader.Size + MaxFrameLength];
+
+        /// <summary>The chains of the burst being sent, and those of them completed (the handler owns both).</summary>
+        public readonly DescriptorChain[] Burst = new DescriptorChain[TxBurst];
+        public readonly DescriptorChain[] Done = new DescriptorChain[TxBurst];
 
         /// <summary>Frames sent in the current handler run (the handler owns it, under the queue's lock).</summary>
         public FrameTally Sent;

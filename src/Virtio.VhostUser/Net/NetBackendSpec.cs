@@ -81,9 +81,11 @@ public sealed class NetBackendSpec
             case NetBackendKind.Discard:
                 return new DiscardNetBackend(queuePairs);
             case NetBackendKind.Generator:
-                return new GeneratorNetBackend(FrameSize);
+                return new GeneratorNetBackend(FrameSize, queuePairs);
             default:
-                return StreamNetBackend.FromSocket(Kind == NetBackendKind.Stream ? Connect(Path!) : AcceptOne(Path!, cancellationToken), logger);
+                StreamNetBackend stream = StreamNetBackend.FromSocket(Kind == NetBackendKind.Stream ? Connect(Path!) : AcceptOne(Path!, cancellationToken), logger);
+                stream.QueuePairs = queuePairs;
+                return stream;
         }
     }
 

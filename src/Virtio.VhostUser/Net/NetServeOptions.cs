@@ -23,9 +23,16 @@ public sealed class NetServeOptions : VhostUserServeOptions
     /// </summary>
     public TimeSpan? StatsInterval { get; init; }
 
+    /// <summary>
+    /// Busy-poll the rings with the driver's kicks suppressed for this long after the last frame (as DPDK's vhost PMD
+    /// and Linux vhost busy-poll do), then turn notifications back on and sleep on kicks; zero (the default) never polls.
+    /// </summary>
+    public TimeSpan PollIdle { get; init; }
+
     /// <inheritdoc/>
     public override string? Validate() =>
         Fault is { Kind: DeviceFaultKind.StallBackend } ? $"--fault {Fault}: must be drop-kick:N or drop-call:N (the net device has no backend requests to stall)"
         : QueuePairs is < 1 or > 64 ? $"--queue-pairs {QueuePairs}: must be from 1 to 64"
-        : base.Validate();
+        : PollIdle > TimeSpan.Zero && Fault is { Kind: DeviceFaultKind.DropKick } ? $"--fault {Fault} with --poll: a polling device does not wait for kicks, so a lost one hangs nothing"
+        : base.Validate() ?? CheckFaultRing(2 * QueuePairs);
 }

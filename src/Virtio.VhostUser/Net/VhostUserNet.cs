@@ -31,6 +31,6 @@ public static class VhostUserNet
         var deviceOptions = new VirtioDeviceOptions { QueueSize = options.QueueSize, LoggerFactory = options.LoggerFactory };
         return new VhostUserBackend(
             memory => new VirtioNetDevice(memory, backend, netOptions, deviceOptions),
-            new VhostUserBackendOptions { LoggerFactory = options.LoggerFactory, WrapCall = options.WrapCall, DrainTimeout = options.DrainTimeout });
+            new VhostUserBackendOptions { LoggerFactory = options.LoggerFactory, WrapCall = options.WrapCall, DrainTimeout = options.DrainTimeout, PollIdle = options.PollIdle });
     }
 }

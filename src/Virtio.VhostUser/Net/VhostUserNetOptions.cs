@@ -24,6 +24,12 @@ public sealed class VhostUserNetOptions
     /// <summary>How long stopping a ring waits for its requests in flight.</summary>
     public TimeSpan DrainTimeout { get; init; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>
+    /// Busy-poll the rings for this long after the last frame before sleeping on kicks again (see
+    /// <see cref="VhostUserBackendOptions.PollIdle"/>); zero (the default) sleeps after each kick's work.
+    /// </summary>
+    public TimeSpan PollIdle { get; init; }
+
     /// <summary>Where logs go; nothing is logged when null.</summary>
     public ILoggerFactory? LoggerFactory { get; init; }
 }

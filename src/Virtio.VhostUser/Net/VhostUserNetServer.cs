@@ -44,11 +44,12 @@ public static class VhostUserNetServer
                 QueueSize = options.QueueSize,
                 LoggerFactory = options.LoggerFactory,
                 WrapCall = options.BackendOptions().WrapCall,
+                PollIdle = options.PollIdle,
             });
             var meter = new NetRateMeter((VirtioNetDevice)vhost.Device);
             using (options.StatsInterval is { } every ? new Timer(_ => options.Report(meter.Sample()), null, every, every) : null)
             {
-                options.Serve(vhost, $"{options.QueuePairs} queue pair(s), backend {spec}", cancellationToken);
+                options.Serve(vhost, $"{options.QueuePairs} queue pair(s), backend {spec}{(options.PollIdle > TimeSpan.Zero ? ", polling" : string.Empty)}", cancellationToken);
             }
 
             options.Report(meter.Sample());

@@ -28,9 +28,9 @@ internal sealed class NetFrontEndRig : IDisposable
     private ulong _next = BufferArea;
     private int _token;
 
-    public NetFrontEndRig(INetBackend backend, int queuePairs = 1, int backlogFrames = 256, ulong wanted = ~0UL)
+    public NetFrontEndRig(INetBackend backend, int queuePairs = 1, int backlogFrames = 256, ulong wanted = ~0UL, TimeSpan pollIdle = default)
     {
-        Backend = VhostUserNet.CreateBackend(backend, new VhostUserNetOptions { QueuePairs = queuePairs, BacklogFrames = backlogFrames, QueueSize = RingSize });
+        Backend = VhostUserNet.CreateBackend(backend, new VhostUserNetOptions { QueuePairs = queuePairs, BacklogFrames = backlogFrames, QueueSize = RingSize, PollIdle = pollIdle });
         (FileDescriptor mine, FileDescriptor theirs) = UnixSocket.Pair();
         _serveThread = new Thread(() => Backend.Serve(theirs)) { IsBackground = true, Name = "vhost-net-test-backend" };
         _serveThread.Start();
@@ -84,6 +84,16 @@ internal sealed class NetFrontEndRig : IDisposable
         frame.CopyTo(_ram.Memory.GetSpan(address + VirtioNetHeader.Size, frame.Length));
         Assert.Equal(AddResult.Added, _queues[(2 * pair) + 1].Add([new GuestSegment(address, (uint)(VirtioNetHeader.Size + frame.Length))], [], ++_token));
         _queues[(2 * pair) + 1].Kick();
+    }
+
+    /// <summary>Adds a tx chain as <see cref="Send"/> does but does not kick; returns whether the driver's kick decision wanted one.</summary>
+    public bool SendWithoutKick(ReadOnlySpan<byte> frame, int pair = 0)
+    {
+        ulong address = Allocate(VirtioNetHeader.Size + frame.Length);
+        _ram.Memory.GetSpan(address, VirtioNetHeader.Size).Clear();
+        frame.CopyTo(_ram.Memory.GetSpan(address + VirtioNetHeader.Size, frame.Length));
+        Assert.Equal(AddResult.Added, _queues[(2 * pair) + 1].Add([new GuestSegment(address, (uint)(VirtioNetHeader.Size + frame.Length))], [], ++_token));
+        return _queues[(2 * pair) + 1].KickPrepare();
     }
 
     /// <summary>Waits (30 s at most) for the device to complete the next buffer of ring <paramref name="queue"/>.</summary>

@@ -6,8 +6,8 @@ namespace Virtio.Devices.Net;
 /// <summary>
 /// A source: fills every rx buffer the driver posts with a frame, as fast as it posts them (DPDK testpmd's
 /// <c>txonly</c> from the device's side). One thread offers the same frame with <see cref="INetFrameSink.TryReceive"/>
-/// until the device's backlog is full, then sleeps until the device has room (<see cref="ReceiveReady"/>). What the
-/// device sends is counted and dropped.
+/// to each queue pair in turn (round robin), skipping a pair whose backlog is full, and sleeps when every pair's is,
+/// until the device has room (<see cref="ReceiveReady"/>). What the device sends is counted and dropped.
 /// </summary>
 /// <remarks>
 /// The frame is a broadcast of the IEEE local experimental ethertype (0x88b5) from a locally administered address,
@@ -19,6 +19,7 @@ public sealed class GeneratorNetBackend : INetBackend, IDisposable
     public const int DefaultFrameSize = 60;
 
     private readonly byte[] _frame;
+    private readonly int _queuePairs;
     private readonly EventNotifier _ready = new();
     private readonly Thread _thread;
     private INetFrameSink? _sink;
@@ -28,8 +29,11 @@ public sealed class GeneratorNetBackend : INetBackend, IDisposable
 
     /// <summary>Creates the generator; it starts when the device attaches.</summary>
     /// <param name="frameSize">Bytes of each frame, from <see cref="VirtioNetDevice.MinFrameLength"/> to <see cref="VirtioNetDevice.MaxFrameLength"/>.</param>
-    public GeneratorNetBackend(int frameSize = DefaultFrameSize)
+    /// <param name="queuePairs">The device's queue pairs, which take the frames in turn.</param>
+    public GeneratorNetBackend(int frameSize = DefaultFrameSize, int queuePairs = 1)
     {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(queuePairs);
+        _queuePairs = queuePairs;
         ArgumentOutOfRangeException.ThrowIfLessThan(frameSize, VirtioNetDevice.MinFrameLength);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(frameSize, VirtioNetDevice.MaxFrameLength);
         _frame = new byte[frameSize];
@@ -89,16 +93,27 @@ public sealed class GeneratorNetBackend : INetBackend, IDisposable
     private void Generate()
     {
         INetFrameSink sink = _sink!;
+        int pair = 0;
+        int refused = 0; // pairs in a row whose backlog was full
         while (!_stopping)
         {
-            if (sink.TryReceive(0, default, _frame))
+            bool taken = sink.TryReceive(pair, default, _frame);
+            pair = pair + 1 == _queuePairs ? 0 : pair + 1;
+            if (taken)
             {
+                refused = 0;
                 Interlocked.Increment(ref _generated);
                 continue;
             }
 
-            // The backlog is full: the device calls ReceiveReady once it has placed frames (a signal before the
+            if (++refused < _queuePairs)
+            {
+                continue;
+            }
+
+            // Every backlog is full: the device calls ReceiveReady once it has placed frames (a signal before the
             // wait is kept, as an eventfd keeps it).
+            refused = 0;
             _ready.Wait(Timeout.Infinite);
             _ready.TestAndClear();
         }

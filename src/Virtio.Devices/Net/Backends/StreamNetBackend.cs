@@ -45,6 +45,7 @@ public sealed class StreamNetBackend : INetBackend, IAsyncDisposable
 
     // Where a frame split across pipe segments is gathered: never larger than the largest legal frame.
     private readonly byte[] _rxFrame = new byte[VirtioNetDevice.MaxFrameLength];
+    private int _queuePairs = 1;
 
     private INetFrameSink? _sink;
     private Task? _receiveLoop;
@@ -109,6 +110,20 @@ public sealed class StreamNetBackend : INetBackend, IAsyncDisposable
     /// <see cref="DisposeAsync"/>. Never completes if the backend is never attached nor disposed.
     /// </summary>
     public Task Completion => _completion.Task;
+
+    /// <summary>
+    /// The device's queue pairs, which receive the peer's frames by flow (<see cref="NetFlowHash"/>): one flow stays
+    /// on one pair, in order. 1 (the default) sends every frame to pair 0. Set before the device attaches.
+    /// </summary>
+    public int QueuePairs
+    {
+        get => _queuePairs;
+        set
+        {
+            ArgumentOutOfRangeException.ThrowIfNegativeOrZero(value);
+            _queuePairs = value;
+        }
+    }
 
     /// <inheritdoc/>
     /// <remarks>False: the stream format has no room for a virtio header.</remarks>
@@ -363,14 +378,18 @@ public sealed class StreamNetBackend : INetBackend, IAsyncDisposable
 
     private bool Deliver(INetFrameSink sink, in ReadOnlySequence<byte> frame)
     {
+        // Every queue pair receives: a flow's frames go to the pair its hash picks (the device takes it modulo its active pairs).
         if (frame.IsSingleSegment)
         {
-            return sink.TryReceive(0, default, frame.FirstSpan);
+            return sink.TryReceive(PairOf(frame.FirstSpan), default, frame.FirstSpan);
         }
 
         frame.CopyTo(_rxFrame);
-        return sink.TryReceive(0, default, _rxFrame.AsSpan(0, (int)frame.Length));
+        ReadOnlySpan<byte> whole = _rxFrame.AsSpan(0, (int)frame.Length);
+        return sink.TryReceive(PairOf(whole), default, whole);
     }
+
+    private int PairOf(ReadOnlySpan<byte> frame) => _queuePairs == 1 ? 0 : NetFlowHash.Of(frame) % _queuePairs;
 
     private void OnFlushed(Task<FlushResult> flush)
     {
