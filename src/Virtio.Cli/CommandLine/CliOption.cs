@@ -48,25 +48,7 @@ internal static class CliOption
         {
             Description = description,
             DefaultValueFactory = _ => defaultValue,
-            CustomParser = r =>
-            {
-                string option = OptionName(r);
-                string text = r.Tokens.Count == 0 ? string.Empty : r.Tokens[0].Value;
-                string range = minExclusive ? $"above {min} up to {max}" : $"from {min} to {max}";
-                if (!double.TryParse(text, NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out double value))
-                {
-                    r.AddError($"{option} {text}: not a number of seconds ({range})");
-                    return defaultValue;
-                }
-
-                if (value > max || value < min || (minExclusive && value == min))
-                {
-                    r.AddError($"{option} {text}: must be {range} seconds");
-                    return defaultValue;
-                }
-
-                return value;
-            },
+            CustomParser = r => ParseNumber(r, NumberStyles.AllowDecimalPoint, min, max, minExclusive, "number of seconds", " seconds", defaultValue),
         };
 
     /// <summary>A queue size: a power of two from <see cref="MinRingSize"/> to <see cref="MaxRingSize"/>.</summary>
@@ -102,7 +84,7 @@ internal static class CliOption
             Arity = ArgumentArity.ExactlyOne,
             CustomParser = r =>
             {
-                string text = r.Tokens.Count == 0 ? string.Empty : r.Tokens[0].Value;
+                string text = Token(r);
                 if (bool.TryParse(text, out bool value))
                 {
                     return Text(value);
@@ -167,7 +149,7 @@ internal static class CliOption
             Description = description,
             CustomParser = r =>
             {
-                string path = r.Tokens.Count == 0 ? string.Empty : r.Tokens[0].Value;
+                string path = Token(r);
                 string? error = path.Length == 0 ? $"{name}: the path is empty" : check(path);
                 if (error is null)
                 {
@@ -183,28 +165,36 @@ internal static class CliOption
     private static string OptionName(ArgumentResult r) =>
         r.Parent is OptionResult o ? (o.IdentifierToken?.Value ?? o.Option.Name) : r.Argument.Name;
 
-    private static long ParseWhole(ArgumentResult r, long min, long max)
+    private static long ParseWhole(ArgumentResult r, long min, long max) =>
+        ParseNumber(r, NumberStyles.AllowLeadingSign, min, max, minExclusive: false, "whole number", string.Empty, min);
+
+    // A number in the option's range, or fallback after an error naming the option, the text and the range.
+    private static T ParseNumber<T>(ArgumentResult r, NumberStyles style, T min, T max, bool minExclusive, string noun, string unit, T fallback)
+        where T : struct, INumber<T>
     {
-        string name = OptionName(r);
-        string text = r.Tokens.Count == 0 ? string.Empty : r.Tokens[0].Value;
-        if (!long.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out long value))
+        string name = OptionName(r), text = Token(r);
+        string range = minExclusive ? $"above {min} up to {max}" : $"from {min} to {max}";
+        if (!T.TryParse(text, style, CultureInfo.InvariantCulture, out T value))
         {
-            r.AddError($"{name} {text}: not a whole number (from {min} to {max})");
-            return min;
+            r.AddError($"{name} {text}: not a {noun} ({range})");
+            return fallback;
         }
 
-        if (value < min || value > max)
+        if (value > max || value < min || (minExclusive && value == min))
         {
-            r.AddError($"{name} {text}: must be from {min} to {max}");
-            return min;
+            r.AddError($"{name} {text}: must be {range}{unit}");
+            return fallback;
         }
 
         return value;
     }
 
+    /// <summary>The value the user gave (empty when none).</summary>
+    internal static string Token(ArgumentResult r) => r.Tokens.Count == 0 ? string.Empty : r.Tokens[0].Value;
+
     private static string ParseChoice(ArgumentResult r, string what, string[] choices)
     {
-        string text = r.Tokens.Count == 0 ? string.Empty : r.Tokens[0].Value;
+        string text = Token(r);
         if (Array.IndexOf(choices, text) >= 0)
         {
             return text;
