@@ -57,17 +57,8 @@ internal static class CliOption
         {
             Description = description,
             DefaultValueFactory = _ => defaultValue,
-            CustomParser = r =>
-            {
-                int size = (int)ParseWhole(r, MinRingSize, MaxRingSize);
-                if (r.Errors.Any() || BitOperations.IsPow2(size))
-                {
-                    return size;
-                }
-
-                r.AddError($"--ring-size {size}: must be a power of two from {MinRingSize} to {MaxRingSize}");
-                return 0;
-            },
+            CustomParser = r => (int)ParseWhole(r, MinRingSize, MaxRingSize) is var size && (r.Errors.Any() || BitOperations.IsPow2(size))
+                ? size : Refuse(r, $"--ring-size {size}: must be a power of two from {MinRingSize} to {MaxRingSize}", 0),
         };
 
     /// <summary>
@@ -82,17 +73,7 @@ internal static class CliOption
             Description = description,
             DefaultValueFactory = _ => Text(defaultValue),
             Arity = ArgumentArity.ExactlyOne,
-            CustomParser = r =>
-            {
-                string text = Token(r);
-                if (bool.TryParse(text, out bool value))
-                {
-                    return Text(value);
-                }
-
-                r.AddError($"{OptionName(r)} {text}: must be true or false");
-                return null;
-            },
+            CustomParser = r => bool.TryParse(Token(r), out bool value) ? Text(value) : Refuse<string?>(r, $"{OptionName(r)} {Token(r)}: must be true or false", null),
         };
 
     /// <summary>The value of an option made by <see cref="Bool"/>: true, false, or null when neither given nor defaulted.</summary>
@@ -147,18 +128,8 @@ internal static class CliOption
         new(name)
         {
             Description = description,
-            CustomParser = r =>
-            {
-                string path = Token(r);
-                string? error = path.Length == 0 ? $"{name}: the path is empty" : check(path);
-                if (error is null)
-                {
-                    return make(path);
-                }
-
-                r.AddError(error);
-                return default;
-            },
+            CustomParser = r => (Token(r) is var path && path.Length == 0 ? $"{name}: the path is empty" : check(path)) is { } error
+                ? Refuse<T>(r, error, default!) : make(path),
         };
 
     /// <summary>The option's name as the user wrote it (an alias if they used one).</summary>
@@ -174,33 +145,21 @@ internal static class CliOption
     {
         string name = OptionName(r), text = Token(r);
         string range = minExclusive ? $"above {min} up to {max}" : $"from {min} to {max}";
-        if (!T.TryParse(text, style, CultureInfo.InvariantCulture, out T value))
-        {
-            r.AddError($"{name} {text}: not a {noun} ({range})");
-            return fallback;
-        }
+        return !T.TryParse(text, style, CultureInfo.InvariantCulture, out T value) ? Refuse(r, $"{name} {text}: not a {noun} ({range})", fallback)
+            : value > max || value < min || (minExclusive && value == min) ? Refuse(r, $"{name} {text}: must be {range}{unit}", fallback)
+            : value;
+    }
 
-        if (value > max || value < min || (minExclusive && value == min))
-        {
-            r.AddError($"{name} {text}: must be {range}{unit}");
-            return fallback;
-        }
-
-        return value;
+    /// <summary>Records <paramref name="error"/> against the value and returns <paramref name="fallback"/> for the parser to hold.</summary>
+    internal static T Refuse<T>(ArgumentResult r, string error, T fallback)
+    {
+        r.AddError(error);
+        return fallback;
     }
 
     /// <summary>The value the user gave (empty when none).</summary>
     internal static string Token(ArgumentResult r) => r.Tokens.Count == 0 ? string.Empty : r.Tokens[0].Value;
 
-    private static string ParseChoice(ArgumentResult r, string what, string[] choices)
-    {
-        string text = Token(r);
-        if (Array.IndexOf(choices, text) >= 0)
-        {
-            return text;
-        }
-
-        r.AddError($"{what} {text}: must be one of {string.Join(", ", choices)}");
-        return choices[0];
-    }
+    private static string ParseChoice(ArgumentResult r, string what, string[] choices) =>
+        Array.IndexOf(choices, Token(r)) >= 0 ? Token(r) : Refuse(r, $"{what} {Token(r)}: must be one of {string.Join(", ", choices)}", choices[0]);
 }

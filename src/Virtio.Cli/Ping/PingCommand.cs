@@ -81,15 +81,11 @@ internal static class PingCommand
                 string text = CliOption.Token(r);
 
                 // IPAddress.TryParse also takes "10" or "10.2" (inet_aton's short forms) and IPv6: ask for four parts.
-                if (text.Split('.').Length == 4 && IPAddress.TryParse(text, out IPAddress? address) && address.AddressFamily == AddressFamily.InterNetwork)
-                {
-                    return address;
-                }
-
-                r.AddError(IPAddress.TryParse(text, out IPAddress? other) && other.AddressFamily == AddressFamily.InterNetworkV6
-                    ? $"{name} {text}: an IPv6 address; ping speaks ARP and ICMP over IPv4 (like {defaultValue})"
-                    : $"{name} {text}: not an IPv4 address (four numbers 0 to 255, like {defaultValue})");
-                return null;
+                return text.Split('.').Length == 4 && IPAddress.TryParse(text, out IPAddress? address) && address.AddressFamily == AddressFamily.InterNetwork
+                    ? address
+                    : CliOption.Refuse<IPAddress?>(r, IPAddress.TryParse(text, out IPAddress? other) && other.AddressFamily == AddressFamily.InterNetworkV6
+                        ? $"{name} {text}: an IPv6 address; ping speaks ARP and ICMP over IPv4 (like {defaultValue})"
+                        : $"{name} {text}: not an IPv4 address (four numbers 0 to 255, like {defaultValue})", null);
             },
         };
 }
