@@ -100,16 +100,16 @@ internal static class Program
     internal static string OneLine(string message) =>
         string.Join(' ', message.Split(['\r', '\n', '\t'], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
 
-    private static string CommandPath(ParseResult parse)
+    private static string CommandPath(ParseResult parse) =>
+        string.Join(' ', Commands(parse).Reverse().Select(c => c.Parent is null ? "virtio" : c.Command.Name));
+
+    /// <summary>The command that runs, then each command above it up to the root.</summary>
+    internal static IEnumerable<CommandResult> Commands(ParseResult parse)
     {
-        var names = new List<string>();
         for (SymbolResult? r = parse.CommandResult; r is CommandResult c; r = c.Parent)
         {
-            names.Add(c.Parent is null ? "virtio" : c.Command.Name);
+            yield return c;
         }
-
-        names.Reverse();
-        return string.Join(' ', names);
     }
 
     /// <summary>The usual help, then the exit-code table.</summary>

@@ -10,14 +10,8 @@ namespace Virtio.Cli.Analyze;
 /// </summary>
 internal static class AnalyzeCommand
 {
-    /// <summary>Exit code when the queue is healthy.</summary>
-    public const int ExitHealthy = ExitCodes.Success;
-
-    /// <summary>Exit code for bad input.</summary>
-    public const int ExitBadInput = ExitCodes.Error;
-
-    /// <summary>Exit code when a hang (any verdict but healthy) was found.</summary>
-    public const int ExitHang = ExitCodes.Found;
+    /// <summary>The exit codes (<see cref="ExitCodes"/>): healthy; bad input; a hang (any verdict but healthy) was found.</summary>
+    public const int ExitHealthy = ExitCodes.Success, ExitBadInput = ExitCodes.Error, ExitHang = ExitCodes.Found;
 
     /// <summary>Builds the command, writing to <paramref name="output"/> and <paramref name="error"/> (default: the invocation's writers).</summary>
     public static Command Build(TextWriter? output = null, TextWriter? error = null)
@@ -35,38 +29,28 @@ internal static class AnalyzeCommand
         {
             ram, ramBase, queueStatus, virtioStatus, eventIdx, format.Format, format.Json,
         };
-        command.SetAction(parse =>
+        CliRun.SetAction(command, "analyze", format, output, error, run =>
         {
-            TextWriter stdout = output ?? parse.InvocationConfiguration.Output;
-            TextWriter stderr = error ?? parse.InvocationConfiguration.Error;
-            if (format.Resolve(parse, stderr, "analyze") is not { } fmt)
-            {
-                return ExitBadInput;
-            }
-
             try
             {
-                FileInfo? virtioStatusFile = parse.GetValue(virtioStatus);
-                bool? eventIdxValue = parse.GetBoolean(eventIdx);
+                FileInfo? virtioStatusFile = run.Get(virtioStatus);
+                bool? eventIdxValue = run.Parse.GetBoolean(eventIdx);
                 if (virtioStatusFile is not null && eventIdxValue is not null)
                 {
                     throw new DiagnosticInputException(DiagnosticInputErrorKind.InvalidOption, "give --virtio-status or --event-idx, not both");
                 }
 
                 HangReport report = DumpAnalysis.AnalyzeFiles(
-                    parse.GetValue(ram)!.FullName,
-                    DumpAnalysis.ParseAddress(parse.GetValue(ramBase)!),
-                    parse.GetValue(queueStatus)!.FullName,
+                    run.Get(ram)!.FullName,
+                    DumpAnalysis.ParseAddress(run.Get(ramBase)!),
+                    run.Get(queueStatus)!.FullName,
                     virtioStatusFile?.FullName,
                     eventIdxValue);
-                stdout.Write(fmt == "json" ? report.ToJson(indented: true) + "\n" : report.ToText());
-                stdout.Flush();
-                return report.IsHang ? ExitHang : ExitHealthy;
+                return run.Print(run.Json ? report.ToJson(indented: true) + "\n" : report.ToText(), report.IsHang ? ExitHang : ExitHealthy);
             }
             catch (DiagnosticInputException e)
             {
-                stderr.WriteLine($"virtio analyze: {Program.OneLine(e.Message)}");
-                return ExitBadInput;
+                return run.Fail(Program.OneLine(e.Message));
             }
         });
         return command;

@@ -24,28 +24,22 @@ internal static class BlkBenchCommand
         {
             rw, blockSize, depth, requests, format.Format, format.Json, vhostUser, inflight,
         };
-        command.SetAction(parse =>
+        CliRun.SetAction(command, "bench blk", format, null, null, run =>
         {
-            TextWriter stdout = parse.InvocationConfiguration.Output, stderr = parse.InvocationConfiguration.Error;
-            if (format.Resolve(parse, stderr, "bench blk") is not { } fmt)
-            {
-                return ExitCodes.Error;
-            }
-
-            int bs = parse.GetValue(blockSize), qd = parse.GetValue(depth);
-            long n = parse.GetValue(requests);
+            int bs = run.Get(blockSize), qd = run.Get(depth);
+            long n = run.Get(requests);
             if (BlkBench.Validate(bs, qd) is { } error)
             {
-                stderr.WriteLine($"virtio bench blk: {error}");
-                return ExitCodes.Error;
+                return run.Fail(error);
             }
 
             long failed;
-            if (parse.GetValue(vhostUser) is { } socket)
+            string text;
+            if (run.Get(vhostUser) is { } socket)
             {
                 var options = new VhostUserBlkBenchOptions
                 {
-                    Requests = n, QueueDepth = qd, BlockSize = bs, Inflight = parse.GetValue(inflight),
+                    Requests = n, QueueDepth = qd, BlockSize = bs, Inflight = run.Get(inflight),
                     RingSize = Math.Max(128, (int)BitOperations.RoundUpToPowerOf2((uint)qd * 3)),
                 };
                 VhostUserBlkBenchReport report;
@@ -55,24 +49,20 @@ internal static class BlkBenchCommand
                 }
                 catch (IOException e)
                 {
-                    stderr.WriteLine($"virtio bench blk: --vhost-user {socket}: {e.Message}");
-                    return ExitCodes.Error;
+                    return run.Fail($"--vhost-user {socket}: {e.Message}");
                 }
 
-                stdout.Write(fmt == "json" ? report.ToJson() + Environment.NewLine : report.ToText());
-                failed = report.Result.Errors;
+                (text, failed) = (run.Json ? report.ToJson() + Environment.NewLine : report.ToText(), report.Result.Errors);
             }
             else
             {
-                using ILoggerFactory logging = CliLogging.Create(parse);
-                using var bench = new BlkBench(parse.GetValue(rw)!, bs, qd, loggerFactory: logging);
+                using ILoggerFactory logging = run.Logging();
+                using var bench = new BlkBench(run.Get(rw)!, bs, qd, loggerFactory: logging);
                 BlkBenchReport report = bench.Measure(n, Math.Min(n, 500_000));
-                stdout.Write(fmt == "json" ? report.ToJson() + Environment.NewLine : report.ToText());
-                failed = report.Failed;
+                (text, failed) = (run.Json ? report.ToJson() + Environment.NewLine : report.ToText(), report.Failed);
             }
 
-            stdout.Flush();
-            return failed == 0 ? ExitCodes.Success : ExitCodes.Found;
+            return run.Print(text, failed == 0 ? ExitCodes.Success : ExitCodes.Found);
         });
         return command;
     }

@@ -22,29 +22,20 @@ internal static class NetBenchCommand
         {
             frameSize, mergeable, batch, callbacks, frames, format.Format, format.Json,
         };
-        command.SetAction(parse =>
+        CliRun.SetAction(command, "bench net", format, null, null, run =>
         {
-            TextWriter stdout = parse.InvocationConfiguration.Output, stderr = parse.InvocationConfiguration.Error;
-            if (format.Resolve(parse, stderr, "bench net") is not { } fmt)
-            {
-                return ExitCodes.Error;
-            }
-
-            int fs = parse.GetValue(frameSize), b = parse.GetValue(batch);
-            long n = parse.GetValue(frames);
-            bool mrg = parse.GetBoolean(mergeable) ?? true, cb = parse.GetBoolean(callbacks) ?? false;
+            int fs = run.Get(frameSize), b = run.Get(batch);
+            long n = run.Get(frames);
+            bool mrg = run.Parse.GetBoolean(mergeable) ?? true, cb = run.Parse.GetBoolean(callbacks) ?? false;
             if (NetBench.Validate(fs, mrg, b) is { } error)
             {
-                stderr.WriteLine($"virtio bench net: {error}");
-                return ExitCodes.Error;
+                return run.Fail(error);
             }
 
-            using ILoggerFactory logging = CliLogging.Create(parse);
+            using ILoggerFactory logging = run.Logging();
             using var bench = new NetBench(fs, mrg, b, cb, logging);
             NetBenchReport report = bench.Measure(n, Math.Min(n, 500_000));
-            stdout.Write(fmt == "json" ? report.ToJson() + Environment.NewLine : report.ToText());
-            stdout.Flush();
-            return report.Failed == 0 ? ExitCodes.Success : ExitCodes.Found;
+            return run.Print(run.Json ? report.ToJson() + Environment.NewLine : report.ToText(), report.Failed == 0 ? ExitCodes.Success : ExitCodes.Found);
         });
         return command;
     }

@@ -26,54 +26,41 @@ internal static class RingBenchCommand
         {
             threads, mode, ringSize, buffers, batch, burst, eventIdx, indirect, segments, format.Format, format.Json,
         };
-        command.SetAction(parse =>
+        CliRun.SetAction(command, "bench ring", format, null, null, run =>
         {
-            if (format.Resolve(parse, parse.InvocationConfiguration.Error, "bench ring") is not { } fmt)
-            {
-                return ExitCodes.Error;
-            }
-
-            bool json = fmt == "json";
-            using ILoggerFactory logging = CliLogging.Create(parse);
+            using ILoggerFactory logging = run.Logging();
             var options = new RingBenchOptions
             {
-                Threads = parse.GetValue(threads),
-                Mode = parse.GetValue(mode) == "notify" ? RingBenchMode.Notify : RingBenchMode.Poll,
-                RingSize = parse.GetValue(ringSize),
-                Buffers = parse.GetValue(buffers),
-                Batch = parse.GetValue(batch),
-                Burst = parse.GetBoolean(burst) ?? false,
-                EventIdx = parse.GetBoolean(eventIdx) ?? true,
-                Indirect = parse.GetValue(indirect),
-                Segments = parse.GetValue(segments),
+                Threads = run.Get(threads),
+                Mode = run.Get(mode) == "notify" ? RingBenchMode.Notify : RingBenchMode.Poll,
+                RingSize = run.Get(ringSize),
+                Buffers = run.Get(buffers),
+                Batch = run.Get(batch),
+                Burst = run.Parse.GetBoolean(burst) ?? false,
+                EventIdx = run.Parse.GetBoolean(eventIdx) ?? true,
+                Indirect = run.Get(indirect),
+                Segments = run.Get(segments),
                 LoggerFactory = logging,
             };
             if (options.Validate() is { } error)
             {
-                parse.InvocationConfiguration.Error.WriteLine($"virtio bench ring: {error}");
-                return ExitCodes.Error;
+                return run.Fail(error);
             }
 
             using var bench = new RingBench(options);
             RingBenchResult result = bench.Run(warmup: Math.Min(options.Buffers, 2_000_000));
-            if (json)
+            run.Out.Flush();
+            if (run.Json)
             {
-                parse.InvocationConfiguration.Output.Flush();
                 result.WriteJson(Console.OpenStandardOutput(), options);
             }
             else
             {
-                result.WriteText(parse.InvocationConfiguration.Output, options);
+                result.WriteText(run.Out, options);
             }
 
             return ExitCodes.Success;
         });
         return command;
     }
-
-    /// <summary>Writes the result as one JSON object and a newline (<see cref="RingBenchResult.WriteJson"/>).</summary>
-    public static void WriteJson(Stream stream, RingBenchOptions options, RingBenchResult result) => result.WriteJson(stream, options);
-
-    /// <summary>Writes the result for a person (<see cref="RingBenchResult.WriteText"/>).</summary>
-    public static void WriteText(TextWriter output, RingBenchOptions options, RingBenchResult result) => result.WriteText(output, options);
 }

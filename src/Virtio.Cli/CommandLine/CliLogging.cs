@@ -1,5 +1,4 @@
 using System.CommandLine;
-using System.CommandLine.Parsing;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Console;
 
@@ -43,18 +42,8 @@ internal static class CliLogging
     }
 
     /// <summary>The option on the command or an ancestor (none when a command is built and run without the root, as tests do).</summary>
-    private static Option? Find(ParseResult parse, string name)
-    {
-        for (SymbolResult? r = parse.CommandResult; r is CommandResult c; r = c.Parent)
-        {
-            if (c.Command.Options.FirstOrDefault(o => o.Name == name) is { } option)
-            {
-                return option;
-            }
-        }
-
-        return null;
-    }
+    private static Option? Find(ParseResult parse, string name) =>
+        Program.Commands(parse).SelectMany(c => c.Command.Options).FirstOrDefault(o => o.Name == name);
 
     private static Option Recursive(Option option)
     {

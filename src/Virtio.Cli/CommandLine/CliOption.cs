@@ -48,25 +48,7 @@ internal static class CliOption
         {
             Description = description,
             DefaultValueFactory = _ => defaultValue,
-            CustomParser = r =>
-            {
-                string option = OptionName(r);
-                string text = r.Tokens.Count == 0 ? string.Empty : r.Tokens[0].Value;
-                string range = minExclusive ? $"above {min} up to {max}" : $"from {min} to {max}";
-                if (!double.TryParse(text, NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out double value))
-                {
-                    r.AddError($"{option} {text}: not a number of seconds ({range})");
-                    return defaultValue;
-                }
-
-                if (value > max || value < min || (minExclusive && value == min))
-                {
-                    r.AddError($"{option} {text}: must be {range} seconds");
-                    return defaultValue;
-                }
-
-                return value;
-            },
+            CustomParser = r => ParseNumber(r, NumberStyles.AllowDecimalPoint, min, max, minExclusive, "number of seconds", " seconds", defaultValue),
         };
 
     /// <summary>A queue size: a power of two from <see cref="MinRingSize"/> to <see cref="MaxRingSize"/>.</summary>
@@ -75,17 +57,8 @@ internal static class CliOption
         {
             Description = description,
             DefaultValueFactory = _ => defaultValue,
-            CustomParser = r =>
-            {
-                int size = (int)ParseWhole(r, MinRingSize, MaxRingSize);
-                if (r.Errors.Any() || BitOperations.IsPow2(size))
-                {
-                    return size;
-                }
-
-                r.AddError($"--ring-size {size}: must be a power of two from {MinRingSize} to {MaxRingSize}");
-                return 0;
-            },
+            CustomParser = r => (int)ParseWhole(r, MinRingSize, MaxRingSize) is var size && (r.Errors.Any() || BitOperations.IsPow2(size))
+                ? size : Refuse(r, $"--ring-size {size}: must be a power of two from {MinRingSize} to {MaxRingSize}", 0),
         };
 
     /// <summary>
@@ -100,17 +73,7 @@ internal static class CliOption
             Description = description,
             DefaultValueFactory = _ => Text(defaultValue),
             Arity = ArgumentArity.ExactlyOne,
-            CustomParser = r =>
-            {
-                string text = r.Tokens.Count == 0 ? string.Empty : r.Tokens[0].Value;
-                if (bool.TryParse(text, out bool value))
-                {
-                    return Text(value);
-                }
-
-                r.AddError($"{OptionName(r)} {text}: must be true or false");
-                return null;
-            },
+            CustomParser = r => bool.TryParse(Token(r), out bool value) ? Text(value) : Refuse<string?>(r, $"{OptionName(r)} {Token(r)}: must be true or false", null),
         };
 
     /// <summary>The value of an option made by <see cref="Bool"/>: true, false, or null when neither given nor defaulted.</summary>
@@ -165,52 +128,38 @@ internal static class CliOption
         new(name)
         {
             Description = description,
-            CustomParser = r =>
-            {
-                string path = r.Tokens.Count == 0 ? string.Empty : r.Tokens[0].Value;
-                string? error = path.Length == 0 ? $"{name}: the path is empty" : check(path);
-                if (error is null)
-                {
-                    return make(path);
-                }
-
-                r.AddError(error);
-                return default;
-            },
+            CustomParser = r => (Token(r) is var path && path.Length == 0 ? $"{name}: the path is empty" : check(path)) is { } error
+                ? Refuse<T>(r, error, default!) : make(path),
         };
 
     /// <summary>The option's name as the user wrote it (an alias if they used one).</summary>
     private static string OptionName(ArgumentResult r) =>
         r.Parent is OptionResult o ? (o.IdentifierToken?.Value ?? o.Option.Name) : r.Argument.Name;
 
-    private static long ParseWhole(ArgumentResult r, long min, long max)
+    private static long ParseWhole(ArgumentResult r, long min, long max) =>
+        ParseNumber(r, NumberStyles.AllowLeadingSign, min, max, minExclusive: false, "whole number", string.Empty, min);
+
+    // A number in the option's range, or fallback after an error naming the option, the text and the range.
+    private static T ParseNumber<T>(ArgumentResult r, NumberStyles style, T min, T max, bool minExclusive, string noun, string unit, T fallback)
+        where T : struct, INumber<T>
     {
-        string name = OptionName(r);
-        string text = r.Tokens.Count == 0 ? string.Empty : r.Tokens[0].Value;
-        if (!long.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out long value))
-        {
-            r.AddError($"{name} {text}: not a whole number (from {min} to {max})");
-            return min;
-        }
-
-        if (value < min || value > max)
-        {
-            r.AddError($"{name} {text}: must be from {min} to {max}");
-            return min;
-        }
-
-        return value;
+        string name = OptionName(r), text = Token(r);
+        string range = minExclusive ? $"above {min} up to {max}" : $"from {min} to {max}";
+        return !T.TryParse(text, style, CultureInfo.InvariantCulture, out T value) ? Refuse(r, $"{name} {text}: not a {noun} ({range})", fallback)
+            : value > max || value < min || (minExclusive && value == min) ? Refuse(r, $"{name} {text}: must be {range}{unit}", fallback)
+            : value;
     }
 
-    private static string ParseChoice(ArgumentResult r, string what, string[] choices)
+    /// <summary>Records <paramref name="error"/> against the value and returns <paramref name="fallback"/> for the parser to hold.</summary>
+    internal static T Refuse<T>(ArgumentResult r, string error, T fallback)
     {
-        string text = r.Tokens.Count == 0 ? string.Empty : r.Tokens[0].Value;
-        if (Array.IndexOf(choices, text) >= 0)
-        {
-            return text;
-        }
-
-        r.AddError($"{what} {text}: must be one of {string.Join(", ", choices)}");
-        return choices[0];
+        r.AddError(error);
+        return fallback;
     }
+
+    /// <summary>The value the user gave (empty when none).</summary>
+    internal static string Token(ArgumentResult r) => r.Tokens.Count == 0 ? string.Empty : r.Tokens[0].Value;
+
+    private static string ParseChoice(ArgumentResult r, string what, string[] choices) =>
+        Array.IndexOf(choices, Token(r)) >= 0 ? Token(r) : Refuse(r, $"{what} {Token(r)}: must be one of {string.Join(", ", choices)}", choices[0]);
 }

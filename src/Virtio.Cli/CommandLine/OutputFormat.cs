@@ -6,20 +6,10 @@ namespace Virtio.Cli.CommandLine;
 /// The output convention of every command that prints results: <c>--format text|json[|...]</c> (text the default) and
 /// <c>--json</c>, its short form; asking for two formats at once is bad input.
 /// </summary>
-internal sealed class OutputFormat
+/// <param name="Format">The <c>--format</c> option.</param>
+/// <param name="Json">The <c>--json</c> option.</param>
+internal sealed record OutputFormat(Option<string> Format, Option<bool> Json)
 {
-    private OutputFormat(Option<string> format, Option<bool> json)
-    {
-        Format = format;
-        Json = json;
-    }
-
-    /// <summary>The <c>--format</c> option.</summary>
-    public Option<string> Format { get; }
-
-    /// <summary>The <c>--json</c> option.</summary>
-    public Option<bool> Json { get; }
-
     /// <summary>Both options, <c>--format</c> taking text, json and <paramref name="more"/>.</summary>
     public static OutputFormat Create(string description, params string[] more) =>
         new(CliOption.Choice("--format", description, "text", ["text", "json", .. more]), new Option<bool>("--json") { Description = "same as --format json" });

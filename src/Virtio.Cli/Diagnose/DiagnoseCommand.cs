@@ -13,14 +13,8 @@ namespace Virtio.Cli.Diagnose;
 /// </summary>
 internal static class DiagnoseCommand
 {
-    /// <summary>Exit code when every queue is healthy or progressing.</summary>
-    public const int ExitHealthy = ExitCodes.Success;
-
-    /// <summary>Exit code when QEMU cannot be reached or answers something unexpected.</summary>
-    public const int ExitError = ExitCodes.Error;
-
-    /// <summary>Exit code when a hang was found.</summary>
-    public const int ExitHang = ExitCodes.Found;
+    /// <summary>The exit codes (<see cref="ExitCodes"/>): every queue healthy or progressing; QEMU unreachable or answering something unexpected; a hang was found.</summary>
+    public const int ExitHealthy = ExitCodes.Success, ExitError = ExitCodes.Error, ExitHang = ExitCodes.Found;
 
     /// <summary>Builds the command, writing to <paramref name="output"/> and <paramref name="error"/> (default: the console).</summary>
     public static Command Build(TextWriter? output = null, TextWriter? error = null)
@@ -38,68 +32,44 @@ internal static class DiagnoseCommand
         {
             qmp, path, queue, interval, watch, format.Format, format.Json, save, timeout,
         };
-        command.SetAction(async (parse, cancellationToken) =>
+        CliRun.SetAction(command, "diagnose", format, output, error, async (run, cancellationToken) =>
         {
-            TextWriter stdout = output ?? parse.InvocationConfiguration.Output;
-            TextWriter stderr = error ?? parse.InvocationConfiguration.Error;
-            double seconds = parse.GetValue(interval);
-            double replySeconds = parse.GetValue(timeout);
-            int? queueIndex = parse.GetValue(queue);
-            using Microsoft.Extensions.Logging.ILoggerFactory logging = CliLogging.Create(parse);
+            using Microsoft.Extensions.Logging.ILoggerFactory logging = run.Logging();
             var options = new QemuDiagnosisOptions
             {
-                Path = parse.GetValue(path), Queue = queueIndex, Interval = TimeSpan.FromSeconds(seconds), Logger = logging.CreateLogger("Virtio.Diagnose"),
+                Path = run.Get(path), Queue = run.Get(queue), Interval = TimeSpan.FromSeconds(run.Get(interval)), Logger = logging.CreateLogger("Virtio.Diagnose"),
             };
-            if (format.Resolve(parse, stderr, "diagnose") is not { } fmt)
-            {
-                return ExitError;
-            }
-
-            bool json = fmt == "json";
             try
             {
-                await using QmpClient client = await QmpClient.ConnectAsync(parse.GetValue(qmp)!, new QmpClientOptions { CommandTimeout = TimeSpan.FromSeconds(replySeconds), Logger = logging.CreateLogger("Virtio.Qmp") }, cancellationToken);
+                await using QmpClient client = await QmpClient.ConnectAsync(run.Get(qmp)!, new QmpClientOptions { CommandTimeout = TimeSpan.FromSeconds(run.Get(timeout)), Logger = logging.CreateLogger("Virtio.Qmp") }, cancellationToken);
                 var diagnostics = new QemuDiagnostics(client, options);
-                if (parse.GetValue(watch))
+                if (run.Get(watch))
                 {
-                    return await WatchAsync(diagnostics, json, stdout, cancellationToken);
+                    return await WatchAsync(diagnostics, run.Json, run.Out, cancellationToken);
                 }
 
                 QemuDiagnosis diagnosis = await diagnostics.DiagnoseAsync(cancellationToken);
-                if (parse.GetValue(save) is { } directory)
+                if (run.Get(save) is { } directory)
                 {
                     diagnosis.SaveReplies(directory);
                 }
 
-                if (json)
-                {
-                    foreach (QueueDiagnosis q in diagnosis.Queues)
-                    {
-                        await stdout.WriteLineAsync(q.ToJson());
-                    }
-                }
-                else
-                {
-                    await stdout.WriteAsync(diagnosis.ToText());
-                }
-
-                await stdout.FlushAsync(cancellationToken);
+                await run.Out.WriteAsync(run.Json ? string.Concat(diagnosis.Queues.Select(q => q.ToJson() + run.Out.NewLine)) : diagnosis.ToText());
+                await run.Out.FlushAsync(cancellationToken);
                 foreach (DeviceDiagnosis d in diagnosis.Devices.Where(d => d.Refusal is not null))
                 {
-                    stderr.WriteLine($"virtio diagnose: {d.Path}: {d.Refusal}");
+                    run.Error.WriteLine($"virtio diagnose: {d.Path}: {d.Refusal}");
                 }
 
                 return ExitCode(diagnosis);
             }
             catch (QmpException e)
             {
-                stderr.WriteLine($"virtio diagnose: {e.Message}");
-                return ExitError;
+                return run.Fail(e.Message);
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
-                stderr.WriteLine($"virtio diagnose: --save: {e.Message}");
-                return ExitError;
+                return run.Fail($"--save: {e.Message}");
             }
         });
         return command;

@@ -30,11 +30,9 @@ internal static class PingCommand
         {
             listen, connect, target, source, count, timeout, pcap,
         };
-        command.SetAction(parse =>
+        CliRun.SetAction(command, "ping", format: null, output: null, error: null, run =>
         {
-            TextWriter stdout = parse.InvocationConfiguration.Output;
-            TextWriter stderr = parse.InvocationConfiguration.Error;
-            string? listenPath = parse.GetValue(listen), connectPath = parse.GetValue(connect);
+            string? listenPath = run.Get(listen), connectPath = run.Get(connect);
             string? error = (listenPath, connectPath) switch
             {
                 (null, null) => "give --listen PATH or --connect PATH (the Unix socket QEMU's -netdev stream uses)",
@@ -44,28 +42,25 @@ internal static class PingCommand
             };
             if (error is not null)
             {
-                stderr.WriteLine($"virtio ping: {error}");
-                return ExitCodes.Error;
+                return run.Fail(error);
             }
 
-            string? pcapPath = parse.GetValue(pcap);
+            string? pcapPath = run.Get(pcap);
             FileStream? capture = null;
             try
             {
                 capture = pcapPath is null ? null : new FileStream(pcapPath, FileMode.Create, FileAccess.Write, FileShare.Read);
-                return NetPingSession.Run(stdout, listenPath, connectPath, parse.GetValue(target)!, parse.GetValue(source)!, parse.GetValue(count), TimeSpan.FromSeconds(parse.GetValue(timeout)), capture)
+                return NetPingSession.Run(run.Out, listenPath, connectPath, run.Get(target)!, run.Get(source)!, run.Get(count), TimeSpan.FromSeconds(run.Get(timeout)), capture)
                     ? ExitCodes.Success : ExitCodes.Found;
             }
             catch (Exception e) when (capture is null && pcapPath is not null && e is IOException or UnauthorizedAccessException)
             {
-                stderr.WriteLine($"virtio ping: --pcap {pcapPath}: {Program.OneLine(e.Message)}");
-                return ExitCodes.Error;
+                return run.Fail($"--pcap {pcapPath}: {Program.OneLine(e.Message)}");
             }
             catch (Exception e) when (e is SocketException or IOException or TimeoutException or InvalidOperationException or UnauthorizedAccessException)
             {
                 string why = Program.OneLine(e.Message);
-                stderr.WriteLine(e is TimeoutException ? $"virtio ping: {why}" : $"virtio ping: {listenPath ?? connectPath}: {why}");
-                return ExitCodes.Error;
+                return run.Fail(e is TimeoutException ? why : $"{listenPath ?? connectPath}: {why}");
             }
             finally
             {
@@ -83,18 +78,14 @@ internal static class PingCommand
             DefaultValueFactory = _ => IPAddress.Parse(defaultValue),
             CustomParser = r =>
             {
-                string text = r.Tokens.Count == 0 ? string.Empty : r.Tokens[0].Value;
+                string text = CliOption.Token(r);
 
                 // IPAddress.TryParse also takes "10" or "10.2" (inet_aton's short forms) and IPv6: ask for four parts.
-                if (text.Split('.').Length == 4 && IPAddress.TryParse(text, out IPAddress? address) && address.AddressFamily == AddressFamily.InterNetwork)
-                {
-                    return address;
-                }
-
-                r.AddError(IPAddress.TryParse(text, out IPAddress? other) && other.AddressFamily == AddressFamily.InterNetworkV6
-                    ? $"{name} {text}: an IPv6 address; ping speaks ARP and ICMP over IPv4 (like {defaultValue})"
-                    : $"{name} {text}: not an IPv4 address (four numbers 0 to 255, like {defaultValue})");
-                return null;
+                return text.Split('.').Length == 4 && IPAddress.TryParse(text, out IPAddress? address) && address.AddressFamily == AddressFamily.InterNetwork
+                    ? address
+                    : CliOption.Refuse<IPAddress?>(r, IPAddress.TryParse(text, out IPAddress? other) && other.AddressFamily == AddressFamily.InterNetworkV6
+                        ? $"{name} {text}: an IPv6 address; ping speaks ARP and ICMP over IPv4 (like {defaultValue})"
+                        : $"{name} {text}: not an IPv4 address (four numbers 0 to 255, like {defaultValue})", null);
             },
         };
 }

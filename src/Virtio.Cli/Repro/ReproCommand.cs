@@ -12,14 +12,8 @@ namespace Virtio.Cli.Repro;
 /// </summary>
 internal static class ReproCommand
 {
-    /// <summary>Exit code when every verdict matched.</summary>
-    public const int ExitMatched = ExitCodes.Success;
-
-    /// <summary>Exit code for bad input (an option out of range, a conflict), or a scenario that could not run.</summary>
-    public const int ExitBadInput = ExitCodes.Error;
-
-    /// <summary>Exit code when a scenario ran and its verdict was not the expected one.</summary>
-    public const int ExitMismatch = ExitCodes.Found;
+    /// <summary>The exit codes (<see cref="ExitCodes"/>): every verdict matched; bad input or a scenario that could not run; a verdict was not the expected one.</summary>
+    public const int ExitMatched = ExitCodes.Success, ExitBadInput = ExitCodes.Error, ExitMismatch = ExitCodes.Found;
 
     /// <summary>Builds the command, writing to <paramref name="output"/> and <paramref name="error"/> (default: the invocation's writers).</summary>
     public static Command Build(TextWriter? output = null, TextWriter? error = null)
@@ -37,37 +31,28 @@ internal static class ReproCommand
         {
             name, device, seed, ringSize, startIndex, format.Format, format.Json, eventIdx, dump,
         };
-        command.SetAction(parse =>
+        CliRun.SetAction(command, "repro", format, output, error, run =>
         {
-            TextWriter stdout = output ?? parse.InvocationConfiguration.Output;
-            TextWriter stderr = error ?? parse.InvocationConfiguration.Error;
-            if (format.Resolve(parse, stderr, "repro") is not { } fmt)
-            {
-                return ExitBadInput;
-            }
-
-            string? scenarioName = parse.GetValue(name);
-            string deviceName = parse.GetValue(device)!;
-            DirectoryInfo? dumpDir = parse.GetValue(dump);
+            string? scenarioName = run.Parse.GetValue(name);
+            DirectoryInfo? dumpDir = run.Get(dump);
             if (dumpDir is not null && scenarioName is null)
             {
-                stderr.WriteLine("virtio repro: --dump needs a scenario name (it saves one queue)");
-                return ExitBadInput;
+                return run.Fail("--dump needs a scenario name (it saves one queue)");
             }
 
-            bool withEventIdx = parse.GetBoolean(eventIdx) ?? true;
-            // Off unless asked for: the scenarios break the device on purpose, and its virtio_error lines would only
-            // repeat what the report says.
-            using Microsoft.Extensions.Logging.ILoggerFactory logging = CliLogging.Create(parse, Microsoft.Extensions.Logging.LogLevel.None);
+            bool withEventIdx = run.Parse.GetBoolean(eventIdx) ?? true;
+
+            // Off unless asked for: the scenarios break the device on purpose, and its virtio_error lines would
+            // only repeat what the report says.
+            using Microsoft.Extensions.Logging.ILoggerFactory logging = run.Logging(Microsoft.Extensions.Logging.LogLevel.None);
             var options = new ReproOptions
             {
-                Device = deviceName, Seed = parse.GetValue(seed), RingSize = parse.GetValue(ringSize),
-                StartIndex = (ushort)parse.GetValue(startIndex), EventIdx = withEventIdx, DumpDirectory = dumpDir?.FullName, LoggerFactory = logging,
+                Device = run.Get(device)!, Seed = run.Get(seed), RingSize = run.Get(ringSize),
+                StartIndex = (ushort)run.Get(startIndex), EventIdx = withEventIdx, DumpDirectory = dumpDir?.FullName, LoggerFactory = logging,
             };
             if (ReproScenario.Select(scenarioName, withEventIdx, out string? refusal) is not { } scenarios)
             {
-                stderr.WriteLine($"virtio repro: {refusal}");
-                return ExitBadInput;
+                return run.Fail(refusal!);
             }
 
             var results = new List<ReproResult>();
@@ -75,35 +60,31 @@ internal static class ReproCommand
             {
                 foreach (ReproScenario scenario in scenarios)
                 {
-                    ReproResult r = ReproRunner.Run(scenario, options);
-                    results.Add(r);
-                    if (fmt == "json")
+                    results.Add(ReproRunner.Run(scenario, options));
+                    if (run.Json)
                     {
-                        stdout.Write(ReproJsonLine.From(r).ToJson() + "\n");
+                        run.Out.Write(ReproJsonLine.From(results[^1]).ToJson() + "\n");
                     }
                 }
             }
             catch (Exception e) when (dumpDir is not null && e is IOException or UnauthorizedAccessException)
             {
-                stderr.WriteLine($"virtio repro: --dump {dumpDir}: {Program.OneLine(e.Message)}");
-                return ExitBadInput;
+                return run.Fail($"--dump {dumpDir}: {Program.OneLine(e.Message)}");
             }
             catch (Exception e) when (e is ArgumentException or InvalidOperationException)
             {
                 // The options passed the checks above, so this is a scenario that could not set itself up.
-                stderr.WriteLine($"virtio repro: the scenario could not run: {Program.OneLine(e.Message)}");
-                return ExitBadInput;
+                return run.Fail($"the scenario could not run: {Program.OneLine(e.Message)}");
             }
 
-            stdout.Write(fmt switch
-            {
-                "hmp" => ReproText.Hmp(results),
-                "text" => scenarioName is null ? ReproText.Table(results) : ReproText.One(results[0]),
-                _ => string.Empty, // json: written line by line above
-            });
-
-            stdout.Flush();
-            return ExitCodeFor(results);
+            return run.Print(
+                run.Format switch
+                {
+                    "hmp" => ReproText.Hmp(results),
+                    "text" => scenarioName is null ? ReproText.Table(results) : ReproText.One(results[0]),
+                    _ => string.Empty, // json: written line by line above
+                },
+                ExitCodeFor(results));
         });
         return command;
     }
