@@ -20,25 +20,17 @@ internal static class StressCommand
         {
             buffers, seed, format.Format, format.Json,
         };
-        command.SetAction(parse =>
+        CliRun.SetAction(command, "stress", format, null, null, run =>
         {
-            TextWriter stdout = parse.InvocationConfiguration.Output;
-            TextWriter stderr = parse.InvocationConfiguration.Error;
-            if (format.Resolve(parse, stderr, "stress") is not { } fmt)
-            {
-                return ExitCodes.Error;
-            }
-
             var options = new RingStressOptions
             {
-                Buffers = parse.GetValue(buffers),
-                Seed = (ulong)parse.GetValue(seed),
-                Progress = p => stderr.WriteLine(RingStressReport.ProgressLine(p)),
+                Buffers = run.Get(buffers),
+                Seed = (ulong)run.Get(seed),
+                Progress = p => run.Error.WriteLine(RingStressReport.ProgressLine(p)),
             };
             using var stress = new RingStress(options);
             RingStressResult result = stress.Run();
-            stdout.Write(fmt == "json" ? RingStressReport.ToJson(result) + "\n" : RingStressReport.ToText(result));
-            return result.Passed ? ExitCodes.Success : ExitCodes.Found;
+            return run.Print(run.Json ? RingStressReport.ToJson(result) + "\n" : RingStressReport.ToText(result), result.Passed ? ExitCodes.Success : ExitCodes.Found);
         });
         return command;
     }
