@@ -55,9 +55,13 @@ public sealed unsafe class DriverQueue<TToken> : IDisposable
     private readonly byte* _usedEvent;
     private readonly byte* _availEvent;
 
-    // free_head, num_free, avail_idx_shadow, num_added, last_used_idx and the chains in flight: see DriverHotState.
-    private DriverHotState _d;
+    private ushort _freeHead;
+    private int _numFree;
+    private ushort _availIdxShadow;
     private ushort _availFlagsShadow;
+    private int _numAdded;
+    private int _placed; // buffers written to the avail ring and not yet published
+    private ushort _lastUsedIdx;
     private DriverRingError? _error;
     private readonly bool _clampUsedLength;
     private long _usedLengthClamped;
@@ -109,7 +113,7 @@ public sealed unsafe class DriverQueue<TToken> : IDisposable
             _extra[i].Next = (ushort)(i + 1); // the last wraps to 0 as Linux's memset leaves it; never followed
         }
 
-        _d.NumFree = _size;
+        _numFree = _size;
         if (!options.CallbacksEnabled)
         {
             _availFlagsShadow = SplitRing.AvailFlagNoInterrupt;
@@ -126,22 +130,22 @@ public sealed unsafe class DriverQueue<TToken> : IDisposable
     public int Size => _size;
 
     /// <summary><c>num_free</c>: free descriptors.</summary>
-    public int NumFree => _d.NumFree;
+    public int NumFree => _numFree;
 
     /// <summary><c>avail_idx_shadow</c>: the driver's copy of <c>avail-&gt;idx</c>.</summary>
-    public ushort AvailIdxShadow => _d.AvailIdxShadow;
+    public ushort AvailIdxShadow => _availIdxShadow;
 
     /// <summary><c>last_used_idx</c>: the next used element the driver will pop.</summary>
-    public ushort LastUsedIdx => _d.LastUsedIdx;
+    public ushort LastUsedIdx => _lastUsedIdx;
 
     /// <summary>Buffers added since the last <see cref="KickPrepare"/> (<c>num_added</c>).</summary>
-    public int NumAdded => _d.NumAdded;
+    public int NumAdded => _numAdded;
 
     /// <summary>Whether used-buffer callbacks are enabled (VRING_AVAIL_F_NO_INTERRUPT clear in the shadow flags).</summary>
     public bool CallbacksEnabled => (_availFlagsShadow & SplitRing.AvailFlagNoInterrupt) == 0;
 
     /// <summary>Chains in flight (added and not yet returned by <see cref="TryGetBuffer"/>).</summary>
-    public int InFlight => _d.InFlight;
+    public int InFlight { get; private set; }
 
     /// <summary>True once the device broke a ring rule (<c>vq-&gt;broken</c>).</summary>
     public bool IsBroken => _error is not null;
@@ -237,13 +241,13 @@ public sealed unsafe class DriverQueue<TToken> : IDisposable
                 break;
             }
 
-            if (_d.NumAdded + _d.Placed == ushort.MaxValue)
+            if (_numAdded + _placed == ushort.MaxValue)
             {
                 Publish(); // it kicks, as Add does at this count: num_added must stay unambiguous in 16 bits
             }
         }
 
-        if (_d.Placed > 0)
+        if (_placed > 0)
         {
             Publish();
         }
@@ -260,7 +264,6 @@ public sealed unsafe class DriverQueue<TToken> : IDisposable
     /// Writes one buffer's descriptors and its avail ring entry at <c>avail_idx_shadow + num_added</c> without
     /// publishing (<c>virtqueue_add_split</c> up to the <c>avail-&gt;idx</c> store).
     /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] // into Add: one call per buffer, as before the burst API
     private AddResult Place(ReadOnlySpan<GuestSegment> readable, ReadOnlySpan<GuestSegment> writable, TToken token)
     {
         if (_error is not null)
@@ -274,14 +277,14 @@ public sealed unsafe class DriverQueue<TToken> : IDisposable
             ThrowNoSegments();
         }
 
-        bool indirect = _indirect && total > 1 && _d.NumFree > 0 && total <= _maxIndirect;
+        bool indirect = _indirect && total > 1 && _numFree > 0 && total <= _maxIndirect;
         int descsUsed = indirect ? 1 : total;
-        if (_d.NumFree < descsUsed)
+        if (_numFree < descsUsed)
         {
             return AddResult.NoSpace;
         }
 
-        ushort head = _d.FreeHead;
+        ushort head = _freeHead;
         uint writableBytes = 0;
         if (indirect)
         {
@@ -298,7 +301,7 @@ public sealed unsafe class DriverQueue<TToken> : IDisposable
             ushort nextFree = extra.Next;
             WriteDescriptor(_desc, head, new GuestSegment(DriverAddressOf(table), (uint)(total * SplitRing.DescriptorSize)), (ushort)DescriptorFlags.Indirect, nextFree);
             extra.Flags = (ushort)DescriptorFlags.Indirect;
-            _d.FreeHead = nextFree;
+            _freeHead = nextFree;
         }
         else
         {
@@ -317,14 +320,14 @@ public sealed unsafe class DriverQueue<TToken> : IDisposable
                 i = next;
             }
 
-            _d.FreeHead = i;
+            _freeHead = i;
         }
 
-        _d.NumFree -= descsUsed;
+        _numFree -= descsUsed;
         _state[head] = new DescState { Token = token, WritableBytes = writableBytes, InFlight = true };
-        _d.InFlight++;
-        _d.Placed++;
-        LittleEndian.Write16(_avail + SplitRing.AvailEntryOffset((uint)((_d.AvailIdxShadow + _d.Placed - 1) & _mask)), head);
+        InFlight++;
+        _placed++;
+        LittleEndian.Write16(_avail + SplitRing.AvailEntryOffset((uint)((_availIdxShadow + _placed - 1) & _mask)), head);
         return AddResult.Added;
     }
 
@@ -332,22 +335,21 @@ public sealed unsafe class DriverQueue<TToken> : IDisposable
     /// Publishes the buffers placed since the last publish with one release store of <c>avail-&gt;idx</c>
     /// (<c>virtio_wmb</c> then the store).
     /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void Publish()
     {
-        int count = _d.Placed;
-        _d.Placed = 0;
-        if (_d.NumAdded == 0 && FaultPlan is not null && FaultPlan.ShouldInject(RingFaultPoint.DriverReadAvailEventBeforeAvailIdx, _queueIndex, _d.AvailIdxShadow))
+        int count = _placed;
+        _placed = 0;
+        if (_numAdded == 0 && FaultPlan is not null && FaultPlan.ShouldInject(RingFaultPoint.DriverReadAvailEventBeforeAvailIdx, _queueIndex, _availIdxShadow))
         {
             // Simulates the missing full fence: avail_event is read before avail->idx is visible to the device.
             _staleAvailEvent = LittleEndian.ReadIndex(_availEvent);
             _staleAvailEventPending = true;
         }
 
-        _d.AvailIdxShadow = (ushort)(_d.AvailIdxShadow + count);
-        LittleEndian.WriteIndex(_avail + SplitRing.IdxOffset, _d.AvailIdxShadow); // release: ring entries and descriptors first (virtio_wmb)
-        _d.NumAdded += count;
-        if (_d.NumAdded == ushort.MaxValue)
+        _availIdxShadow = (ushort)(_availIdxShadow + count);
+        LittleEndian.WriteIndex(_avail + SplitRing.IdxOffset, _availIdxShadow); // release: ring entries and descriptors first (virtio_wmb)
+        _numAdded += count;
+        if (_numAdded == ushort.MaxValue)
         {
             Kick(); // Linux: "This is very unlikely, but theoretically possible. Kick just in case."
         }
@@ -373,9 +375,9 @@ public sealed unsafe class DriverQueue<TToken> : IDisposable
             availEvent = _eventIdx ? LittleEndian.ReadIndex(_availEvent) : (ushort)0;
         }
 
-        ushort newIdx = _d.AvailIdxShadow;
-        ushort oldIdx = (ushort)(newIdx - _d.NumAdded);
-        _d.NumAdded = 0;
+        ushort newIdx = _availIdxShadow;
+        ushort oldIdx = (ushort)(newIdx - _numAdded);
+        _numAdded = 0;
         return _eventIdx
             ? SplitRing.NeedEvent(availEvent, newIdx, oldIdx)
             : (LittleEndian.ReadIndex(_used) & SplitRing.UsedFlagNoNotify) == 0;
@@ -390,7 +392,7 @@ public sealed unsafe class DriverQueue<TToken> : IDisposable
             return false;
         }
 
-        if (FaultPlan is not null && FaultPlan.ShouldInject(RingFaultPoint.DriverDropKick, _queueIndex, _d.AvailIdxShadow))
+        if (FaultPlan is not null && FaultPlan.ShouldInject(RingFaultPoint.DriverDropKick, _queueIndex, _availIdxShadow))
         {
             return false;
         }
@@ -405,7 +407,7 @@ public sealed unsafe class DriverQueue<TToken> : IDisposable
     public bool Kick() => KickPrepare() && Notify();
 
     /// <summary>True when the device has published used elements the driver has not popped (<c>more_used_split</c>).</summary>
-    public bool MoreUsed() => _d.LastUsedIdx != LittleEndian.ReadIndex(_used + SplitRing.IdxOffset);
+    public bool MoreUsed() => _lastUsedIdx != LittleEndian.ReadIndex(_used + SplitRing.IdxOffset);
 
     /// <summary>
     /// Pops one used element (<c>virtqueue_get_buf</c>): returns its token and the length the device wrote, frees its
@@ -422,7 +424,7 @@ public sealed unsafe class DriverQueue<TToken> : IDisposable
             return false;
         }
 
-        ushort last = _d.LastUsedIdx;
+        ushort last = _lastUsedIdx;
         if (last == LittleEndian.ReadIndex(_used + SplitRing.IdxOffset))
         {
             return false; // the acquire load above orders the element reads below (virtio_rmb)
@@ -433,7 +435,7 @@ public sealed unsafe class DriverQueue<TToken> : IDisposable
             return false;
         }
 
-        _d.LastUsedIdx = ++last;
+        _lastUsedIdx = ++last;
         if ((_availFlagsShadow & SplitRing.AvailFlagNoInterrupt) == 0)
         {
             // virtio_store_mb: tell the device which entry we expect an interrupt for, before the next more_used read.
@@ -461,7 +463,7 @@ public sealed unsafe class DriverQueue<TToken> : IDisposable
             return 0;
         }
 
-        ushort last = _d.LastUsedIdx;
+        ushort last = _lastUsedIdx;
         int max = Math.Min(tokens.Length, lengths.Length);
         int count = Math.Min((ushort)(LittleEndian.ReadIndex(_used + SplitRing.IdxOffset) - last), max); // acquire (virtio_rmb)
         int n = 0;
@@ -472,7 +474,7 @@ public sealed unsafe class DriverQueue<TToken> : IDisposable
 
         if (n > 0)
         {
-            last = _d.LastUsedIdx = (ushort)(last + n);
+            last = _lastUsedIdx = (ushort)(last + n);
             if ((_availFlagsShadow & SplitRing.AvailFlagNoInterrupt) == 0)
             {
                 LittleEndian.WriteIndex(_usedEvent, last); // virtio_store_mb, once for the burst
@@ -572,15 +574,15 @@ public sealed unsafe class DriverQueue<TToken> : IDisposable
     /// </summary>
     public ushort EnableCallbacksPrepare()
     {
-        if (FaultPlan is not null && FaultPlan.ShouldInject(RingFaultPoint.DriverNeverReenableCallbacks, _queueIndex, _d.LastUsedIdx))
+        if (FaultPlan is not null && FaultPlan.ShouldInject(RingFaultPoint.DriverNeverReenableCallbacks, _queueIndex, _lastUsedIdx))
         {
-            return _d.LastUsedIdx;
+            return _lastUsedIdx;
         }
 
         _eventTriggered = false;
         ClearNoInterrupt();
-        LittleEndian.WriteIndex(_usedEvent, _d.LastUsedIdx);
-        return _d.LastUsedIdx;
+        LittleEndian.WriteIndex(_usedEvent, _lastUsedIdx);
+        return _lastUsedIdx;
     }
 
     /// <summary>After a full fence, true when used elements exist past <paramref name="lastUsedIdx"/> (<c>virtqueue_poll</c>).</summary>
@@ -608,17 +610,17 @@ public sealed unsafe class DriverQueue<TToken> : IDisposable
     /// <returns>False when that many are already used: process them now.</returns>
     public bool EnableCallbacksDelayed()
     {
-        if (FaultPlan is not null && FaultPlan.ShouldInject(RingFaultPoint.DriverNeverReenableCallbacks, _queueIndex, _d.LastUsedIdx))
+        if (FaultPlan is not null && FaultPlan.ShouldInject(RingFaultPoint.DriverNeverReenableCallbacks, _queueIndex, _lastUsedIdx))
         {
             return true;
         }
 
         _eventTriggered = false;
         ClearNoInterrupt();
-        ushort bufs = (ushort)((ushort)(_d.AvailIdxShadow - _d.LastUsedIdx) * 3 / 4);
-        LittleEndian.WriteIndex(_usedEvent, (ushort)(_d.LastUsedIdx + bufs));
+        ushort bufs = (ushort)((ushort)(_availIdxShadow - _lastUsedIdx) * 3 / 4);
+        LittleEndian.WriteIndex(_usedEvent, (ushort)(_lastUsedIdx + bufs));
         Interlocked.MemoryBarrier();
-        return (ushort)(LittleEndian.ReadIndex(_used + SplitRing.IdxOffset) - _d.LastUsedIdx) <= bufs;
+        return (ushort)(LittleEndian.ReadIndex(_used + SplitRing.IdxOffset) - _lastUsedIdx) <= bufs;
     }
 
     /// <summary>
@@ -633,8 +635,8 @@ public sealed unsafe class DriverQueue<TToken> : IDisposable
             {
                 token = _state[i].Token;
                 Detach((ushort)i);
-                _d.AvailIdxShadow--;
-                LittleEndian.WriteIndex(_avail + SplitRing.IdxOffset, _d.AvailIdxShadow);
+                _availIdxShadow--;
+                LittleEndian.WriteIndex(_avail + SplitRing.IdxOffset, _availIdxShadow);
                 return true;
             }
         }
@@ -657,18 +659,18 @@ public sealed unsafe class DriverQueue<TToken> : IDisposable
     private void Detach(ushort head)
     {
         _state[head] = default;
-        _d.InFlight--;
+        InFlight--;
         DescExtra[] extra = _extra;
         ushort i = head;
         while ((extra[i].Flags & (ushort)DescriptorFlags.Next) != 0)
         {
             i = extra[i].Next;
-            _d.NumFree++;
+            _numFree++;
         }
 
-        extra[i].Next = _d.FreeHead;
-        _d.FreeHead = head;
-        _d.NumFree++;
+        extra[i].Next = _freeHead;
+        _freeHead = head;
+        _numFree++;
     }
 
     private void ClearNoInterrupt()

@@ -34,25 +34,25 @@ public sealed unsafe partial class SplitQueue
             return PopEach(chains, out status);
         }
 
-        ushort last = _w.LastAvailIdx;
-        ushort known = (ushort)(_w.ShadowAvailIdx - last);
+        ushort last = _lastAvailIdx;
+        ushort known = (ushort)(_shadowAvailIdx - last);
         if (known < (uint)chains.Length)
         {
             // Acquire load, once per burst: the ring entries and descriptors below are read after it.
-            _w.ShadowAvailIdx = LittleEndian.ReadIndex(_avail + SplitRing.IdxOffset);
-            known = (ushort)(_w.ShadowAvailIdx - last);
+            _shadowAvailIdx = LittleEndian.ReadIndex(_avail + SplitRing.IdxOffset);
+            known = (ushort)(_shadowAvailIdx - last);
         }
 
         if (known > (uint)_size)
         {
-            status = BreakPop(VirtqueueErrorKind.AvailIndexTooFar, last, _w.ShadowAvailIdx, out _);
+            status = BreakPop(VirtqueueErrorKind.AvailIndexTooFar, last, _shadowAvailIdx, out _);
             return 0;
         }
 
         int count = Math.Min(known, chains.Length);
         for (int n = 0; n < count; n++)
         {
-            if (_w.InUse >= _size)
+            if (_inUse >= _size)
             {
                 status = BreakPop(VirtqueueErrorKind.SizeExceeded, 0, 0, out chains[n]);
                 return n;
@@ -100,9 +100,9 @@ public sealed unsafe partial class SplitQueue
             ref readonly DescriptorChain chain = ref chains[i];
             if (chain.IsFrom(this) && chain.Generation == _generation)
             {
-                if (filled == _w.InUse)
+                if (filled == _inUse)
                 {
-                    ThrowHelper.FlushMoreThanInFlight(filled + 1, _w.InUse); // before Fill wraps onto unpublished elements
+                    ThrowHelper.FlushMoreThanInFlight(filled + 1, _inUse); // before Fill wraps onto unpublished elements
                 }
 
                 Fill(chain.Head, lengths[i], filled++);

@@ -36,7 +36,7 @@ public sealed unsafe partial class SplitQueue
             }
         }
 
-        if (NotifyOnEmpty && _w.InUse == 0 && IsEmpty())
+        if (NotifyOnEmpty && _inUse == 0 && IsEmpty())
         {
             return true;
         }
@@ -46,10 +46,10 @@ public sealed unsafe partial class SplitQueue
             return (LittleEndian.ReadIndex(_avail) & SplitRing.AvailFlagNoInterrupt) == 0;
         }
 
-        bool valid = _w.SignalledUsedValid;
-        _w.SignalledUsedValid = true;
-        ushort old = _w.SignalledUsed;
-        ushort now = _w.SignalledUsed = _w.UsedIdx;
+        bool valid = _signalledUsedValid;
+        _signalledUsedValid = true;
+        ushort old = _signalledUsed;
+        ushort now = _signalledUsed = _usedIdx;
         return !valid || SplitRing.NeedEvent(usedEvent, now, old);
     }
 
@@ -67,7 +67,7 @@ public sealed unsafe partial class SplitQueue
             return;
         }
 
-        if (enable && FaultPlan is not null && Inject(RingFaultPoint.DeviceLeaveNotificationsDisabled, _w.LastAvailIdx))
+        if (enable && FaultPlan is not null && Inject(RingFaultPoint.DeviceLeaveNotificationsDisabled, _lastAvailIdx))
         {
             return;
         }
@@ -75,10 +75,10 @@ public sealed unsafe partial class SplitQueue
         _notification = enable;
         if (_eventIdx)
         {
-            _w.ShadowAvailIdx = LittleEndian.ReadIndex(_avail + SplitRing.IdxOffset);
+            _shadowAvailIdx = LittleEndian.ReadIndex(_avail + SplitRing.IdxOffset);
             if (enable)
             {
-                LittleEndian.WriteIndex(_availEvent, _w.ShadowAvailIdx);
+                LittleEndian.WriteIndex(_availEvent, _shadowAvailIdx);
             }
         }
         else
@@ -108,13 +108,13 @@ public sealed unsafe partial class SplitQueue
             return true;
         }
 
-        if (_w.ShadowAvailIdx != _w.LastAvailIdx)
+        if (_shadowAvailIdx != _lastAvailIdx)
         {
             return false;
         }
 
-        _w.ShadowAvailIdx = LittleEndian.ReadIndex(_avail + SplitRing.IdxOffset);
-        return _w.ShadowAvailIdx == _w.LastAvailIdx;
+        _shadowAvailIdx = LittleEndian.ReadIndex(_avail + SplitRing.IdxOffset);
+        return _shadowAvailIdx == _lastAvailIdx;
     }
 
     /// <summary>
@@ -127,7 +127,7 @@ public sealed unsafe partial class SplitQueue
     public bool EnableNotificationAndRecheck()
     {
         SetNotification(true);
-        if (FaultPlan is not null && Inject(RingFaultPoint.DeviceSkipRecheckAfterEnable, _w.LastAvailIdx))
+        if (FaultPlan is not null && Inject(RingFaultPoint.DeviceSkipRecheckAfterEnable, _lastAvailIdx))
         {
             return false;
         }

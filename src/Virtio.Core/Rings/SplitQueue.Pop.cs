@@ -42,24 +42,24 @@ public sealed unsafe partial class SplitQueue
             _resubmitCount = _resubmitNext = 0; // from here on a rewind gives chains back to the available ring
         }
 
-        ushort last = _w.LastAvailIdx;
-        if (last == _w.ShadowAvailIdx)
+        ushort last = _lastAvailIdx;
+        if (last == _shadowAvailIdx)
         {
             // Acquire load: the ring entry and descriptors below are read after the index that published them.
-            _w.ShadowAvailIdx = LittleEndian.ReadIndex(_avail + SplitRing.IdxOffset);
-            if (last == _w.ShadowAvailIdx)
+            _shadowAvailIdx = LittleEndian.ReadIndex(_avail + SplitRing.IdxOffset);
+            if (last == _shadowAvailIdx)
             {
                 chain = default;
                 return PopResult.Empty;
             }
         }
 
-        if ((ushort)(_w.ShadowAvailIdx - last) > (uint)_size)
+        if ((ushort)(_shadowAvailIdx - last) > (uint)_size)
         {
-            return BreakPop(VirtqueueErrorKind.AvailIndexTooFar, last, _w.ShadowAvailIdx, out chain);
+            return BreakPop(VirtqueueErrorKind.AvailIndexTooFar, last, _shadowAvailIdx, out chain);
         }
 
-        if (_w.InUse >= _size)
+        if (_inUse >= _size)
         {
             return BreakPop(VirtqueueErrorKind.SizeExceeded, 0, 0, out chain);
         }
@@ -92,24 +92,24 @@ public sealed unsafe partial class SplitQueue
             return _error is not null ? PopResult.Broken : PopResult.Empty;
         }
 
-        ushort last = _w.LastAvailIdx;
-        if (last == _w.ShadowAvailIdx)
+        ushort last = _lastAvailIdx;
+        if (last == _shadowAvailIdx)
         {
-            _w.ShadowAvailIdx = LittleEndian.ReadIndex(_avail + SplitRing.IdxOffset);
+            _shadowAvailIdx = LittleEndian.ReadIndex(_avail + SplitRing.IdxOffset);
         }
 
-        ushort available = (ushort)(_w.ShadowAvailIdx - last);
+        ushort available = (ushort)(_shadowAvailIdx - last);
         if (available > (uint)_size)
         {
-            return BreakPop(VirtqueueErrorKind.AvailIndexTooFar, last, _w.ShadowAvailIdx, out chain);
+            return BreakPop(VirtqueueErrorKind.AvailIndexTooFar, last, _shadowAvailIdx, out chain);
         }
 
         if (available == 0)
         {
-            return BreakPop(VirtqueueErrorKind.ResubmitBeyondAvail, head, _w.ShadowAvailIdx, out chain);
+            return BreakPop(VirtqueueErrorKind.ResubmitBeyondAvail, head, _shadowAvailIdx, out chain);
         }
 
-        if (_w.InUse >= _size)
+        if (_inUse >= _size)
         {
             return BreakPop(VirtqueueErrorKind.SizeExceeded, 0, 0, out chain);
         }
@@ -128,11 +128,11 @@ public sealed unsafe partial class SplitQueue
             return 0;
         }
 
-        _w.ShadowAvailIdx = LittleEndian.ReadIndex(_avail + SplitRing.IdxOffset);
-        int n = (ushort)(_w.ShadowAvailIdx - _w.LastAvailIdx);
+        _shadowAvailIdx = LittleEndian.ReadIndex(_avail + SplitRing.IdxOffset);
+        int n = (ushort)(_shadowAvailIdx - _lastAvailIdx);
         if (n > _size)
         {
-            Break(VirtqueueErrorKind.AvailIndexTooFar, _w.LastAvailIdx, _w.ShadowAvailIdx);
+            Break(VirtqueueErrorKind.AvailIndexTooFar, _lastAvailIdx, _shadowAvailIdx);
             return 0;
         }
 
@@ -159,7 +159,7 @@ public sealed unsafe partial class SplitQueue
     public bool Rewind(int count)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(count);
-        if (count > _w.InUse)
+        if (count > _inUse)
         {
             return false;
         }
@@ -168,7 +168,7 @@ public sealed unsafe partial class SplitQueue
         // available ring, and the log forgets them.
         for (int k = 1; k <= count; k++)
         {
-            ushort position = (ushort)(_w.LastAvailIdx - k);
+            ushort position = (ushort)(_lastAvailIdx - k);
             ushort head = _poppedHeads[position & _mask];
             _headsInFlight[head >> 6] &= ~(1UL << (head & 63));
             if ((ushort)(position - _resubmitBase) < (uint)_resubmitNext)
@@ -181,8 +181,8 @@ public sealed unsafe partial class SplitQueue
             }
         }
 
-        _w.LastAvailIdx = (ushort)(_w.LastAvailIdx - count);
-        _w.InUse -= count;
+        _lastAvailIdx = (ushort)(_lastAvailIdx - count);
+        _inUse -= count;
         return true;
     }
 
@@ -198,7 +198,7 @@ public sealed unsafe partial class SplitQueue
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private PopResult Take(ushort head, out DescriptorChain chain)
     {
-        ushort last = ++_w.LastAvailIdx;
+        ushort last = ++_lastAvailIdx;
         if (head >= (uint)_size)
         {
             return BreakPop(VirtqueueErrorKind.HeadOutOfRange, head, 0, out chain);
@@ -240,7 +240,7 @@ public sealed unsafe partial class SplitQueue
 
         inFlightWord |= inFlightBit;
         _poppedHeads[(ushort)(last - 1) & _mask] = head;
-        _w.InUse++;
+        _inUse++;
         if (Logger is { } logger)
         {
             RingLog.VirtqueuePop(logger, Name, Index, head, chain.ReadableCount, chain.WritableCount);
@@ -257,7 +257,7 @@ public sealed unsafe partial class SplitQueue
         uint i = head;
         uint count = 0;
         bool inIndirect = false;
-        int serial = ++_w.PopSerial;
+        int serial = ++_popSerial;
         byte* shadowTable = _shadow;
         int readable = 0, writable = 0, total = 0;
         ulong readableBytes = 0, writableBytes = 0;

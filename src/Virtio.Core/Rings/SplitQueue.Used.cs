@@ -26,7 +26,7 @@ public sealed unsafe partial class SplitQueue
             ThrowHelper.HeadOutOfRange(head, _size);
         }
 
-        byte* e = _used + SplitRing.UsedElementOffset((uint)((_w.UsedIdx + offset) & _mask));
+        byte* e = _used + SplitRing.UsedElementOffset((uint)((_usedIdx + offset) & _mask));
         LittleEndian.Write32(e, head);
         LittleEndian.Write32(e + 4, length);
         _filledHeads[offset & _mask] = head; // Flush frees it: the guest may rewrite the used ring meanwhile
@@ -45,12 +45,12 @@ public sealed unsafe partial class SplitQueue
             return;
         }
 
-        if ((uint)count > (uint)_w.InUse)
+        if ((uint)count > (uint)_inUse)
         {
-            ThrowHelper.FlushMoreThanInFlight(count, _w.InUse);
+            ThrowHelper.FlushMoreThanInFlight(count, _inUse);
         }
 
-        ushort old = _w.UsedIdx;
+        ushort old = _usedIdx;
         ushort next = (ushort)(old + count);
         if (_eventIdx && FaultPlan is not null && Inject(RingFaultPoint.DeviceReadUsedEventBeforeUsedIdx, next))
         {
@@ -74,11 +74,11 @@ public sealed unsafe partial class SplitQueue
         // Release store: the elements written by Fill are visible before the index that publishes them.
         LittleEndian.WriteIndex(_used + SplitRing.IdxOffset, next);
         log?.Published(new ReadOnlySpan<ushort>(_filledHeads, 0, count), next);
-        _w.UsedIdx = next;
-        _w.InUse -= count;
-        if ((short)(next - _w.SignalledUsed) < (ushort)(next - old))
+        _usedIdx = next;
+        _inUse -= count;
+        if ((short)(next - _signalledUsed) < (ushort)(next - old))
         {
-            _w.SignalledUsedValid = false;
+            _signalledUsedValid = false;
         }
 
         if (Logger is { } logger)

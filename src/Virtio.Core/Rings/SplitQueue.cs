@@ -1,6 +1,5 @@
 using System.Diagnostics.CodeAnalysis;
 using System.Runtime.CompilerServices;
-using System.Runtime.InteropServices;
 using Microsoft.Extensions.Logging;
 using Virtio.Faults;
 using Virtio.Memory;
@@ -46,8 +45,12 @@ public sealed unsafe partial class SplitQueue
     private ushort _mask;
     private int _size;
 
-    // QEMU's last_avail_idx, shadow_avail_idx, used_idx, inuse, signalled_used(_valid): see WorkerState.
-    private WorkerState _w;
+    private ushort _lastAvailIdx;
+    private ushort _shadowAvailIdx;
+    private ushort _usedIdx;
+    private int _inUse;
+    private ushort _signalledUsed;
+    private bool _signalledUsedValid;
     private bool _notification = true;
     private bool _eventIdx;
     private bool _indirect;
@@ -68,6 +71,7 @@ public sealed unsafe partial class SplitQueue
     private byte[] _shadowTable = [];
     private byte* _shadow;
     private int[] _descriptorOwner = [];
+    private int _popSerial;
 
     // The same for indirect tables of up to _indirectShadowEntries descriptors (Linux's blk and net requests), one
     // slot per head: a head cannot be popped again while in flight, so its slot stays the chain's own. Larger tables
@@ -223,22 +227,22 @@ public sealed unsafe partial class SplitQueue
     public VirtqueueError? Error => _error;
 
     /// <summary><c>last_avail_idx</c>: the next available-ring entry to pop.</summary>
-    public ushort LastAvailIdx => _w.LastAvailIdx;
+    public ushort LastAvailIdx => _lastAvailIdx;
 
     /// <summary><c>shadow_avail_idx</c>: the last <c>avail-&gt;idx</c> read from guest RAM.</summary>
-    public ushort ShadowAvailIdx => _w.ShadowAvailIdx;
+    public ushort ShadowAvailIdx => _shadowAvailIdx;
 
     /// <summary><c>used_idx</c>: the used index the device last published.</summary>
-    public ushort UsedIdx => _w.UsedIdx;
+    public ushort UsedIdx => _usedIdx;
 
     /// <summary><c>inuse</c>: chains popped and not yet pushed.</summary>
-    public int InUse => _w.InUse;
+    public int InUse => _inUse;
 
     /// <summary><c>signalled_used</c>.</summary>
-    public ushort SignalledUsed => _w.SignalledUsed;
+    public ushort SignalledUsed => _signalledUsed;
 
     /// <summary><c>signalled_used_valid</c>.</summary>
-    public bool SignalledUsedValid => _w.SignalledUsedValid;
+    public bool SignalledUsedValid => _signalledUsedValid;
 
     /// <summary>Whether the device currently asks for kicks.</summary>
     public bool NotificationEnabled => _notification;
@@ -331,12 +335,12 @@ public sealed unsafe partial class SplitQueue
         DescriptorTableAddress = 0;
         AvailRingAddress = 0;
         UsedRingAddress = 0;
-        _w.LastAvailIdx = 0;
-        _w.ShadowAvailIdx = 0;
-        _w.UsedIdx = 0;
-        _w.InUse = 0;
-        _w.SignalledUsed = 0;
-        _w.SignalledUsedValid = false;
+        _lastAvailIdx = 0;
+        _shadowAvailIdx = 0;
+        _usedIdx = 0;
+        _inUse = 0;
+        _signalledUsed = 0;
+        _signalledUsedValid = false;
         _notification = true;
         _staleUsedEventPending = false;
         _error = null;
@@ -367,7 +371,7 @@ public sealed unsafe partial class SplitQueue
         heads.CopyTo(_resubmitHeads);
         _resubmitCount = heads.Length;
         _resubmitNext = 0;
-        _resubmitBase = _w.LastAvailIdx;
+        _resubmitBase = _lastAvailIdx;
     }
 
     /// <summary>Heads scheduled by <see cref="Resubmit"/> and not popped yet.</summary>
@@ -375,7 +379,7 @@ public sealed unsafe partial class SplitQueue
 
     /// <summary>The shadow state, as QEMU reports it.</summary>
     public SplitQueueState GetState() => new(
-        _w.LastAvailIdx, _w.ShadowAvailIdx, _w.UsedIdx, _w.InUse, _w.SignalledUsed, _w.SignalledUsedValid, _notification);
+        _lastAvailIdx, _shadowAvailIdx, _usedIdx, _inUse, _signalledUsed, _signalledUsedValid, _notification);
 
     /// <summary>
     /// Restores shadow state (a snapshot, or a migration's <c>last_avail_idx</c>/<c>used_idx</c>). As QEMU's
@@ -433,12 +437,12 @@ public sealed unsafe partial class SplitQueue
         EnsureHeadTracking();
         Array.Clear(_headsInFlight);
         heads.CopyTo(_headsInFlight, 0);
-        _w.LastAvailIdx = state.LastAvailIdx;
-        _w.ShadowAvailIdx = state.ShadowAvailIdx;
-        _w.UsedIdx = state.UsedIdx;
-        _w.InUse = state.InUse;
-        _w.SignalledUsed = state.SignalledUsed;
-        _w.SignalledUsedValid = state.SignalledUsedValid;
+        _lastAvailIdx = state.LastAvailIdx;
+        _shadowAvailIdx = state.ShadowAvailIdx;
+        _usedIdx = state.UsedIdx;
+        _inUse = state.InUse;
+        _signalledUsed = state.SignalledUsed;
+        _signalledUsedValid = state.SignalledUsedValid;
         _notification = state.NotificationEnabled;
     }
 
@@ -538,35 +542,5 @@ public sealed unsafe partial class SplitQueue
     {
         ThrowIfReady();
         return value;
-    }
-
-    /// <summary>
-    /// The fields the queue's worker writes for every buffer, with a cache line of padding on each side: the driver's
-    /// thread writes its own state at full rate, and whatever the allocator puts next to the queue (the driver's
-    /// objects, in a VMM or the benchmark) must not share a line with these (false sharing costs every pop a miss).
-    /// </summary>
-    [StructLayout(LayoutKind.Explicit, Size = (2 * SplitRing.CacheLineBytes) + 16)]
-    private struct WorkerState
-    {
-        [FieldOffset(SplitRing.CacheLineBytes)]
-        public ushort LastAvailIdx;
-
-        [FieldOffset(SplitRing.CacheLineBytes + 2)]
-        public ushort ShadowAvailIdx;
-
-        [FieldOffset(SplitRing.CacheLineBytes + 4)]
-        public ushort UsedIdx;
-
-        [FieldOffset(SplitRing.CacheLineBytes + 6)]
-        public ushort SignalledUsed;
-
-        [FieldOffset(SplitRing.CacheLineBytes + 8)]
-        public int InUse;
-
-        [FieldOffset(SplitRing.CacheLineBytes + 12)]
-        public int PopSerial;
-
-        [FieldOffset(SplitRing.CacheLineBytes + 16)]
-        public bool SignalledUsedValid;
     }
 }

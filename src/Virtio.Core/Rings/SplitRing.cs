@@ -9,9 +9,6 @@ public static class SplitRing
     /// <summary>The largest split queue size the spec allows.</summary>
     public const int MaxQueueSize = 32768;
 
-    /// <summary>The cache line size the two sides' hot state is padded to (x86-64 and most arm64).</summary>
-    internal const int CacheLineBytes = 64;
-
     /// <summary>Bytes per descriptor (addr u64, len u32, flags u16, next u16).</summary>
     public const int DescriptorSize = 16;
 
