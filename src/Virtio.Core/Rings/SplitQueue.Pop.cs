@@ -241,7 +241,7 @@ public sealed unsafe partial class SplitQueue
         inFlightWord |= inFlightBit;
         _poppedHeads[(ushort)(last - 1) & _mask] = head;
         _inUse++;
-        if (Logger is { } logger)
+        if (_trace is { } logger)
         {
             RingLog.VirtqueuePop(logger, Name, Index, head, chain.ReadableCount, chain.WritableCount);
         }

@@ -81,7 +81,7 @@ public sealed unsafe partial class SplitQueue
             _signalledUsedValid = false;
         }
 
-        if (Logger is { } logger)
+        if (_trace is { } logger)
         {
             RingLog.VirtqueueFlush(logger, Name, Index, count, next);
         }

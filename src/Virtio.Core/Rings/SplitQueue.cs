@@ -89,6 +89,8 @@ public sealed unsafe partial class SplitQueue
     private int _resubmitNext;
     private ushort _resubmitBase;
     private IInflightLog? _inflightLog;
+    private ILogger? _logger;
+    private ILogger? _trace; // _logger when it had trace events on at the last sample, else null
 
     // Fault seam state: the value of used_event read "too early" by the DeviceReadUsedEventBeforeUsedIdx fault.
     private bool _staleUsedEventPending;
@@ -210,8 +212,20 @@ public sealed unsafe partial class SplitQueue
     /// </summary>
     public event Action<SplitQueue, VirtqueueError>? Broken;
 
-    /// <summary>Receives <c>virtio_error</c> and trace events; null logs nothing.</summary>
-    public ILogger? Logger { get; set; }
+    /// <summary>
+    /// Receives <c>virtio_error</c> and trace events; null logs nothing. Whether trace events are on is read when the
+    /// logger is set and at each <see cref="Enable"/>, not per buffer: asking the logger on every pop and flush cost
+    /// about 5 ns a buffer with a console logger at its default level (docs/benchmarks.md).
+    /// </summary>
+    public ILogger? Logger
+    {
+        get => _logger;
+        set
+        {
+            _logger = value;
+            SampleTraceLevel();
+        }
+    }
 
     /// <summary>Where ring errors are counted: the device's meter (its host's, when it has one), else the static one.</summary>
     internal RingMetrics Metrics { get; set; } = RingMetrics.Default;
@@ -256,6 +270,7 @@ public sealed unsafe partial class SplitQueue
     public VirtqueueError? Enable()
     {
         ThrowIfReady();
+        SampleTraceLevel();
         if (_error is not null)
         {
             return _error;
@@ -376,6 +391,8 @@ public sealed unsafe partial class SplitQueue
 
     /// <summary>Heads scheduled by <see cref="Resubmit"/> and not popped yet.</summary>
     public int PendingResubmits => _resubmitCount - _resubmitNext;
+
+    private void SampleTraceLevel() => _trace = _logger is { } logger && logger.IsEnabled(LogLevel.Trace) ? logger : null;
 
     /// <summary>The shadow state, as QEMU reports it.</summary>
     public SplitQueueState GetState() => new(

@@ -37,6 +37,24 @@ public class ObservabilityTests
     }
 
     [Fact]
+    public void Trace_level_is_asked_when_the_logger_is_set_not_on_every_pop_and_flush()
+    {
+        using var h = new RingHarness(size: 8);
+        var log = new ListLogger { Trace = false };
+        h.Device.Logger = log;
+        int asked = log.Asked;
+        for (int i = 0; i < 100; i++)
+        {
+            h.AddSimple(1);
+            h.Device.Push(h.PopOne(), 4);
+            Assert.True(h.Driver.TryGetBuffer(out _, out _));
+        }
+
+        Assert.Equal(asked, log.Asked);
+        Assert.DoesNotContain(log.Entries, e => e.Level == LogLevel.Trace);
+    }
+
+    [Fact]
     public void Breaking_a_queue_counts_an_error_by_kind()
     {
         long count = 0;
@@ -76,9 +94,22 @@ public class ObservabilityTests
 
         public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
 
-        public bool IsEnabled(LogLevel logLevel) => true;
+        public bool Trace { get; init; } = true;
 
-        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
-            Entries.Add((logLevel, eventId, formatter(state, exception)));
+        public int Asked { get; private set; }
+
+        public bool IsEnabled(LogLevel logLevel)
+        {
+            Asked++;
+            return Trace || logLevel > LogLevel.Trace;
+        }
+
+        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+        {
+            if (IsEnabled(logLevel))
+            {
+                Entries.Add((logLevel, eventId, formatter(state, exception)));
+            }
+        }
     }
 }
