@@ -6,17 +6,12 @@ using Virtio.Diagnostics.Qmp;
 
 namespace Virtio.Cli.Diagnose;
 
-/// <summary>
-/// <c>virtio diagnose</c>: the three questions asked of a running QEMU over QMP (<see cref="QemuDiagnostics"/>).
-/// Exit code 0: every queue healthy or progressing; 2: a hang was found; 1: QEMU could not be reached, answered
-/// something unexpected, or a device could not be diagnosed (the reason on stderr).
-/// </summary>
+/// <summary><c>virtio diagnose</c>: the three questions asked of a running QEMU over QMP (<see cref="QemuDiagnostics"/>).</summary>
 internal static class DiagnoseCommand
 {
-    /// <summary>The exit codes (<see cref="ExitCodes"/>): every queue healthy or progressing; QEMU unreachable or answering something unexpected; a hang was found.</summary>
+    /// <summary>The exit codes (<see cref="ExitCodes"/>): every queue healthy or progressing; QEMU unreachable, answering something unexpected or a device that could not be diagnosed; a hang was found.</summary>
     public const int ExitHealthy = ExitCodes.Success, ExitError = ExitCodes.Error, ExitHang = ExitCodes.Found;
 
-    /// <summary>Builds the command, writing to <paramref name="output"/> and <paramref name="error"/> (default: the console).</summary>
     public static Command Build(TextWriter? output = null, TextWriter? error = null)
     {
         var qmp = new Option<string>("--qmp") { Description = "QEMU's QMP socket: a Unix socket path, or host:port", Required = true };
@@ -45,7 +40,19 @@ internal static class DiagnoseCommand
                 var diagnostics = new QemuDiagnostics(client, options);
                 if (run.Get(watch))
                 {
-                    return await WatchAsync(diagnostics, run.Json, run.Out, cancellationToken);
+                    // A line per queue whose verdict changed, until interrupted; the exit code is the last round's.
+                    QemuDiagnosis? last = await diagnostics.WatchChangesAsync(
+                        async (changed, ct) =>
+                        {
+                            foreach (QueueDiagnosis q in changed)
+                            {
+                                await run.Out.WriteLineAsync(run.Json ? q.ToJson() : string.Create(CultureInfo.InvariantCulture, $"{DateTimeOffset.Now:HH:mm:ss} {q.Summary}"));
+                            }
+
+                            await run.Out.FlushAsync(ct);
+                        },
+                        cancellationToken);
+                    return last is null ? ExitHealthy : ExitCode(last);
                 }
 
                 QemuDiagnosis diagnosis = await diagnostics.DiagnoseAsync(cancellationToken);
@@ -75,36 +82,6 @@ internal static class DiagnoseCommand
         return command;
     }
 
-    /// <summary>The exit code of a diagnosis: a hang first, then a device that could not be diagnosed.</summary>
-    public static int ExitCode(QemuDiagnosis diagnosis)
-    {
-        ArgumentNullException.ThrowIfNull(diagnosis);
-        return diagnosis.HasHang ? ExitHang : diagnosis.HasRefusal ? ExitError : ExitHealthy;
-    }
-
-    // A line per queue whose verdict changed (all of them on the first round), until interrupted; the exit code is
-    // the last round's.
-    private static async Task<int> WatchAsync(QemuDiagnostics diagnostics, bool json, TextWriter stdout, CancellationToken cancellationToken)
-    {
-        var changes = new QueueVerdictChanges();
-        int exit = ExitHealthy;
-        try
-        {
-            await foreach (QemuDiagnosis d in diagnostics.WatchAsync(cancellationToken))
-            {
-                exit = ExitCode(d);
-                foreach (QueueDiagnosis q in changes.Next(d))
-                {
-                    await stdout.WriteLineAsync(json ? q.ToJson() : string.Create(CultureInfo.InvariantCulture, $"{DateTimeOffset.Now:HH:mm:ss} {q.Summary}"));
-                }
-
-                await stdout.FlushAsync(cancellationToken);
-            }
-        }
-        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
-        {
-        }
-
-        return exit;
-    }
+    // A hang first, then a device that could not be diagnosed.
+    private static int ExitCode(QemuDiagnosis diagnosis) => diagnosis.HasHang ? ExitHang : diagnosis.HasRefusal ? ExitError : ExitHealthy;
 }

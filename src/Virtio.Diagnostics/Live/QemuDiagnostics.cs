@@ -71,6 +71,34 @@ public sealed class QemuDiagnostics
         }
     }
 
+    /// <summary>
+    /// Runs <see cref="WatchAsync"/> until <paramref name="cancellationToken"/> is cancelled, handing
+    /// <paramref name="onChanges"/> after each round the queues whose verdict changed (<see cref="QueueVerdictChanges"/>:
+    /// every queue on the first round), as <c>virtio diagnose --watch</c> prints them.
+    /// </summary>
+    /// <returns>The last round's diagnosis, or null when cancelled before the first round ended.</returns>
+    /// <exception cref="QmpException">QEMU cannot be reached, lacks a command, or answers something unexpected.</exception>
+    public async Task<QemuDiagnosis?> WatchChangesAsync(Func<IReadOnlyList<QueueDiagnosis>, CancellationToken, Task> onChanges, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(onChanges);
+        var changes = new QueueVerdictChanges();
+        QemuDiagnosis? last = null;
+        try
+        {
+            await foreach (QemuDiagnosis round in WatchAsync(cancellationToken).ConfigureAwait(false))
+            {
+                last = round;
+                await onChanges(changes.Next(round), cancellationToken).ConfigureAwait(false);
+            }
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // Cancellation is how a watch ends.
+        }
+
+        return last;
+    }
+
     private async Task<IReadOnlyList<Target>> FindTargetsAsync(CancellationToken cancellationToken)
     {
         await _client.RequireCommandsAsync(QmpClient.VirtioCommands, cancellationToken).ConfigureAwait(false);

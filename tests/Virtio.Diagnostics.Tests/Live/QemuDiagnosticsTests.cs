@@ -175,6 +175,31 @@ public class QemuDiagnosticsTests
     }
 
     [Fact]
+    public async Task Watch_changes_hands_every_queue_on_the_first_round_then_only_changed_verdicts_and_returns_the_last_round()
+    {
+        await using FakeQmpServer server = StuckNet();
+        await using QmpClient client = await QmpClient.ConnectAsync(server.Endpoint, ClientOptions);
+        using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        var handed = new List<int>();
+        QemuDiagnosis? last = await new QemuDiagnostics(client, NetOnly).WatchChangesAsync(
+            (changed, _) =>
+            {
+                handed.Add(changed.Count);
+                if (handed.Count == 3)
+                {
+                    stop.Cancel();
+                }
+
+                return Task.CompletedTask;
+            },
+            stop.Token);
+
+        Assert.Equal([3, 0, 0], handed);
+        Assert.NotNull(last);
+        Assert.True(last.HasHang);
+    }
+
+    [Fact]
     public async Task Json_has_one_object_per_queue_with_the_verdict_qmp_field_names_and_both_readings()
     {
         await using FakeQmpServer server = StuckNet();
