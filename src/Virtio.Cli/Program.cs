@@ -7,10 +7,8 @@ using Virtio.Cli.CommandLine;
 
 namespace Virtio.Cli;
 
-/// <summary>The <c>virtio</c> command.</summary>
 internal static class Program
 {
-    /// <summary>Entry point.</summary>
     public static int Main(string[] args) => Run(args, Console.Out, Console.Error);
 
     /// <summary>
@@ -46,7 +44,7 @@ internal static class Program
         }
     }
 
-    /// <summary>The whole command tree, with the exit-code table added to every <c>--help</c>.</summary>
+    // The exit-code table is added to every --help.
     public static RootCommand BuildRoot()
     {
         var root = new RootCommand("virtio: a VIRTIO split-virtqueue emulator — benchmarks and diagnostics")
@@ -59,11 +57,7 @@ internal static class Program
             Serve.ServeCommand.Build(),
             Stress.StressCommand.Build(),
         };
-        foreach (Option option in CliLogging.Options())
-        {
-            root.Options.Add(option);
-        }
-
+        CliRun.AddLoggingOptions(root);
         ShowDefaults(root);
         foreach (HelpOption help in root.Options.OfType<HelpOption>())
         {
@@ -96,14 +90,14 @@ internal static class Program
         }
     }
 
-    /// <summary>Folds a message onto one line (parser messages can list choices on several).</summary>
+    // Parser messages can list choices on several lines.
     internal static string OneLine(string message) =>
         string.Join(' ', message.Split(['\r', '\n', '\t'], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
 
     private static string CommandPath(ParseResult parse) =>
         string.Join(' ', Commands(parse).Reverse().Select(c => c.Parent is null ? "virtio" : c.Command.Name));
 
-    /// <summary>The command that runs, then each command above it up to the root.</summary>
+    // The command that runs, then each command above it up to the root.
     internal static IEnumerable<CommandResult> Commands(ParseResult parse)
     {
         for (SymbolResult? r = parse.CommandResult; r is CommandResult c; r = c.Parent)
@@ -112,7 +106,6 @@ internal static class Program
         }
     }
 
-    /// <summary>The usual help, then the exit-code table.</summary>
     private sealed class HelpWithExitCodes(HelpAction help) : SynchronousCommandLineAction
     {
         public override bool ClearsParseErrors => true;

@@ -4,16 +4,12 @@ using Virtio.Diagnostics;
 
 namespace Virtio.Cli.Analyze;
 
-/// <summary>
-/// <c>virtio analyze</c>: the offline hang analysis of <see cref="DumpAnalysis"/> on a RAM dump and saved QMP replies.
-/// Exit codes as <see cref="ExitCodes"/>: 0 healthy; 2 a hang was found; 1 bad input (the reason on stderr).
-/// </summary>
+/// <summary><c>virtio analyze</c>: the offline hang analysis of <see cref="DumpAnalysis"/> on a RAM dump and saved QMP replies.</summary>
 internal static class AnalyzeCommand
 {
     /// <summary>The exit codes (<see cref="ExitCodes"/>): healthy; bad input; a hang (any verdict but healthy) was found.</summary>
     public const int ExitHealthy = ExitCodes.Success, ExitBadInput = ExitCodes.Error, ExitHang = ExitCodes.Found;
 
-    /// <summary>Builds the command, writing to <paramref name="output"/> and <paramref name="error"/> (default: the invocation's writers).</summary>
     public static Command Build(TextWriter? output = null, TextWriter? error = null)
     {
         Option<FileInfo> ram = CliOption.InputFile("--ram", "raw guest RAM dump (QEMU pmemsave)");

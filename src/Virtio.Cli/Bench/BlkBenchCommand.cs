@@ -10,7 +10,6 @@ namespace Virtio.Cli.Bench;
 /// <summary><c>virtio bench blk</c>: the command-line face of <see cref="BlkBench"/> and <see cref="VhostUserBlkBench"/>.</summary>
 internal static class BlkBenchCommand
 {
-    /// <summary>Builds the command.</summary>
     public static Command Build()
     {
         Option<string> rw = CliOption.Choice("--rw", "access pattern", "randread", "read", "write", "randread", "randwrite");

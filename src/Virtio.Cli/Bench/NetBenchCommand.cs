@@ -9,7 +9,6 @@ namespace Virtio.Cli.Bench;
 /// <summary><c>virtio bench net</c>: the command-line face of <see cref="NetBench"/>.</summary>
 internal static class NetBenchCommand
 {
-    /// <summary>Builds the command.</summary>
     public static Command Build()
     {
         Option<int> frameSize = CliOption.WholeNumber("--frame-size", "Ethernet frame bytes without the virtio-net header", 64, VirtioNetDevice.MinFrameLength, VirtioNetDevice.MaxFrameLength);

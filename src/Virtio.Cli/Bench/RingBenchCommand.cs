@@ -8,7 +8,6 @@ namespace Virtio.Cli.Bench;
 /// <summary><c>virtio bench ring</c>: the command-line face of <see cref="RingBench"/>.</summary>
 internal static class RingBenchCommand
 {
-    /// <summary>Builds the command.</summary>
     public static Command Build()
     {
         Option<int> threads = CliOption.WholeNumber("--threads", "1: driver and device on one thread; 2: one thread each", 1, 1, 2);

@@ -21,7 +21,6 @@ internal static class CliOption
     /// <summary>The largest queue size (VIRTIO 1.x section 2.7: 32768).</summary>
     public const int MaxRingSize = Virtio.Rings.SplitRing.MaxQueueSize;
 
-    /// <summary>A whole number (int or long) from <paramref name="min"/> to <paramref name="max"/>.</summary>
     public static Option<T> WholeNumber<T>(string name, string description, T defaultValue, T min, T max)
         where T : struct, IBinaryInteger<T> =>
         new(name)
@@ -31,7 +30,7 @@ internal static class CliOption
             CustomParser = r => T.CreateChecked(ParseWhole(r, long.CreateChecked(min), long.CreateChecked(max))),
         };
 
-    /// <summary>A whole number from <paramref name="min"/> to <paramref name="max"/>, or null when not given.</summary>
+    // Null when not given.
     public static Option<int?> OptionalWholeNumber(string name, string description, int min, int max) =>
         new(name)
         {
@@ -39,10 +38,7 @@ internal static class CliOption
             CustomParser = r => (int)ParseWhole(r, min, max),
         };
 
-    /// <summary>
-    /// A duration in seconds, a decimal number (<c>0.5</c>) from <paramref name="min"/> to <paramref name="max"/>;
-    /// with <paramref name="minExclusive"/> the value must be above <paramref name="min"/>.
-    /// </summary>
+    // A decimal number (0.5); with minExclusive the value must be above min.
     public static Option<double> Seconds(string name, string description, double defaultValue, double min, double max, bool minExclusive = false) =>
         new(name)
         {
@@ -51,7 +47,6 @@ internal static class CliOption
             CustomParser = r => ParseNumber(r, NumberStyles.AllowDecimalPoint, min, max, minExclusive, "number of seconds", " seconds", defaultValue),
         };
 
-    /// <summary>A queue size: a power of two from <see cref="MinRingSize"/> to <see cref="MaxRingSize"/>.</summary>
     public static Option<int> RingSize(string description, int defaultValue) =>
         new("--ring-size")
         {
@@ -76,14 +71,13 @@ internal static class CliOption
             CustomParser = r => bool.TryParse(Token(r), out bool value) ? Text(value) : Refuse<string?>(r, $"{OptionName(r)} {Token(r)}: must be true or false", null),
         };
 
-    /// <summary>The value of an option made by <see cref="Bool"/>: true, false, or null when neither given nor defaulted.</summary>
+    // Null when neither given nor defaulted.
     public static bool? GetBoolean(this ParseResult parse, Option<string?> option) =>
         bool.TryParse(parse?.GetValue(option), out bool value) ? value : null;
 
     // The option's text for a value: "true", "false", or null.
     private static string? Text(bool? value) => value is { } v ? (v ? "true" : "false") : null;
 
-    /// <summary>One of <paramref name="choices"/>.</summary>
     public static Option<string> Choice(string name, string description, string defaultValue, params string[] choices) =>
         new(name)
         {
@@ -92,7 +86,7 @@ internal static class CliOption
             CustomParser = r => ParseChoice(r, OptionName(r), choices),
         };
 
-    /// <summary>An optional argument that is one of <paramref name="choices"/>; <paramref name="what"/> names it in errors.</summary>
+    // what names the argument in errors.
     public static Argument<string?> ChoiceArgument(string name, string what, string description, params string[] choices) =>
         new(name)
         {
@@ -101,7 +95,6 @@ internal static class CliOption
             CustomParser = r => r.Tokens.Count == 0 ? null : ParseChoice(r, what, choices),
         };
 
-    /// <summary>An existing file to read: not a directory, not missing.</summary>
     public static Option<FileInfo> InputFile(string name, string description) =>
         PathOption(name, description, path =>
             Directory.Exists(path) ? $"{name} {path}: is a directory; give the file"
@@ -109,7 +102,7 @@ internal static class CliOption
             : null,
             path => new FileInfo(path));
 
-    /// <summary>A file to create or overwrite: not a directory, and its directory exists.</summary>
+    // A file to create or overwrite: its directory must exist.
     public static Option<string?> OutputFile(string name, string description) =>
         PathOption<string?>(name, description, path =>
             Directory.Exists(path) ? $"{name} {path}: is a directory; give a file name"
@@ -117,13 +110,13 @@ internal static class CliOption
             : null,
             path => path);
 
-    /// <summary>A directory to write into, created if missing; an existing file there is refused.</summary>
+    // A directory to write into, created if missing.
     public static Option<DirectoryInfo?> OutputDirectory(string name, string description) =>
         PathOption<DirectoryInfo?>(name, description, path =>
             File.Exists(path) ? $"{name} {path}: is a file; give a directory (it is created if missing)" : null,
             path => new DirectoryInfo(path));
 
-    /// <summary>A path option: <paramref name="check"/> returns why the path will not do, or null.</summary>
+    // check returns why the path will not do, or null.
     private static Option<T> PathOption<T>(string name, string description, Func<string, string?> check, Func<string, T> make) =>
         new(name)
         {
@@ -132,7 +125,7 @@ internal static class CliOption
                 ? Refuse<T>(r, error, default!) : make(path),
         };
 
-    /// <summary>The option's name as the user wrote it (an alias if they used one).</summary>
+    // As the user wrote it (an alias if they used one).
     private static string OptionName(ArgumentResult r) =>
         r.Parent is OptionResult o ? (o.IdentifierToken?.Value ?? o.Option.Name) : r.Argument.Name;
 
@@ -150,14 +143,13 @@ internal static class CliOption
             : value;
     }
 
-    /// <summary>Records <paramref name="error"/> against the value and returns <paramref name="fallback"/> for the parser to hold.</summary>
+    // Records the error against the value and returns fallback for the parser to hold.
     internal static T Refuse<T>(ArgumentResult r, string error, T fallback)
     {
         r.AddError(error);
         return fallback;
     }
 
-    /// <summary>The value the user gave (empty when none).</summary>
     internal static string Token(ArgumentResult r) => r.Tokens.Count == 0 ? string.Empty : r.Tokens[0].Value;
 
     private static string ParseChoice(ArgumentResult r, string what, string[] choices) =>

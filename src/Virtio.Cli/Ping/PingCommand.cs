@@ -16,7 +16,6 @@ namespace Virtio.Cli.Ping;
 /// </summary>
 internal static class PingCommand
 {
-    /// <summary>Builds the command.</summary>
     public static Command Build()
     {
         var listen = new Option<string?>("--listen") { Description = "listen on this Unix socket path and take one connection (QEMU with server=off connects to it); only a stale socket there is replaced" };

@@ -7,15 +7,13 @@ namespace Virtio.Cli.Repro;
 
 /// <summary>
 /// <c>virtio repro [NAME]</c>: reproduces hangs on purpose and checks that the analysis names them. Without a name it
-/// runs every scenario and prints a table. Exit codes as <see cref="ExitCodes"/>: 0 every verdict was the expected
-/// one; 2 a verdict did not match; 1 bad input, or a scenario that could not run.
+/// runs every scenario and prints a table.
 /// </summary>
 internal static class ReproCommand
 {
     /// <summary>The exit codes (<see cref="ExitCodes"/>): every verdict matched; bad input or a scenario that could not run; a verdict was not the expected one.</summary>
     public const int ExitMatched = ExitCodes.Success, ExitBadInput = ExitCodes.Error, ExitMismatch = ExitCodes.Found;
 
-    /// <summary>Builds the command, writing to <paramref name="output"/> and <paramref name="error"/> (default: the invocation's writers).</summary>
     public static Command Build(TextWriter? output = null, TextWriter? error = null)
     {
         Argument<string?> name = CliOption.ChoiceArgument("scenario", "scenario", "the scenario to run (default: all)", [.. ReproScenario.All.Select(s => s.Name)]);
@@ -89,10 +87,5 @@ internal static class ReproCommand
         return command;
     }
 
-    /// <summary><see cref="ExitMatched"/> when every scenario gave its expected verdict, else <see cref="ExitMismatch"/>.</summary>
-    public static int ExitCodeFor(IReadOnlyList<ReproResult> results)
-    {
-        ArgumentNullException.ThrowIfNull(results);
-        return results.All(r => r.Matches) ? ExitMatched : ExitMismatch;
-    }
+    public static int ExitCodeFor(IReadOnlyList<ReproResult> results) => results.All(r => r.Matches) ? ExitMatched : ExitMismatch;
 }

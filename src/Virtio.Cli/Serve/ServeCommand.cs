@@ -16,24 +16,14 @@ namespace Virtio.Cli.Serve;
 /// </summary>
 internal static class ServeCommand
 {
-    /// <summary>Builds the command.</summary>
     public static Command Build()
     {
         var image = CliOption.InputFile("--image", "serve this disk image file");
         var memory = new Option<ulong>("--memory")
         {
             Description = "serve a zeroed in-memory disk of this size (e.g. 64M, 1G)",
-            CustomParser = r =>
-            {
-                string text = r.Tokens.Count == 0 ? string.Empty : r.Tokens[0].Value;
-                if (BlkServeOptions.TryParseSize(text, out ulong bytes))
-                {
-                    return bytes;
-                }
-
-                r.AddError($"--memory {text}: not a size in whole 512-byte sectors (e.g. 64M, 1G)");
-                return 0;
-            },
+            CustomParser = r => BlkServeOptions.TryParseSize(CliOption.Token(r), out ulong bytes)
+                ? bytes : CliOption.Refuse(r, $"--memory {CliOption.Token(r)}: not a size in whole 512-byte sectors (e.g. 64M, 1G)", 0UL),
         };
         var readOnly = new Option<bool>("--read-only") { Description = "refuse writes (VIRTIO_BLK_F_RO)" };
         var numQueues = CliOption.WholeNumber("--num-queues", "request queues (VIRTIO_BLK_F_MQ above 1)", 1, 1, 64);
@@ -42,12 +32,12 @@ internal static class ServeCommand
         {
             common.Socket, common.Connect, image, memory, readOnly, numQueues, common.QueueSize, common.Once, common.Fault, common.StallTimeout,
         };
-        blk.SetAction(parse => Run(parse, "blk", (status, logging, stop) => VhostUserBlkServer.Serve(
+        CliRun.SetAction(blk, "serve blk", null, null, null, run => Serve(run, (status, logging, stop) => VhostUserBlkServer.Serve(
             new BlkServeOptions
             {
-                ImagePath = parse.GetValue(image)?.FullName, MemoryBytes = parse.GetValue(memory), ReadOnly = parse.GetValue(readOnly), NumQueues = parse.GetValue(numQueues),
-                Socket = parse.GetValue(common.Socket)!, Connect = parse.GetValue(common.Connect), Once = parse.GetValue(common.Once), QueueSize = parse.GetValue(common.QueueSize),
-                Fault = parse.GetValue(common.Fault), StallTimeout = TimeSpan.FromSeconds(parse.GetValue(common.StallTimeout)), LoggerFactory = logging, Status = status,
+                ImagePath = run.Get(image)?.FullName, MemoryBytes = run.Get(memory), ReadOnly = run.Get(readOnly), NumQueues = run.Get(numQueues),
+                Socket = run.Get(common.Socket)!, Connect = run.Get(common.Connect), Once = run.Get(common.Once), QueueSize = run.Get(common.QueueSize),
+                Fault = run.Get(common.Fault), StallTimeout = TimeSpan.FromSeconds(run.Get(common.StallTimeout)), LoggerFactory = logging, Status = status,
             },
             stop)));
 
@@ -55,15 +45,7 @@ internal static class ServeCommand
         {
             Description = "where frames go: loopback, stream:SOCKET (connect to QEMU -netdev stream,server=on), stream-listen:SOCKET, discard, generator[:FRAME-SIZE]",
             DefaultValueFactory = _ => NetBackendSpec.Loopback,
-            CustomParser = r =>
-            {
-                if (NetBackendSpec.TryParse(r.Tokens.Count == 0 ? string.Empty : r.Tokens[0].Value, out NetBackendSpec? spec) is { } error)
-                {
-                    r.AddError("--backend " + error);
-                }
-
-                return spec!;
-            },
+            CustomParser = r => NetBackendSpec.TryParse(CliOption.Token(r), out NetBackendSpec? spec) is { } error ? CliOption.Refuse(r, "--backend " + error, spec!) : spec!,
         };
         var pcap = CliOption.OutputFile("--pcap", "capture every frame either way to this pcap file (tshark reads it)");
         var queuePairs = CliOption.WholeNumber("--queue-pairs", "rx/tx queue pairs (VIRTIO_NET_F_MQ above 1; QEMU: -netdev vhost-user,queues=N and virtio-net-pci,mq=on)", 1, 1, 64);
@@ -77,12 +59,12 @@ internal static class ServeCommand
         {
             netCommon.Socket, netCommon.Connect, backend, pcap, queuePairs, netCommon.QueueSize, stats, poll, netCommon.Once, netCommon.Fault, netCommon.StallTimeout,
         };
-        net.SetAction(parse => Run(parse, "net", (status, logging, stop) => VhostUserNetServer.Serve(
+        CliRun.SetAction(net, "serve net", null, null, null, run => Serve(run, (status, logging, stop) => VhostUserNetServer.Serve(
             new NetServeOptions
             {
-                Backend = parse.GetValue(backend)!, PcapPath = parse.GetValue(pcap), QueuePairs = parse.GetValue(queuePairs), StatsInterval = parse.GetValue(stats) ? TimeSpan.FromSeconds(1) : null, PollIdle = parse.GetValue(poll) ? TimeSpan.FromSeconds(1) : TimeSpan.Zero,
-                Socket = parse.GetValue(netCommon.Socket)!, Connect = parse.GetValue(netCommon.Connect), Once = parse.GetValue(netCommon.Once), QueueSize = parse.GetValue(netCommon.QueueSize),
-                Fault = parse.GetValue(netCommon.Fault), StallTimeout = TimeSpan.FromSeconds(parse.GetValue(netCommon.StallTimeout)), LoggerFactory = logging, Status = status,
+                Backend = run.Get(backend)!, PcapPath = run.Get(pcap), QueuePairs = run.Get(queuePairs), StatsInterval = run.Get(stats) ? TimeSpan.FromSeconds(1) : null, PollIdle = run.Get(poll) ? TimeSpan.FromSeconds(1) : TimeSpan.Zero,
+                Socket = run.Get(netCommon.Socket)!, Connect = run.Get(netCommon.Connect), Once = run.Get(netCommon.Once), QueueSize = run.Get(netCommon.QueueSize),
+                Fault = run.Get(netCommon.Fault), StallTimeout = TimeSpan.FromSeconds(run.Get(netCommon.StallTimeout)), LoggerFactory = logging, Status = status,
             },
             stop)));
         return new Command("serve", "Serve a device over vhost-user") { blk, net };
@@ -93,22 +75,20 @@ internal static class ServeCommand
     /// token that SIGINT and SIGTERM cancel, so that they end serving cleanly (rings stopped after their requests
     /// finish, memory unmapped) instead of killing the process; a refusal or an I/O error is one line on stderr.
     /// </summary>
-    private static int Run(ParseResult parse, string command, Action<Action<string>, ILoggerFactory, CancellationToken> serve)
+    private static int Serve(CliRun run, Action<Action<string>, ILoggerFactory, CancellationToken> serve)
     {
-        TextWriter stdout = parse.InvocationConfiguration.Output;
-        using ILoggerFactory logging = CliLogging.Create(parse, LogLevel.Information);
+        using ILoggerFactory logging = run.Logging(LogLevel.Information);
         using var stop = new CancellationTokenSource();
         using PosixSignalRegistration sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);
         using PosixSignalRegistration sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop);
         try
         {
-            serve(line => { stdout.WriteLine($"virtio serve {command}: {line}"); stdout.Flush(); }, logging, stop.Token);
+            serve(line => run.Print($"virtio {run.Name}: {line}{run.Out.NewLine}", 0), logging, stop.Token);
             return ExitCodes.Success;
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException)
         {
-            parse.InvocationConfiguration.Error.WriteLine($"virtio serve {command}: {e.Message}");
-            return ExitCodes.Error;
+            return run.Fail(e.Message);
         }
 
         void Stop(PosixSignalContext context)
@@ -128,22 +108,14 @@ internal static class ServeCommand
         return new("--fault")
         {
             Description = $"inject a fault: drop-kick:N{ring}, drop-call:N{ring} (the N-th on each chosen ring, every ring without a suffix, is lost)" + (more is null ? string.Empty : " or " + more),
-            CustomParser = r =>
-            {
-                string text = r.Tokens.Count == 0 ? string.Empty : r.Tokens[0].Value;
-                if (DeviceFaultSpec.TryParse(text, out DeviceFaultSpec? spec) && (more is not null || spec!.Kind != DeviceFaultKind.StallBackend)
-                    && (rxTx || spec!.Rings is not (DeviceFaultRings.Rx or DeviceFaultRings.Tx)))
-                {
-                    return spec;
-                }
-
-                r.AddError($"--fault {text}: must be drop-kick:N{ring}, drop-call:N{ring}{(more is null ? string.Empty : " or stall-backend:N")} with N from 1");
-                return null;
-            },
+            CustomParser = r => DeviceFaultSpec.TryParse(CliOption.Token(r), out DeviceFaultSpec? spec) && (more is not null || spec!.Kind != DeviceFaultKind.StallBackend)
+                && (rxTx || spec!.Rings is not (DeviceFaultRings.Rx or DeviceFaultRings.Tx))
+                ? spec
+                : CliOption.Refuse<DeviceFaultSpec?>(r, $"--fault {CliOption.Token(r)}: must be drop-kick:N{ring}, drop-call:N{ring}{(more is null ? string.Empty : " or stall-backend:N")} with N from 1", null),
         };
     }
 
-    /// <summary>The options both devices take.</summary>
+    // The options both devices take.
     private sealed record Common(Option<string> Socket, Option<bool> Connect, Option<int> QueueSize, Option<bool> Once, Option<DeviceFaultSpec?> Fault, Option<double> StallTimeout)
     {
         public static Common Create(string? moreFaults, bool rxTx = false) => new(

@@ -10,7 +10,6 @@ namespace Virtio.Cli.Stress;
 /// </summary>
 internal static class StressCommand
 {
-    /// <summary>Builds the command.</summary>
     public static Command Build()
     {
         Option<long> buffers = CliOption.WholeNumber("--buffers", "buffers to move in all, over as many seeds as that takes", 1_000_000, 1, long.MaxValue);
