@@ -16,6 +16,18 @@ public class NetPingTests
     private static readonly IPAddress Peer = IPAddress.Parse("10.0.2.15");
     private static readonly PhysicalAddress PeerMac = PhysicalAddress.Parse("52-54-00-12-34-57");
 
+    [Theory]
+    [InlineData("10.0.2.15", null)]
+    [InlineData("10", "not an IPv4 address (four numbers 0 to 255, like 10.0.2.2)")]
+    [InlineData("10.2", "not an IPv4 address (four numbers 0 to 255, like 10.0.2.2)")]
+    [InlineData("10.0.2.256", "not an IPv4 address (four numbers 0 to 255, like 10.0.2.2)")]
+    [InlineData("::1", "an IPv6 address; ping speaks ARP and ICMP over IPv4 (like 10.0.2.2)")]
+    public void Ping_takes_only_dotted_quad_ipv4_addresses(string text, string? reason)
+    {
+        Assert.Equal(reason, NetPing.TryParseIPv4(text, "10.0.2.2", out IPAddress? address));
+        Assert.Equal(reason is null ? IPAddress.Parse(text) : null, address);
+    }
+
     [Fact]
     public void The_internet_checksum_matches_rfc_1071s_example_and_verifies_to_zero()
     {

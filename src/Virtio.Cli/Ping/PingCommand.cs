@@ -9,10 +9,8 @@ namespace Virtio.Cli.Ping;
 
 /// <summary>
 /// <c>virtio ping</c>: a virtio-net device on the stream backend pings a peer over a Unix socket in QEMU's
-/// <c>-netdev stream</c> framing, for example a QEMU guest started with
-/// <c>-netdev stream,id=n0,server=off,addr.type=unix,addr.path=SOCK -device virtio-net-pci,netdev=n0</c>.
-/// Exit codes as <see cref="ExitCodes"/>: 0 every echo answered; 2 the peer did not answer (ARP or an echo); 1 bad
-/// input, or no connection.
+/// <c>-netdev stream</c> framing (<see cref="NetPingSession"/>). Exit codes: 0 every echo answered; 2 the peer did not
+/// answer (ARP or an echo); 1 bad input, or no connection.
 /// </summary>
 internal static class PingCommand
 {
@@ -25,10 +23,7 @@ internal static class PingCommand
         Option<int> count = CliOption.WholeNumber("--count", "echo requests to send (ICMP sequence numbers are 16-bit)", 3, 1, ushort.MaxValue);
         Option<int> timeout = CliOption.WholeNumber("--timeout", "seconds to wait for the connection and the first ARP reply (a guest may be booting), up to a day", 120, 1, 86_400);
         Option<string?> pcap = CliOption.OutputFile("--pcap", "also write every frame on the wire to this capture file");
-        var command = new Command("ping", "ARP and ICMP echo from a virtio-net device over a QEMU -netdev stream Unix socket")
-        {
-            listen, connect, target, source, count, timeout, pcap,
-        };
+        var command = new Command("ping", "ARP and ICMP echo from a virtio-net device over a QEMU -netdev stream Unix socket") { listen, connect, target, source, count, timeout, pcap };
         CliRun.SetAction(command, "ping", format: null, output: null, error: null, run =>
         {
             string? listenPath = run.Get(listen), connectPath = run.Get(connect);
@@ -58,8 +53,7 @@ internal static class PingCommand
             }
             catch (Exception e) when (e is SocketException or IOException or TimeoutException or InvalidOperationException or UnauthorizedAccessException)
             {
-                string why = Program.OneLine(e.Message);
-                return run.Fail(e is TimeoutException ? why : $"{listenPath ?? connectPath}: {why}");
+                return run.Fail((e is TimeoutException ? string.Empty : $"{listenPath ?? connectPath}: ") + Program.OneLine(e.Message));
             }
             finally
             {
@@ -69,22 +63,12 @@ internal static class PingCommand
         return command;
     }
 
-    /// <summary>An IPv4 address in dotted-quad form (<c>10.0.2.15</c>): the device speaks ARP and ICMP over IPv4.</summary>
     private static Option<IPAddress> IPv4(string name, string description, string defaultValue) =>
         new(name)
         {
             Description = description,
             DefaultValueFactory = _ => IPAddress.Parse(defaultValue),
-            CustomParser = r =>
-            {
-                string text = CliOption.Token(r);
-
-                // IPAddress.TryParse also takes "10" or "10.2" (inet_aton's short forms) and IPv6: ask for four parts.
-                return text.Split('.').Length == 4 && IPAddress.TryParse(text, out IPAddress? address) && address.AddressFamily == AddressFamily.InterNetwork
-                    ? address
-                    : CliOption.Refuse<IPAddress?>(r, IPAddress.TryParse(text, out IPAddress? other) && other.AddressFamily == AddressFamily.InterNetworkV6
-                        ? $"{name} {text}: an IPv6 address; ping speaks ARP and ICMP over IPv4 (like {defaultValue})"
-                        : $"{name} {text}: not an IPv4 address (four numbers 0 to 255, like {defaultValue})", null);
-            },
+            CustomParser = r => NetPing.TryParseIPv4(CliOption.Token(r), defaultValue, out IPAddress? address) is { } why
+                ? CliOption.Refuse<IPAddress?>(r, $"{name} {CliOption.Token(r)}: {why}", null) : address,
         };
 }

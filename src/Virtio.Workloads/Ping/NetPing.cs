@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using System.Net;
 using System.Net.NetworkInformation;
+using System.Net.Sockets;
 using Virtio.Device;
 using Virtio.Devices.Net;
 using Virtio.Driver;
@@ -18,6 +19,29 @@ public sealed class NetPing : IDisposable
 {
     /// <summary>The device's MAC (QEMU's default NIC MAC).</summary>
     public static readonly PhysicalAddress DefaultMac = PhysicalAddress.Parse("52-54-00-12-34-56");
+
+    /// <summary>
+    /// Reads an IPv4 address in dotted-quad form (<c>10.0.2.15</c>), the only form ping takes: the device speaks ARP
+    /// and ICMP over IPv4. <c>IPAddress.TryParse</c> alone would also take
+    /// <c>10</c> or <c>10.2</c> (inet_aton's short forms) and IPv6.
+    /// </summary>
+    /// <param name="text">The text to read.</param>
+    /// <param name="example">An address the reason shows as an example of the expected form.</param>
+    /// <param name="address">The address, or null when <paramref name="text"/> is not one.</param>
+    /// <returns>Null, or why <paramref name="text"/> will not do.</returns>
+    public static string? TryParseIPv4(string text, string example, out IPAddress? address)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        if (text.Split('.').Length == 4 && IPAddress.TryParse(text, out address) && address.AddressFamily == AddressFamily.InterNetwork)
+        {
+            return null;
+        }
+
+        address = null;
+        return IPAddress.TryParse(text, out IPAddress? other) && other.AddressFamily == AddressFamily.InterNetworkV6
+            ? $"an IPv6 address; ping speaks ARP and ICMP over IPv4 (like {example})"
+            : $"not an IPv4 address (four numbers 0 to 255, like {example})";
+    }
 
     private const int QueueSize = 64;
     private const int RxBufferBytes = 1536;
