@@ -43,11 +43,8 @@ internal sealed record CliRun(ParseResult Parse, string Name, TextWriter Out, Te
         root.Options.Add(new Option<bool>(VerboseName) { Description = "log at debug level: every vhost-user message, status change, ... (same as --log-level debug)", Recursive = true });
     }
 
-    /// <summary>
-    /// A logger factory at the level asked for (<paramref name="defaultLevel"/> when neither option is given;
-    /// <c>--log-level</c> wins over <c>--verbose</c>), every line on stderr so that stdout (a table, JSON Lines)
-    /// stays parseable.
-    /// </summary>
+    // defaultLevel when neither option is given; --log-level wins over --verbose. Every line goes to stderr so that
+    // stdout (a table, JSON Lines) stays parseable.
     public ILoggerFactory Logging(LogLevel defaultLevel = LogLevel.Warning)
     {
         // The options are found on the command or an ancestor (none when a command is built and run without the root, as tests do).
@@ -63,14 +60,12 @@ internal sealed record CliRun(ParseResult Parse, string Name, TextWriter Out, Te
             .SetMinimumLevel(level));
     }
 
-    /// <summary>Writes <c>virtio NAME: <paramref name="message"/></c> to stderr and returns <see cref="ExitCodes.Error"/>.</summary>
     public int Fail(string message)
     {
         Error.WriteLine($"virtio {Name}: {message}");
         return ExitCodes.Error;
     }
 
-    /// <summary>Writes <paramref name="text"/> to stdout, flushes it and returns <paramref name="exit"/>.</summary>
     public int Print(string text, int exit)
     {
         Out.Write(text);
@@ -99,10 +94,7 @@ internal sealed record CliRun(ParseResult Parse, string Name, TextWriter Out, Te
     }
 }
 
-/// <summary>
-/// The output convention of every command that prints results: <c>--format text|json[|...]</c> (text the default) and
-/// <c>--json</c>, its short form; asking for two formats at once is bad input.
-/// </summary>
+/// <summary>Every command that prints results takes <c>--format text|json[|...]</c> and <c>--json</c>, its short form.</summary>
 internal sealed record OutputFormat(Option<string> Format, Option<bool> Json)
 {
     public static OutputFormat Create(string description, params string[] more) =>
