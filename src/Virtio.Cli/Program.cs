@@ -17,6 +17,7 @@ internal static class Program
     /// a value the parser refused, a command that refused its input, or, as a last resort, an exception nobody
     /// expected (a bug: the line says so).
     /// </summary>
+    /// <returns>An exit code from <see cref="ExitCodes"/>.</returns>
     public static int Run(IReadOnlyList<string> args, TextWriter output, TextWriter error)
     {
         ArgumentNullException.ThrowIfNull(args);

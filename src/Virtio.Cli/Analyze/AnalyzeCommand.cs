@@ -20,7 +20,11 @@ internal static class AnalyzeCommand
         Option<FileInfo> virtioStatus = CliOption.InputFile("--virtio-status", "x-query-virtio-status reply: EVENT_IDX is read from the guest features");
         Option<string?> eventIdx = CliOption.Bool("--event-idx", "whether VIRTIO_RING_F_EVENT_IDX was negotiated (true|false), instead of --virtio-status", null);
         var format = OutputFormat.Create("output format");
-        var command = new Command("analyze", "Why is a virtqueue stuck? Analyse a RAM dump with the queue's QMP status") { ram, ramBase, queueStatus, virtioStatus, eventIdx, format.Format, format.Json };
+
+        var command = new Command("analyze", "Why is a virtqueue stuck? Analyse a RAM dump with the queue's QMP status")
+        {
+            ram, ramBase, queueStatus, virtioStatus, eventIdx, format.Format, format.Json,
+        };
         CliRun.SetAction(command, "analyze", format, output, error, run =>
         {
             try
@@ -33,7 +37,11 @@ internal static class AnalyzeCommand
                 }
 
                 HangReport report = DumpAnalysis.AnalyzeFiles(
-                    run.Get(ram)!.FullName, DumpAnalysis.ParseAddress(run.Get(ramBase)!), run.Get(queueStatus)!.FullName, virtioStatusFile?.FullName, eventIdxValue);
+                    run.Get(ram)!.FullName,
+                    DumpAnalysis.ParseAddress(run.Get(ramBase)!),
+                    run.Get(queueStatus)!.FullName,
+                    virtioStatusFile?.FullName,
+                    eventIdxValue);
                 return run.Print(run.Json ? report.ToJson(indented: true) + "\n" : report.ToText(), report.IsHang ? ExitHang : ExitHealthy);
             }
             catch (DiagnosticInputException e)

@@ -19,7 +19,10 @@ internal static class BlkBenchCommand
         var format = OutputFormat.Create("output format: json prints one object");
         var vhostUser = new Option<string?>("--vhost-user") { Description = "random reads through a vhost-user front-end against the back-end on this socket (serve blk, qemu-storage-daemon)" };
         var inflight = new Option<bool>("--inflight") { Description = "with --vhost-user: share an inflight region (INFLIGHT_SHMFD), as QEMU does, so the back-end records every request" };
-        var command = new Command("blk", "virtio-blk requests against the memory backend through virtio-mmio, one thread") { rw, blockSize, depth, requests, format.Format, format.Json, vhostUser, inflight };
+        var command = new Command("blk", "virtio-blk requests against the memory backend through virtio-mmio, one thread")
+        {
+            rw, blockSize, depth, requests, format.Format, format.Json, vhostUser, inflight,
+        };
         CliRun.SetAction(command, "bench blk", format, null, null, run =>
         {
             int bs = run.Get(blockSize), qd = run.Get(depth);
@@ -33,8 +36,11 @@ internal static class BlkBenchCommand
             string text;
             if (run.Get(vhostUser) is { } socket)
             {
-                int ringSize = Math.Max(128, (int)BitOperations.RoundUpToPowerOf2((uint)qd * 3));
-                var options = new VhostUserBlkBenchOptions { Requests = n, QueueDepth = qd, BlockSize = bs, Inflight = run.Get(inflight), RingSize = ringSize };
+                var options = new VhostUserBlkBenchOptions
+                {
+                    Requests = n, QueueDepth = qd, BlockSize = bs, Inflight = run.Get(inflight),
+                    RingSize = Math.Max(128, (int)BitOperations.RoundUpToPowerOf2((uint)qd * 3)),
+                };
                 VhostUserBlkBenchReport report;
                 try
                 {

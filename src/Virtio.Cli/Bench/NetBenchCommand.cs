@@ -17,7 +17,10 @@ internal static class NetBenchCommand
         Option<string?> callbacks = CliOption.Bool("--callbacks", "the guest driver keeps used-buffer callbacks on (used_event and a fence per buffer) instead of polling with them off (true|false)", false);
         Option<long> frames = CliOption.WholeNumber("--frames", "frames in the measured run", 5_000_000, 1, long.MaxValue);
         var format = OutputFormat.Create("output format: json prints one object");
-        var command = new Command("net", "virtio-net frames through the loopback backend, tx to rx, through virtio-mmio, one thread") { frameSize, mergeable, batch, callbacks, frames, format.Format, format.Json };
+        var command = new Command("net", "virtio-net frames through the loopback backend, tx to rx, through virtio-mmio, one thread")
+        {
+            frameSize, mergeable, batch, callbacks, frames, format.Format, format.Json,
+        };
         CliRun.SetAction(command, "bench net", format, null, null, run =>
         {
             int fs = run.Get(frameSize), b = run.Get(batch);

@@ -20,15 +20,26 @@ internal static class RingBenchCommand
         var indirect = new Option<bool>("--indirect") { Description = "negotiate VIRTIO_RING_F_INDIRECT_DESC" };
         Option<int> segments = CliOption.WholeNumber("--segments", "segments per buffer, 1 to 64 (indirect is used above 1)", 1, 1, 64);
         var format = OutputFormat.Create("output format: json prints one object");
-        var command = new Command("ring", "Driver and device on one split ring, like Linux tools/virtio/ringtest") { threads, mode, ringSize, buffers, batch, burst, eventIdx, indirect, segments, format.Format, format.Json };
+
+        var command = new Command("ring", "Driver and device on one split ring, like Linux tools/virtio/ringtest")
+        {
+            threads, mode, ringSize, buffers, batch, burst, eventIdx, indirect, segments, format.Format, format.Json,
+        };
         CliRun.SetAction(command, "bench ring", format, null, null, run =>
         {
             using ILoggerFactory logging = run.Logging();
             var options = new RingBenchOptions
             {
-                Threads = run.Get(threads), Mode = run.Get(mode) == "notify" ? RingBenchMode.Notify : RingBenchMode.Poll, RingSize = run.Get(ringSize),
-                Buffers = run.Get(buffers), Batch = run.Get(batch), Burst = run.Parse.GetBoolean(burst) ?? false, EventIdx = run.Parse.GetBoolean(eventIdx) ?? true,
-                Indirect = run.Get(indirect), Segments = run.Get(segments), LoggerFactory = logging,
+                Threads = run.Get(threads),
+                Mode = run.Get(mode) == "notify" ? RingBenchMode.Notify : RingBenchMode.Poll,
+                RingSize = run.Get(ringSize),
+                Buffers = run.Get(buffers),
+                Batch = run.Get(batch),
+                Burst = run.Parse.GetBoolean(burst) ?? false,
+                EventIdx = run.Parse.GetBoolean(eventIdx) ?? true,
+                Indirect = run.Get(indirect),
+                Segments = run.Get(segments),
+                LoggerFactory = logging,
             };
             if (options.Validate() is { } error)
             {

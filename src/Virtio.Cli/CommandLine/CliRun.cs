@@ -43,8 +43,11 @@ internal sealed record CliRun(ParseResult Parse, string Name, TextWriter Out, Te
         root.Options.Add(new Option<bool>(VerboseName) { Description = "log at debug level: every vhost-user message, status change, ... (same as --log-level debug)", Recursive = true });
     }
 
-    // defaultLevel when neither option is given; --log-level wins over --verbose. Every line goes to stderr so that
-    // stdout (a table, JSON Lines) stays parseable.
+    /// <summary>
+    /// A logger factory at the level asked for (<paramref name="defaultLevel"/> when neither option is given;
+    /// <c>--log-level</c> wins over <c>--verbose</c>), every line on stderr so that stdout (a table, JSON Lines)
+    /// stays parseable.
+    /// </summary>
     public ILoggerFactory Logging(LogLevel defaultLevel = LogLevel.Warning)
     {
         // The options are found on the command or an ancestor (none when a command is built and run without the root, as tests do).
@@ -60,12 +63,14 @@ internal sealed record CliRun(ParseResult Parse, string Name, TextWriter Out, Te
             .SetMinimumLevel(level));
     }
 
+    /// <summary>Writes <c>virtio NAME: <paramref name="message"/></c> to stderr and returns <see cref="ExitCodes.Error"/>.</summary>
     public int Fail(string message)
     {
         Error.WriteLine($"virtio {Name}: {message}");
         return ExitCodes.Error;
     }
 
+    /// <summary>Writes <paramref name="text"/> to stdout, flushes it and returns <paramref name="exit"/>.</summary>
     public int Print(string text, int exit)
     {
         Out.Write(text);
@@ -94,7 +99,10 @@ internal sealed record CliRun(ParseResult Parse, string Name, TextWriter Out, Te
     }
 }
 
-/// <summary>Every command that prints results takes <c>--format text|json[|...]</c> and <c>--json</c>, its short form.</summary>
+/// <summary>
+/// The output convention of every command that prints results: <c>--format text|json[|...]</c> (text the default) and
+/// <c>--json</c>, its short form; asking for two formats at once is bad input.
+/// </summary>
 internal sealed record OutputFormat(Option<string> Format, Option<bool> Json)
 {
     public static OutputFormat Create(string description, params string[] more) =>

@@ -6,9 +6,16 @@ namespace Virtio.Cli.CommandLine;
 /// </summary>
 internal static class ExitCodes
 {
-    // What each one means is the table below.
-    public const int Success = 0, Error = 1, Found = 2;
+    /// <summary>Success: the queue is healthy, every verdict was the expected one, every reply came back.</summary>
+    public const int Success = 0;
 
+    /// <summary>Bad input (the reason on stderr, one line), or an error that kept the command from doing its job.</summary>
+    public const int Error = 1;
+
+    /// <summary>The command ran and found a problem: a hang, a verdict that did not match, a peer that did not answer, a failed request.</summary>
+    public const int Found = 2;
+
+    /// <summary>The table as <c>--help</c> prints it.</summary>
     public const string Table =
         "Exit codes (every virtio command):\n" +
         "  0  success: healthy, every verdict as expected, every reply received\n" +

@@ -22,11 +22,18 @@ internal static class DiagnoseCommand
         var format = OutputFormat.Create("text, or json (one object per queue, per line)");
         var save = CliOption.OutputDirectory("--save", "also write each device's x-query-virtio-status and each queue's x-query-virtio-queue-status reply here, for virtio analyze");
         var timeout = CliOption.Seconds("--timeout", "seconds to wait for each QMP reply", 10, 0, 3600, minExclusive: true);
-        var command = new Command("diagnose", "Why is a virtqueue stuck? Ask a running QEMU over QMP (no GDB)") { qmp, path, queue, interval, watch, format.Format, format.Json, save, timeout };
+
+        var command = new Command("diagnose", "Why is a virtqueue stuck? Ask a running QEMU over QMP (no GDB)")
+        {
+            qmp, path, queue, interval, watch, format.Format, format.Json, save, timeout,
+        };
         CliRun.SetAction(command, "diagnose", format, output, error, async (run, cancellationToken) =>
         {
             using Microsoft.Extensions.Logging.ILoggerFactory logging = run.Logging();
-            var options = new QemuDiagnosisOptions { Path = run.Get(path), Queue = run.Get(queue), Interval = TimeSpan.FromSeconds(run.Get(interval)), Logger = logging.CreateLogger("Virtio.Diagnose") };
+            var options = new QemuDiagnosisOptions
+            {
+                Path = run.Get(path), Queue = run.Get(queue), Interval = TimeSpan.FromSeconds(run.Get(interval)), Logger = logging.CreateLogger("Virtio.Diagnose"),
+            };
             try
             {
                 await using QmpClient client = await QmpClient.ConnectAsync(run.Get(qmp)!, new QmpClientOptions { CommandTimeout = TimeSpan.FromSeconds(run.Get(timeout)), Logger = logging.CreateLogger("Virtio.Qmp") }, cancellationToken);

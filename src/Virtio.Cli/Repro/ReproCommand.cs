@@ -24,7 +24,11 @@ internal static class ReproCommand
         var format = OutputFormat.Create("output format: json is JSON Lines, hmp the queue as HMP prints it", "hmp");
         Option<string?> eventIdx = CliOption.Bool("--event-idx", "negotiate VIRTIO_RING_F_EVENT_IDX (true|false); without it only the scenarios that do not race on avail_event/used_event run", true);
         Option<DirectoryInfo?> dump = CliOption.OutputDirectory("--dump", "write ram.bin, queue-status.json and virtio-status.json into this directory (one scenario)");
-        var command = new Command("repro", "Reproduce virtqueue hangs on purpose and check the analysis names each one") { name, device, seed, ringSize, startIndex, format.Format, format.Json, eventIdx, dump };
+
+        var command = new Command("repro", "Reproduce virtqueue hangs on purpose and check the analysis names each one")
+        {
+            name, device, seed, ringSize, startIndex, format.Format, format.Json, eventIdx, dump,
+        };
         CliRun.SetAction(command, "repro", format, output, error, run =>
         {
             string? scenarioName = run.Parse.GetValue(name);
@@ -35,12 +39,14 @@ internal static class ReproCommand
             }
 
             bool withEventIdx = run.Parse.GetBoolean(eventIdx) ?? true;
+
             // Off unless asked for: the scenarios break the device on purpose, and its virtio_error lines would
             // only repeat what the report says.
             using Microsoft.Extensions.Logging.ILoggerFactory logging = run.Logging(Microsoft.Extensions.Logging.LogLevel.None);
             var options = new ReproOptions
             {
-                Device = run.Get(device)!, Seed = run.Get(seed), RingSize = run.Get(ringSize), StartIndex = (ushort)run.Get(startIndex), EventIdx = withEventIdx, DumpDirectory = dumpDir?.FullName, LoggerFactory = logging,
+                Device = run.Get(device)!, Seed = run.Get(seed), RingSize = run.Get(ringSize),
+                StartIndex = (ushort)run.Get(startIndex), EventIdx = withEventIdx, DumpDirectory = dumpDir?.FullName, LoggerFactory = logging,
             };
             if (ReproScenario.Select(scenarioName, withEventIdx, out string? refusal) is not { } scenarios)
             {

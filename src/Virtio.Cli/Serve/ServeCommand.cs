@@ -28,7 +28,10 @@ internal static class ServeCommand
         var readOnly = new Option<bool>("--read-only") { Description = "refuse writes (VIRTIO_BLK_F_RO)" };
         var numQueues = CliOption.WholeNumber("--num-queues", "request queues (VIRTIO_BLK_F_MQ above 1)", 1, 1, 64);
         Common common = Common.Create("stall-backend:N (the N-th request never completes)");
-        var blk = new Command("blk", "Serve virtio-blk over vhost-user until interrupted") { common.Socket, common.Connect, image, memory, readOnly, numQueues, common.QueueSize, common.Once, common.Fault, common.StallTimeout };
+        var blk = new Command("blk", "Serve virtio-blk over vhost-user until interrupted")
+        {
+            common.Socket, common.Connect, image, memory, readOnly, numQueues, common.QueueSize, common.Once, common.Fault, common.StallTimeout,
+        };
         CliRun.SetAction(blk, "serve blk", null, null, null, run => Serve(run, (status, logging, stop) => VhostUserBlkServer.Serve(
             new BlkServeOptions
             {
@@ -95,8 +98,10 @@ internal static class ServeCommand
         }
     }
 
-    // drop-kick:N and drop-call:N for every ring or one (:INDEX; with rxTx also :rx/:tx, virtio-net's even and odd
-    // rings), and the device's own kinds described by more.
+    /// <summary>
+    /// --fault: drop-kick:N and drop-call:N, each for every ring or one (<c>:INDEX</c>; with <paramref name="rxTx"/>
+    /// also <c>:rx</c>/<c>:tx</c>, virtio-net's even and odd rings), and the device's own kinds described by <paramref name="more"/>.
+    /// </summary>
     private static Option<DeviceFaultSpec?> FaultOption(string? more, bool rxTx)
     {
         string ring = rxTx ? "[:rx|:tx|:RING]" : "[:RING]";
