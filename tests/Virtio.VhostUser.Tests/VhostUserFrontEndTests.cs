@@ -108,14 +108,18 @@ public sealed class VhostUserFrontEndTests
         string socket = Path.Combine(dir, "qsd.sock");
         File.WriteAllBytes(Path.Combine(dir, "disk.img"), new byte[1 << 20]);
 
-        // The export's socket appearing (inotify) is the signal that it listens; the daemon exiting ends the wait too.
+        // The pid file appearing (inotify) is the signal that the export listens: the daemon writes it after creating
+        // its exports, before accepting connections. Its socket appears at bind, before listen (a connect between the
+        // two is refused). The daemon exiting ends the wait too.
+        string pidFile = Path.Combine(dir, "qsd.pid");
         using var created = new ManualResetEventSlim();
-        using var watcher = new FileSystemWatcher(dir, "qsd.sock") { NotifyFilter = NotifyFilters.FileName, EnableRaisingEvents = true };
+        using var watcher = new FileSystemWatcher(dir, "qsd.pid") { NotifyFilter = NotifyFilters.FileName, EnableRaisingEvents = true };
         watcher.Created += (_, _) => created.Set();
         using var qsd = Process.Start(new ProcessStartInfo(QemuStorageDaemonFactAttribute.Path)
         {
             ArgumentList =
             {
+                "--pidfile", pidFile,
                 "--blockdev", "driver=file,node-name=f0,filename=" + Path.Combine(dir, "disk.img"),
                 "--export", $"type=vhost-user-blk,id=e0,node-name=f0,addr.type=unix,addr.path={socket},writable=on",
             },
@@ -130,7 +134,7 @@ public sealed class VhostUserFrontEndTests
                 created.Set();
             }
 
-            Assert.True(created.Wait(TimeSpan.FromSeconds(30)) && File.Exists(socket), "qemu-storage-daemon did not listen: " + (qsd.HasExited ? qsd.StandardError.ReadToEnd() : ""));
+            Assert.True(created.Wait(TimeSpan.FromSeconds(30)) && File.Exists(pidFile), "qemu-storage-daemon did not listen: " + (qsd.HasExited ? qsd.StandardError.ReadToEnd() : ""));
             using VhostUserFrontEnd fe = VhostUserFrontEnd.Connect(socket);
             WriteAndReadBack(fe, 0x3c);
         }

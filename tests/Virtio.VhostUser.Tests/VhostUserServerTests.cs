@@ -100,4 +100,76 @@ public sealed class VhostUserServerTests
             File.Delete(path);
         }
     }
+
+    [Fact]
+    public void The_socket_appears_at_its_path_only_once_it_listens()
+    {
+        // A front-end that connects as soon as the path exists (QEMU after a script's wait for it) is never refused:
+        // the socket is bound and set listening under a staging name, then renamed onto the path.
+        string dir = Directory.CreateTempSubdirectory("vhost-listen").FullName;
+        string path = Path.Combine(dir, "s.sock");
+        int refused = 0, connected = 0, accepted = 0;
+        using var done = new CancellationTokenSource();
+        var watcher = new Thread(() =>
+        {
+            while (!done.IsCancellationRequested)
+            {
+                if (Volatile.Read(ref connected) > Volatile.Read(ref accepted))
+                {
+                    Thread.Yield(); // one connection to each listener
+                    continue;
+                }
+
+                try
+                {
+                    using FileDescriptor peer = UnixSocket.Connect(path);
+                    Interlocked.Increment(ref connected);
+                }
+                catch (IOException e) when (e.HResult == 111)
+                {
+                    refused++; // ECONNREFUSED: the path was a socket that did not listen yet
+                }
+                catch (IOException)
+                {
+                    // ENOENT: not there yet
+                }
+            }
+        });
+        watcher.Start();
+        for (int i = 0; i < 10_000; i++)
+        {
+            using (FileDescriptor listener = UnixSocket.Listen(path))
+            {
+                UnixSocket.Accept(listener).Dispose();
+                File.Delete(path); // unlinked before it stops listening, as the server does it
+            }
+
+            Volatile.Write(ref accepted, i + 1);
+        }
+
+        done.Cancel();
+        Assert.True(watcher.Join(TimeSpan.FromSeconds(30)));
+        Assert.Equal(0, refused);
+        Assert.Equal(10_000, connected);
+        Assert.Equal([], Directory.GetFileSystemEntries(dir)); // no staging name left behind
+        Directory.Delete(dir);
+    }
+
+    [Fact]
+    public void A_socket_path_too_long_for_a_staging_name_beside_it_is_bound_in_place()
+    {
+        string root = Directory.CreateTempSubdirectory("vl").FullName;
+        string dir = Path.Combine(root, new string('d', 107 - root.Length - 1 - "/s.sock".Length));
+        Directory.CreateDirectory(dir);
+        string path = Path.Combine(dir, "s.sock");
+        Assert.Equal(107, path.Length);
+        using (FileDescriptor listener = UnixSocket.Listen(path))
+        {
+            using FileDescriptor peer = UnixSocket.Connect(path);
+            Assert.Equal(PathKind.Socket, UnixSocketPath.Kind(path));
+        }
+
+        Assert.Equal([path], Directory.GetFileSystemEntries(dir));
+        Directory.Delete(root, recursive: true);
+    }
 }

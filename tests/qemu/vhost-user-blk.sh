@@ -98,7 +98,8 @@ qemu_pack "$work"
 
 truncate -s 64M "$work/disk.img"
 if [ "$server" = qsd ]; then
-  qemu-storage-daemon --blockdev "driver=file,node-name=disk,filename=$work/disk.img,cache.direct=off" \
+  # The pid file is written once the export listens (its socket appears before that, at bind).
+  qemu-storage-daemon --pidfile "$work/qsd.pid" --blockdev "driver=file,node-name=disk,filename=$work/disk.img,cache.direct=off" \
     --export "type=vhost-user-blk,id=e0,node-name=disk,addr.type=unix,addr.path=$work/blk.sock,writable=on,num-queues=$queues" \
     >"$work/serve.log" 2>&1 &
 else
@@ -114,8 +115,9 @@ else
   fi
 fi
 serve_pid=$!
-for _ in $(seq 1 300); do [ -S "$work/blk.sock" ] && break; sleep 0.1; done
-[ -S "$work/blk.sock" ] || { cat "$work"/serve*.log; log "virtio serve blk did not listen"; exit 1; }
+ready="$work/blk.sock"; [ "$server" = qsd ] && ready="$work/qsd.pid"
+for _ in $(seq 1 300); do [ -e "$ready" ] && break; sleep 0.1; done
+[ -S "$work/blk.sock" ] && [ -e "$ready" ] || { cat "$work"/serve*.log; log "virtio serve blk did not listen"; exit 1; }
 
 start=$(date +%s%3N)
 qemu=(qemu-system-x86_64 -machine pc -accel tcg -m 512 -smp "$queues" -no-reboot -display none -nodefaults

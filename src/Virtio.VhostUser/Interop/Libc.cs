@@ -115,6 +115,9 @@ internal static unsafe partial class Libc
     [LibraryImport(Lib, EntryPoint = "listen", SetLastError = true)]
     public static partial int Listen(int fd, int backlog);
 
+    [LibraryImport(Lib, EntryPoint = "rename", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int Rename(string from, string to);
+
     [LibraryImport(Lib, EntryPoint = "accept4", SetLastError = true)]
     public static partial int Accept4(int fd, void* address, void* length, int flags);
 

@@ -16,19 +16,45 @@ internal static unsafe class UnixSocket
     // CMSG_SPACE(8 * sizeof(int)) on LP64: a 16-byte header and 32 bytes of data.
     private const int ControlBytes = 16 + (MaxFds * sizeof(int));
 
+    private static int s_staging;
+
+    /// <summary>
+    /// A socket listening at <paramref name="path"/>, which appears there only once it listens: it is bound and set
+    /// listening under a staging name in the same directory, then renamed onto the path (a peer that connects as soon
+    /// as it sees the file, as QEMU does after a wait for it, never meets a bound socket that refuses). A path too long
+    /// for a staging name beside it is bound in place.
+    /// </summary>
     public static FileDescriptor Listen(string path, int backlog = 1)
     {
+        Libc.SockAddrUn address = Address(path, out uint length);
+        string staging = Path.Combine(Path.GetDirectoryName(path) ?? "", $".vu{Environment.ProcessId}-{Interlocked.Increment(ref s_staging)}");
+        bool staged = Encoding.UTF8.GetByteCount(staging) < 108;
+        if (staged)
+        {
+            File.Delete(staging);
+            address = Address(staging, out length);
+        }
+
         var fd = NewSocket();
         try
         {
-            Libc.SockAddrUn address = Address(path, out uint length);
             Check(Libc.Bind(fd.Value, &address, length), "bind " + path);
             Check(Libc.Listen(fd.Value, backlog), "listen " + path);
+            if (staged)
+            {
+                Check(Libc.Rename(staging, path), "rename onto " + path);
+            }
+
             return fd;
         }
         catch
         {
             fd.Dispose();
+            if (staged)
+            {
+                File.Delete(staging);
+            }
+
             throw;
         }
     }
