@@ -1,8 +1,5 @@
 using Virtio.Testing;
-using Virtio.Core.Tests.Notifications;
-using Virtio.Core.Tests.Support;
 using Virtio.Driver;
-using Virtio.Notifications;
 using Virtio.Rings;
 
 namespace Virtio.Core.Tests.Concurrency;
@@ -14,7 +11,6 @@ namespace Virtio.Core.Tests.Concurrency;
 [Collection("Threads")]
 public class TwoThreadRingTests
 {
-    private const int WaitMs = 10_000;
     private static readonly byte[] Filler = [1, 2, 3, 4, 5, 6, 7, 8];
 
     public enum Wait
@@ -36,91 +32,51 @@ public class TwoThreadRingTests
     public void Every_buffer_completes_exactly_once(Wait wait, bool eventIdx, int size, int segments, int buffers)
     {
         using var h = new RingHarness(size, eventIdx, indirect: segments > 1);
-        var kick = new EventNotifier();
-        var call = new EventNotifier();
-        h.Driver.KickChannel = wait == Wait.Poll ? null : kick;
         GuestSegment[] segs = [.. Enumerable.Range(0, segments).Select(_ => h.Buffer(64))];
         var seen = new bool[buffers];
-        Exception? deviceError = null;
-        int stop = 0;
-
-        var device = new Thread(() =>
+        using var rig = new TwoThreadRing(h, wait != Wait.Poll, r => RunDevice(r, wait, buffers));
+        int added = 0, done = 0;
+        if (wait != Wait.Poll)
         {
-            try
-            {
-                RunDevice(h.Device, wait, kick, call, buffers, ref stop);
-            }
-            catch (Exception e)
-            {
-                deviceError = e;
-            }
-        });
-        device.Start();
-
-        try
-        {
-            int added = 0, done = 0;
-            if (wait != Wait.Poll)
-            {
-                h.Driver.DisableCallbacks();
-            }
-
-            while (done < buffers)
-            {
-                while (added < buffers && h.Driver.NumFree >= (segments > 1 ? 1 : segments))
-                {
-                    Assert.Equal(AddResult.Added, h.Driver.Add(segs.AsSpan(0, 1), segs.AsSpan(1), added));
-                    added++;
-                }
-
-                h.Driver.Kick();
-                int got = 0;
-                while (h.Driver.TryGetBuffer(out int token, out uint len))
-                {
-                    Assert.False(seen[token], $"token {token} completed twice");
-                    seen[token] = true;
-                    Assert.Equal((uint)(64 * (segments - 1)), len);
-                    got++;
-                }
-
-                done += got;
-                Assert.False(h.Driver.IsBroken, h.Driver.Error?.Message);
-                if (deviceError is not null)
-                {
-                    throw new InvalidOperationException("device thread failed", deviceError);
-                }
-
-                if (got == 0 && done < buffers && wait != Wait.Poll)
-                {
-                    bool sleep = wait == Wait.SleepDelayed ? h.Driver.EnableCallbacksDelayed() : h.Driver.EnableCallbacks();
-                    if (sleep)
-                    {
-                        Assert.True(call.Wait(WaitMs), $"driver slept {WaitMs} ms: lost interrupt (done {done} of {buffers})");
-                        call.TestAndClear();
-                    }
-
-                    h.Driver.DisableCallbacks();
-                }
-            }
-        }
-        finally
-        {
-            Volatile.Write(ref stop, 1);
-            kick.Signal();
-            Assert.True(device.Join(WaitMs * 2));
+            h.Driver.DisableCallbacks();
         }
 
-        Assert.Null(deviceError);
+        while (done < buffers)
+        {
+            while (added < buffers && h.Driver.NumFree >= (segments > 1 ? 1 : segments))
+            {
+                Assert.Equal(AddResult.Added, h.Driver.Add(segs.AsSpan(0, 1), segs.AsSpan(1), added));
+                added++;
+            }
+
+            h.Driver.Kick();
+            int got = 0;
+            while (h.Driver.TryGetBuffer(out int token, out uint len))
+            {
+                Assert.False(seen[token], $"token {token} completed twice");
+                seen[token] = true;
+                Assert.Equal((uint)(64 * (segments - 1)), len);
+                got++;
+            }
+
+            done += got;
+            rig.ThrowIfFailed();
+            if (got == 0 && done < buffers && wait != Wait.Poll)
+            {
+                rig.DriverSleep(wait == Wait.SleepDelayed ? h.Driver.EnableCallbacksDelayed : h.Driver.EnableCallbacks, $"done {done} of {buffers}");
+            }
+        }
+
+        rig.StopAndAssertDrained();
         Assert.DoesNotContain(false, seen);
-        Assert.Equal(0, h.Driver.InFlight);
-        Assert.Equal(0, h.Device.InUse);
         Assert.Equal(size, h.Driver.NumFree);
     }
 
-    private static void RunDevice(SplitQueue q, Wait wait, EventNotifier kick, EventNotifier call, int buffers, ref int stop)
+    private static void RunDevice(TwoThreadRing rig, Wait wait, int buffers)
     {
+        SplitQueue q = rig.Harness.Device;
         int done = 0;
-        while (done < buffers && Volatile.Read(ref stop) == 0)
+        while (done < buffers && !rig.Stopping)
         {
             if (wait != Wait.Poll)
             {
@@ -134,7 +90,7 @@ public class TwoThreadRingTests
                 done++;
                 if (q.ShouldNotify())
                 {
-                    call.Signal();
+                    rig.CallChannel.Signal();
                 }
             }
 
@@ -147,14 +103,9 @@ public class TwoThreadRingTests
             {
                 Thread.SpinWait(1);
             }
-            else if (done < buffers && !q.EnableNotificationAndRecheck())
+            else if (done < buffers)
             {
-                if (!kick.Wait(WaitMs))
-                {
-                    throw new TimeoutException($"device slept {WaitMs} ms: lost kick (done {done} of {buffers})");
-                }
-
-                kick.TestAndClear();
+                rig.DeviceSleep(q, $"done {done} of {buffers}");
             }
         }
     }
