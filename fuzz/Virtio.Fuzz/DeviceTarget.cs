@@ -36,15 +36,23 @@ internal sealed class DeviceTarget : IDisposable
         | NetFeature.Status | NetFeature.Mtu | NetFeature.MrgRxBuf | NetFeature.CtrlVq | NetFeature.CtrlRx
         | NetFeature.CtrlMacAddr | NetFeature.GuestAnnounce | NetFeature.Mq | NetFeature.Offloads;
 
+    // One device per kind (and, for net, per MergeableRxBuffers) for the whole process, reset between inputs, as a
+    // VMM's device outlives the guest's resets: building one (its queues' head tracking and shadow tables, meters,
+    // loggers) cost more than most inputs. All three are built at the first input, which SharpFuzz runs once unmeasured
+    // (an input that built the second kind would see the constructors' edges only in its first run: unstable).
+    // Guest RAM is zeroed for every input.
+    private static (VirtioDevice Device, VirtioMmioTransport Mmio)[]? s_devices;
+    private static readonly FreshDisk s_disk = new();
+    private static GuestMemory? s_memory;
+
     private DeviceTarget(GuardedRam ram, DeviceKind kind, byte featureMask, byte sizeChoice, bool probe)
     {
         Ram = ram;
-        Memory = ram.Fresh();
-        var options = new VirtioDeviceOptions { QueueSize = 256, Processing = QueueProcessing.Inline };
-        Device = kind == DeviceKind.Blk
-            ? new BlockDevice(Memory, new MemoryBlockBackend(64 * 1024), new BlockDeviceOptions { Device = options, NumQueues = 2, Serial = "fuzz" })
-            : new VirtioNetDevice(Memory, new LoopbackNetBackend(), new VirtioNetDeviceOptions { MaxQueuePairs = 2, BacklogFrames = 4, MergeableRxBuffers = (featureMask & 0x80) == 0 }, options);
-        Mmio = new VirtioMmioTransport(Device);
+        ram.Bytes.Clear();
+        s_disk.Empty();
+        Memory = s_memory ??= ram.Fresh();
+        s_devices ??= [Build(Memory, DeviceKind.Blk, false), Build(Memory, DeviceKind.Net, true), Build(Memory, DeviceKind.Net, false)];
+        (Device, Mmio) = s_devices[kind == DeviceKind.Blk ? 0 : (featureMask & 0x80) == 0 ? 1 : 2];
         Driver = new VirtioMmioGuestDriver<int>(Mmio, Memory, 0, RamSize);
         if (probe)
         {
@@ -57,6 +65,48 @@ internal sealed class DeviceTarget : IDisposable
             // 2 to 32 entries: every queue of the largest device, with its indirect area, fits in guest RAM beside the buffers.
             Driver.Probe(all & ~clear, Device.Queues.Count, 2 << (sizeChoice % 5), maxIndirectSegments: 8);
         }
+    }
+
+    private static (VirtioDevice, VirtioMmioTransport) Build(GuestMemory memory, DeviceKind kind, bool mergeable)
+    {
+        var options = new VirtioDeviceOptions { QueueSize = 256, Processing = QueueProcessing.Inline };
+        VirtioDevice device = kind == DeviceKind.Blk
+            ? new BlockDevice(memory, s_disk, new BlockDeviceOptions { Device = options, NumQueues = 2, Serial = "fuzz" })
+            : new VirtioNetDevice(memory, new LoopbackNetBackend(), new VirtioNetDeviceOptions { MaxQueuePairs = 2, BacklogFrames = 4, MergeableRxBuffers = mergeable }, options);
+        var mmio = new VirtioMmioTransport(device);
+
+        // Every queue enabled once (a queue allocates its head tracking at its first enable), then reset: what an
+        // input finds is the same whether or not an input before it used this device.
+        using (var driver = new VirtioMmioGuestDriver<int>(mmio, memory, 0, RamSize))
+        {
+            driver.Probe(kind == DeviceKind.Blk ? BlkFeatures : NetFeatures, device.Queues.Count, 2, maxIndirectSegments: 8);
+        }
+
+        return (device, mmio);
+    }
+
+    /// <summary>
+    /// The blk devices' disk: a <see cref="MemoryBlockBackend"/> replaced by an empty one at every input, so that
+    /// which chunks an input finds allocated (a branch of the backend) does not depend on the inputs before it.
+    /// </summary>
+    private sealed class FreshDisk : IBlockBackend
+    {
+        private const ulong Size = 64 * 1024;
+        private MemoryBlockBackend _disk = new(Size);
+
+        public ulong Capacity => Size;
+
+        public bool IsReadOnly => false;
+
+        public BlockBackendCapabilities Capabilities => _disk.Capabilities;
+
+        public void Empty() => _disk = new MemoryBlockBackend(Size);
+
+        public void Submit(BlockIo request) => _disk.Submit(request);
+
+        public BlockIoStatus Flush() => ((IBlockBackend)_disk).Flush();
+
+        public void Dispose() => _disk.Dispose();
     }
 
     public GuardedRam Ram { get; }
@@ -127,10 +177,6 @@ internal sealed class DeviceTarget : IDisposable
         }
     }
 
-    public void Dispose()
-    {
-        Driver.Dispose();
-        Device.Dispose();
-        Memory.Dispose();
-    }
+    /// <summary>The driver resets the device (status 0), which the next input finds as a fresh one.</summary>
+    public void Dispose() => Driver.Dispose();
 }

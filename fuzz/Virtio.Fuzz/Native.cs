@@ -13,7 +13,9 @@ internal static unsafe partial class Native
     public const int AfUnix = 1, SockStream = 1, SockCloexec = 0x80000, ShutWr = 1;
     public const int SolSocket = 1, ScmRights = 1, MsgNosignal = 0x4000, MsgCmsgCloexec = 0x40000000;
     public const int EfdCloexec = 0x80000, EfdNonblock = 0x800;
-    public const uint MfdCloexec = 1;
+    public const uint MfdCloexec = 1, MfdAllowSealing = 2;
+    public const int FAddSeals = 1033, FSealWrite = 8, EBusy = 16;
+    public const int ORdonly = 0, ODirectory = 0x10000, OCloexec = 0x80000;
     public const short PollIn = 1;
 
     [StructLayout(LayoutKind.Sequential)]
@@ -87,4 +89,25 @@ internal static unsafe partial class Native
 
     [LibraryImport("libc", EntryPoint = "recvmsg", SetLastError = true)]
     public static partial nint RecvMsg(int fd, MsgHdr* message, int flags);
+
+    [LibraryImport("libc", EntryPoint = "open", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
+    public static partial int Open(string path, int flags);
+
+    [LibraryImport("libc", EntryPoint = "pread", SetLastError = true)]
+    public static partial nint Pread(int fd, void* buffer, nuint count, long offset);
+
+    [LibraryImport("libc", EntryPoint = "getdents64", SetLastError = true)]
+    public static partial nint GetDents64(int fd, void* buffer, nuint count);
+
+    /// <summary>struct stat of x86-64 (144 bytes): only the fields the leak check reads are named.</summary>
+    [LibraryImport("libc", EntryPoint = "fstat", SetLastError = true)]
+    public static partial int Fstat(int fd, byte* stat);
+
+    public const int StatSize = 144, StatNlinkOffset = 16, StatModeOffset = 24;
+
+    [LibraryImport("libc", EntryPoint = "fcntl", SetLastError = true)]
+    public static partial int Fcntl(int fd, int command, int argument);
+
+    [LibraryImport("libc", EntryPoint = "readlink", SetLastError = true)]
+    public static partial nint ReadLink(byte* path, byte* buffer, nuint size);
 }

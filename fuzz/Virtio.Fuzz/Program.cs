@@ -6,7 +6,8 @@ namespace Virtio.Fuzz;
 /// The fuzz targets of issue 15, run under AFL++ by <c>fuzz/run.sh</c>:
 /// <c>Virtio.Fuzz TARGET</c> serves AFL's fork-server protocol (SharpFuzz), <c>--replay TARGET FILE...</c> runs inputs
 /// once each (a crash reproduced outside AFL), <c>--stability TARGET FILE...</c> finds inputs whose coverage varies
-/// between runs in one process (instrumented assemblies only), <c>--seeds DIR</c> writes the seed corpus.
+/// between runs in one process (instrumented assemblies only), <c>--time TARGET N FILE...</c> prints the microseconds
+/// an input takes (the harness's cost per execution), <c>--seeds DIR</c> writes the seed corpus.
 /// </summary>
 internal static class Program
 {
@@ -50,6 +51,12 @@ internal static class Program
             return StabilityCheck.Run(new GuardedRam(RingTarget.RamSize), args[1], args[2..]);
         }
 
+        if (args.Length >= 3 && args[0] == "--time" && Array.IndexOf(Targets, args[1]) >= 0 && int.TryParse(args[2], System.Globalization.CultureInfo.InvariantCulture, out int rounds) && rounds > 0)
+        {
+            StaticInitialization.RunAll();
+            return TimingRun.Run(new GuardedRam(RingTarget.RamSize), args[1], rounds, args[3..]);
+        }
+
         if (args.Length == 1 && Array.IndexOf(Targets, args[0]) >= 0)
         {
             string target = args[0];
@@ -69,7 +76,7 @@ internal static class Program
             return 0;
         }
 
-        Console.Error.WriteLine($"usage: Virtio.Fuzz {string.Join('|', Targets)} | --replay TARGET FILE... | --stability TARGET FILE... | --seeds DIR");
+        Console.Error.WriteLine($"usage: Virtio.Fuzz {string.Join('|', Targets)} | --replay TARGET FILE... | --stability TARGET FILE... | --time TARGET N FILE... | --seeds DIR");
         return 2;
     }
 

@@ -54,9 +54,11 @@ internal static class VhostUserFdsTarget
         s_backends[0] ??= new Backend("fz-blk");
         s_backends[1] ??= new Backend("fz-net");
         Backend backend = s_backends[header & 1]!;
-        int fdsBefore = OpenFdCount();
+        int fdsBefore = DescriptorCensus.Count();
         backend.Log.Clear();
         long calls;
+        string? mappingLeak;
+        bool backendMemfd;
         using (var session = new Session(backend, inflightSize: 4096 << (input.U8() % 5)))
         {
             while (!input.AtEnd && session.Step(ref input))
@@ -64,6 +66,8 @@ internal static class VhostUserFdsTarget
             }
 
             calls = session.TakeCalls();
+            mappingLeak = session.Close();
+            backendMemfd = session.ReceivedBackendMemfd;
         }
 
         LastSummary = $"messages={backend.Server.Messages} refusals={backend.Server.Refusals} calls={calls} closed={backend.Server.CloseReason ?? "end of input"}";
@@ -79,49 +83,30 @@ internal static class VhostUserFdsTarget
         }
 
         // Every descriptor the back-end received was closed with the connection, every region unmapped.
-        int fdsAfter = OpenFdCount();
+        // Only sockets, eventfds and memfds are counted: under AFL, SharpFuzz's thread that watches the parent process
+        // opens /proc files at any moment, which are no leak of ours.
+        int fdsAfter = DescriptorCensus.Count();
         if (fdsAfter != fdsBefore)
         {
-            throw new InvalidOperationException($"descriptor leak: {fdsBefore} open before the input, {fdsAfter} after: {string.Join(", ", OpenFds())}");
+            throw new InvalidOperationException($"descriptor leak: {fdsBefore} open before the input, {fdsAfter} after: {string.Join(", ", DescriptorCensus.List())}");
         }
 
-        int mappings = File.ReadLines("/proc/self/maps").Count(l => l.Contains("memfd:fuzz-vhost", StringComparison.Ordinal)
-            || l.Contains("memfd:vhost-user-inflight", StringComparison.Ordinal));
+        if (mappingLeak is not null)
+        {
+            throw new InvalidOperationException($"mapping leak: {mappingLeak}");
+        }
+
+        // The back-end's own inflight memfd cannot be sealed by the harness: its mappings are looked up by name, and
+        // only after an input that received one.
+        int mappings = backendMemfd ? File.ReadLines("/proc/self/maps").Count(l => l.Contains("memfd:vhost-user-inflight", StringComparison.Ordinal)) : 0;
         if (mappings != 0)
         {
-            throw new InvalidOperationException($"mapping leak: {mappings} mapping(s) of the front-end's memfds are still in place");
-        }
-    }
-
-    /// <summary>
-    /// The descriptors of the kinds a front-end and a back-end hold (sockets, eventfds, memfds). Only these: under AFL,
-    /// SharpFuzz's thread that watches the parent process opens /proc files at any moment, which are no leak of ours.
-    /// </summary>
-    private static int OpenFdCount() => OpenFds().Count();
-
-    private static IEnumerable<string> OpenFds()
-    {
-        foreach (string f in Directory.GetFileSystemEntries("/proc/self/fd"))
-        {
-            string? target;
-            try
-            {
-                target = new FileInfo(f).LinkTarget;
-            }
-            catch (IOException)
-            {
-                continue; // closed meanwhile
-            }
-
-            if (target is not null && (target.StartsWith("socket:", StringComparison.Ordinal)
-                || target.StartsWith("anon_inode:[eventfd]", StringComparison.Ordinal) || target.StartsWith("/memfd:", StringComparison.Ordinal)))
-            {
-                yield return $"{Path.GetFileName(f)} -> {target}";
-            }
+            throw new InvalidOperationException($"mapping leak: {mappings} mapping(s) of the back-end's inflight memfd are still in place");
         }
     }
 
     /// <summary>One back-end (and its kick thread) per device kind per process; every connection starts clean.</summary>
+    [System.Diagnostics.CodeAnalysis.SuppressMessage("Design", "CA1001", Justification = "Lives as long as the process, as the back-end it serves does.")]
     private sealed class Backend
     {
         public Backend(string name)
@@ -131,7 +116,10 @@ internal static class VhostUserFdsTarget
             Server = name == "fz-blk"
                 ? new VhostUserBackend(memory => new BlockDevice(memory, new MemoryBlockBackend(1 << 20), new BlockDeviceOptions { Device = options, NumQueues = 2, Serial = "fuzz" }), backendOptions)
                 : new VhostUserBackend(memory => new VirtioNetDevice(memory, new LoopbackNetBackend(), new VirtioNetDeviceOptions { ControlQueue = false, MaxQueuePairs = 2, BacklogFrames = 4 }, options), backendOptions);
-            KickThread = FindThread(name + "-kick");
+            KickThread = new ThreadSyscall(FindThread(name + "-kick"));
+            var serve = new Thread(ServeLoop) { IsBackground = true, Name = "fz-serve" };
+            serve.Start();
+            _started.Wait();
         }
 
         public FindingLog Log { get; } = new();
@@ -140,8 +128,57 @@ internal static class VhostUserFdsTarget
 
         public int RingCount => Server.Device.Queues.Count;
 
-        /// <summary>The kick thread's id in /proc/self/task, to see it back in poll after a kick.</summary>
-        public string KickThread { get; }
+        /// <summary>The kick thread, to see it back in poll after a kick.</summary>
+        public ThreadSyscall KickThread { get; }
+
+        /// <summary>The thread that runs <see cref="VhostUserBackend.Serve"/> for every connection, as a daemon's does.</summary>
+        public ThreadSyscall ServeThread { get; private set; } = null!;
+
+        /// <summary>Whether a connection is being served (its message loop is in poll, or handling a message).</summary>
+        public bool Serving { get; private set; }
+
+        private readonly SemaphoreSlim _started = new(0), _connection = new(0), _served = new(0);
+        private FileDescriptor? _socket;
+        private Exception? _serveFailure;
+
+        /// <summary>Serves <paramref name="socket"/> on the serve thread.</summary>
+        public void Serve(FileDescriptor socket)
+        {
+            _socket = socket;
+            Serving = true;
+            _connection.Release();
+        }
+
+        /// <summary>Waits until the connection's Serve returned; returns what it threw.</summary>
+        public Exception? WaitServed()
+        {
+            _served.Wait();
+            Serving = false;
+            Exception? failure = _serveFailure;
+            _serveFailure = null;
+            return failure;
+        }
+
+        // One thread for every connection: starting one per connection cost more than many inputs' work.
+        private void ServeLoop()
+        {
+            ServeThread = new ThreadSyscall(Native.GetTid().ToString(CultureInfo.InvariantCulture));
+            _started.Release();
+            while (true)
+            {
+                _connection.Wait();
+                try
+                {
+                    Server.Serve(_socket!);
+                }
+                catch (Exception e) when (e is not OutOfMemoryException)
+                {
+                    _serveFailure = e;
+                }
+
+                _served.Release();
+            }
+        }
 
         private static string FindThread(string comm)
         {
@@ -190,9 +227,9 @@ internal static class VhostUserFdsTarget
         private readonly byte[] _reply = new byte[VhostUserProtocol.MaxPayloadSize];
         private int _returnedInflight = -1;
         private int _front = -1;
-        private Thread? _serve;
+        private bool _connected;
         private Exception? _serveFailure;
-        private volatile int _serveThread;
+        private bool _closed;
         private int _unanswered;
         private int _barriersOwed;
 
@@ -258,8 +295,23 @@ internal static class VhostUserFdsTarget
             return total;
         }
 
-        public void Dispose()
+        /// <summary>Whether the back-end handed over a memfd of its own (GET_INFLIGHT_FD) during the input.</summary>
+        public bool ReceivedBackendMemfd { get; private set; }
+
+        /// <summary>
+        /// Ends the connection and releases the front-end's descriptors and mappings; returns what is still mapped of
+        /// the front-end's memfds, or null. The check is a write seal: F_SEAL_WRITE is refused (EBUSY) while any shared
+        /// writable mapping of the memfd exists (memfd_add_seals), and every back-end mapping is one (MAP_SHARED of a
+        /// read-write descriptor), so once the harness unmapped its own, a refusal is a mapping the back-end kept.
+        /// </summary>
+        public string? Close()
         {
+            if (_closed)
+            {
+                return null;
+            }
+
+            _closed = true;
             Disconnect();
             CloseFd(ref _returnedInflight);
             for (int i = 0; i < Rings; i++)
@@ -270,13 +322,29 @@ internal static class VhostUserFdsTarget
             }
 
             _ = Native.Munmap(_inflightMap, (nuint)_inflightSize);
-            _ = Native.Close(_inflight);
             _ = Native.Munmap(_ramMap, RamSize);
+            string? leak = (StillMapped(_ram) ? $"memfd:{RamName} " : "") + (StillMapped(_inflight) ? $"memfd:{InflightName}" : "");
+            _ = Native.Close(_inflight);
             _ = Native.Close(_ram);
             if (_serveFailure is { } e)
             {
                 throw new InvalidOperationException("the back-end's Serve threw", e);
             }
+
+            return leak.Length == 0 ? null : $"{leak.TrimEnd()} still mapped once the connection ended";
+        }
+
+        public void Dispose() => Close();
+
+        private static bool StillMapped(int memfd)
+        {
+            if (Native.Fcntl(memfd, Native.FAddSeals, Native.FSealWrite) == 0)
+            {
+                return false;
+            }
+
+            int errno = System.Runtime.InteropServices.Marshal.GetLastPInvokeError();
+            return errno == Native.EBusy ? true : throw new InvalidOperationException($"F_ADD_SEALS failed: errno {errno}");
         }
 
         private bool Message(ref FuzzInput input)
@@ -420,21 +488,7 @@ internal static class VhostUserFdsTarget
             _ = Native.Read(_kicks[kick], &one, 8);
         }
 
-        private bool ServeThreadIdle() => _serve is null || (_serveThread != 0 && InPoll(_serveThread.ToString(CultureInfo.InvariantCulture)));
-
-        /// <summary>Whether thread <paramref name="tid"/> sits in poll(2) (syscall 7) or ppoll(2) (271): idle.</summary>
-        private static bool InPoll(string tid)
-        {
-            try
-            {
-                string call = File.ReadAllText($"/proc/self/task/{tid}/syscall");
-                return call.StartsWith("7 ", StringComparison.Ordinal) || call.StartsWith("271 ", StringComparison.Ordinal);
-            }
-            catch (IOException)
-            {
-                return true;
-            }
-        }
+        private bool ServeThreadIdle() => !_backend.Serving || _backend.ServeThread.InPoll();
 
         /// <summary>Waits until the back-end handled every message sent: a GET_QUEUE_NUM, whose reply comes after theirs.</summary>
         private void Barrier()
@@ -482,7 +536,7 @@ internal static class VhostUserFdsTarget
         /// </summary>
         private void Settle(DateTime deadline)
         {
-            while ((!InPoll(_backend.KickThread) || !ServeThreadIdle()) && DateTime.UtcNow < deadline)
+            while ((!_backend.KickThread.InPoll() || !ServeThreadIdle()) && DateTime.UtcNow < deadline)
             {
                 Thread.Yield();
             }
@@ -497,22 +551,8 @@ internal static class VhostUserFdsTarget
             }
 
             _front = pair[0];
-            var socket = new FileDescriptor(pair[1]);
-            _serveThread = 0;
-            _serve = new Thread(() =>
-            {
-                _serveThread = Native.GetTid();
-                try
-                {
-                    _backend.Server.Serve(socket);
-                }
-                catch (Exception e) when (e is not OutOfMemoryException)
-                {
-                    _serveFailure = e;
-                }
-            })
-            { IsBackground = true, Name = "fz-serve" };
-            _serve.Start();
+            _backend.Serve(new FileDescriptor(pair[1]));
+            _connected = true;
             Array.Fill(_ringKick, -1);
             _unanswered = _barriersOwed = 0;
         }
@@ -520,7 +560,7 @@ internal static class VhostUserFdsTarget
         /// <summary>Ends the connection: the back-end sees end of file; its replies are read (and their fds closed) until it closes.</summary>
         private void Disconnect()
         {
-            if (_serve is null)
+            if (!_connected)
             {
                 return;
             }
@@ -533,8 +573,8 @@ internal static class VhostUserFdsTarget
                 }
             }
 
-            _serve.Join();
-            _serve = null;
+            _serveFailure ??= _backend.WaitServed();
+            _connected = false;
             CloseFd(ref _front);
         }
 
@@ -624,6 +664,7 @@ internal static class VhostUserFdsTarget
             {
                 CloseFd(ref _returnedInflight);
                 _returnedInflight = fd;
+                ReceivedBackendMemfd = true;
             }
             else
             {
@@ -655,7 +696,7 @@ internal static class VhostUserFdsTarget
 
         private static int Memfd(string name, int size, out nint map)
         {
-            int fd = Native.MemfdCreate(name, Native.MfdCloexec);
+            int fd = Native.MemfdCreate(name, Native.MfdCloexec | Native.MfdAllowSealing);
             if (fd < 0 || Native.Ftruncate(fd, size) != 0)
             {
                 throw new InvalidOperationException($"memfd_create/ftruncate of {name} failed");
@@ -683,6 +724,38 @@ internal static class VhostUserFdsTarget
                 _ = Native.Close(fd);
                 fd = -1;
             }
+        }
+    }
+
+    /// <summary>
+    /// A thread's current system call, from /proc/self/task/TID/syscall: opened once and read again at offset 0
+    /// (the file is regenerated on every read), so a wait for the back-end's threads costs one pread a look.
+    /// </summary>
+    internal sealed unsafe class ThreadSyscall
+    {
+        private readonly int _fd;
+
+        public ThreadSyscall(string tid)
+        {
+            _fd = Native.Open($"/proc/self/task/{tid}/syscall", Native.ORdonly | Native.OCloexec);
+            if (_fd < 0)
+            {
+                throw new InvalidOperationException($"open /proc/self/task/{tid}/syscall failed");
+            }
+        }
+
+        /// <summary>Whether the thread sits in poll(2) (syscall 7) or ppoll(2) (271): idle.</summary>
+        public bool InPoll()
+        {
+            byte* text = stackalloc byte[8];
+            nint n = Native.Pread(_fd, text, 8, 0);
+            if (n <= 0)
+            {
+                return true; // the thread ended
+            }
+
+            var call = new ReadOnlySpan<byte>(text, (int)n);
+            return call.StartsWith("7 "u8) || call.StartsWith("271 "u8);
         }
     }
 
