@@ -47,13 +47,7 @@ public sealed unsafe partial class SplitQueue
             if ((ushort)(_shadowAvailIdx - last) <= (uint)_size && _inUse < _size)
             {
                 ushort head = LittleEndian.Read16(_avail + SplitRing.AvailEntryOffset((uint)(last & _mask)));
-                PopResult result = Take(head, out chain);
-                if (result == PopResult.Chain && _inflightLog is { } log)
-                {
-                    log.Popped(head);
-                }
-
-                return result;
+                return Take(head, out chain, tellLog: true);
             }
         }
 
@@ -103,13 +97,7 @@ public sealed unsafe partial class SplitQueue
         }
 
         ushort head = LittleEndian.Read16(_avail + SplitRing.AvailEntryOffset((uint)(last & _mask)));
-        PopResult result = Take(head, out chain);
-        if (result == PopResult.Chain)
-        {
-            _inflightLog?.Popped(head);
-        }
-
-        return result;
+        return Take(head, out chain, tellLog: true);
     }
 
     /// <summary>
@@ -152,7 +140,7 @@ public sealed unsafe partial class SplitQueue
             return BreakPop(VirtqueueErrorKind.SizeExceeded, 0, 0, out chain);
         }
 
-        return Take(head, out chain);
+        return Take(head, out chain, tellLog: false);
     }
 
     /// <summary>
@@ -232,9 +220,12 @@ public sealed unsafe partial class SplitQueue
         return PopResult.Broken;
     }
 
-    /// <summary>Consumes the next available entry for <paramref name="head"/>, validates its chain and marks it in flight.</summary>
+    /// <summary>
+    /// Consumes the next available entry for <paramref name="head"/>, validates its chain and marks it in flight; tells
+    /// the <see cref="InflightLog"/> when <paramref name="tellLog"/> (not for a resubmitted head, recorded at its first pop).
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private PopResult Take(ushort head, out DescriptorChain chain)
+    private PopResult Take(ushort head, out DescriptorChain chain, bool tellLog)
     {
         ushort last = ++_lastAvailIdx;
         if (head >= (uint)_size)
@@ -282,6 +273,11 @@ public sealed unsafe partial class SplitQueue
         if (_trace is { } logger)
         {
             RingLog.VirtqueuePop(logger, Name, Index, head, chain.ReadableCount, chain.WritableCount);
+        }
+
+        if (tellLog && _inflightLog is { } log)
+        {
+            log.Popped(head);
         }
 
         return PopResult.Chain;
