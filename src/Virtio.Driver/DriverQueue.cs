@@ -183,7 +183,10 @@ public sealed unsafe class DriverQueue<TToken> : IDisposable
     /// <exception cref="ArgumentException">No segments.</exception>
     public AddResult Add(ReadOnlySpan<GuestSegment> readable, ReadOnlySpan<GuestSegment> writable, TToken token)
     {
-        AddResult result = Place(readable, writable, token);
+        // One segment is never indirect (Linux uses a table only for more than one): the small direct placement.
+        AddResult result = readable.Length + writable.Length == 1
+            ? PlaceOne(readable.Length == 1 ? readable[0] : writable[0], writable.Length == 1, token)
+            : Place(readable, writable, token);
         if (result == AddResult.Added)
         {
             Publish();
@@ -324,34 +327,76 @@ public sealed unsafe class DriverQueue<TToken> : IDisposable
         }
 
         _numFree -= descsUsed;
+        Record(head, token, writableBytes);
+        return AddResult.Added;
+    }
+
+    /// <summary><see cref="Place"/> for a buffer of one segment: one direct descriptor from the free list.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private AddResult PlaceOne(GuestSegment segment, bool writable, TToken token)
+    {
+        if (_error is not null)
+        {
+            return AddResult.Broken;
+        }
+
+        if (_numFree == 0)
+        {
+            return AddResult.NoSpace;
+        }
+
+        ushort head = _freeHead;
+        ushort flags = writable ? (ushort)DescriptorFlags.Write : (ushort)0;
+        ref DescExtra extra = ref _extra[head];
+        ushort next = extra.Next;
+        WriteDescriptor(_desc, head, segment, flags, next);
+        extra.Flags = flags;
+        _freeHead = next;
+        _numFree--;
+        Record(head, token, writable ? segment.Length : 0);
+        return AddResult.Added;
+    }
+
+    /// <summary>The chain's <c>desc_state</c> and its avail ring entry at <c>avail_idx_shadow + num_added</c>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void Record(ushort head, TToken token, uint writableBytes)
+    {
         _state[head] = new DescState { Token = token, WritableBytes = writableBytes, InFlight = true };
         InFlight++;
-        _placed++;
-        LittleEndian.Write16(_avail + SplitRing.AvailEntryOffset((uint)((_availIdxShadow + _placed - 1) & _mask)), head);
-        return AddResult.Added;
+        int placed = ++_placed;
+        LittleEndian.Write16(_avail + SplitRing.AvailEntryOffset((uint)((_availIdxShadow + placed - 1) & _mask)), head);
     }
 
     /// <summary>
     /// Publishes the buffers placed since the last publish with one release store of <c>avail-&gt;idx</c>
     /// (<c>virtio_wmb</c> then the store).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void Publish()
     {
         int count = _placed;
         _placed = 0;
-        if (_numAdded == 0 && FaultPlan is not null && FaultPlan.ShouldInject(RingFaultPoint.DriverReadAvailEventBeforeAvailIdx, _queueIndex, _availIdxShadow))
+        if (_numAdded == 0 && FaultPlan is not null)
         {
-            // Simulates the missing full fence: avail_event is read before avail->idx is visible to the device.
-            _staleAvailEvent = LittleEndian.ReadIndex(_availEvent);
-            _staleAvailEventPending = true;
+            InjectStaleAvailEvent();
         }
 
-        _availIdxShadow = (ushort)(_availIdxShadow + count);
-        LittleEndian.WriteIndex(_avail + SplitRing.IdxOffset, _availIdxShadow); // release: ring entries and descriptors first (virtio_wmb)
-        _numAdded += count;
-        if (_numAdded == ushort.MaxValue)
+        ushort shadow = _availIdxShadow = (ushort)(_availIdxShadow + count);
+        LittleEndian.WriteIndex(_avail + SplitRing.IdxOffset, shadow); // release: ring entries and descriptors first (virtio_wmb)
+        if ((_numAdded += count) == ushort.MaxValue)
         {
             Kick(); // Linux: "This is very unlikely, but theoretically possible. Kick just in case."
+        }
+    }
+
+    /// <summary>Simulates the missing full fence: avail_event is read before avail->idx is visible to the device.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void InjectStaleAvailEvent()
+    {
+        if (FaultPlan!.ShouldInject(RingFaultPoint.DriverReadAvailEventBeforeAvailIdx, _queueIndex, _availIdxShadow))
+        {
+            _staleAvailEvent = LittleEndian.ReadIndex(_availEvent);
+            _staleAvailEventPending = true;
         }
     }
 
@@ -656,6 +701,7 @@ public sealed unsafe class DriverQueue<TToken> : IDisposable
     }
 
     /// <summary>Frees a chain's descriptors back onto the free list as one block (<c>detach_buf_split</c>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void Detach(ushort head)
     {
         _state[head] = default;

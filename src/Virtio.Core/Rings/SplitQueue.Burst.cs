@@ -59,13 +59,11 @@ public sealed unsafe partial class SplitQueue
             }
 
             ushort head = LittleEndian.Read16(_avail + SplitRing.AvailEntryOffset((uint)((last + n) & _mask)));
-            if (Take(head, out chains[n]) != PopResult.Chain)
+            if (Take(head, out chains[n], tellLog: true) != PopResult.Chain)
             {
                 status = PopResult.Broken;
                 return n;
             }
-
-            _inflightLog?.Popped(head);
         }
 
         status = count == 0 ? PopResult.Empty : PopResult.Chain;

@@ -24,7 +24,39 @@ public sealed unsafe partial class SplitQueue
     /// </remarks>
     /// <param name="chain">The chain, valid until it is pushed or the queue is reset.</param>
     /// <returns><see cref="PopResult.Chain"/>, <see cref="PopResult.Empty"/>, or <see cref="PopResult.Broken"/>.</returns>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public PopResult Pop(out DescriptorChain chain)
+    {
+        // The common case inlines into the caller, so the chain is built in the caller's frame (no copy out, no GC
+        // write barrier for its queue reference). Anything unusual (not ready, broken, resubmitted heads pending, an
+        // index the checks below reject) goes to PopSlow, which checks everything again from the start.
+        ushort last = _lastAvailIdx;
+        if (_error is null && _avail != null && _resubmitCount == 0)
+        {
+            if (last == _shadowAvailIdx)
+            {
+                // Acquire load: the ring entry and descriptors below are read after the index that published them.
+                _shadowAvailIdx = LittleEndian.ReadIndex(_avail + SplitRing.IdxOffset);
+                if (last == _shadowAvailIdx)
+                {
+                    chain = default;
+                    return PopResult.Empty;
+                }
+            }
+
+            if ((ushort)(_shadowAvailIdx - last) <= (uint)_size && _inUse < _size)
+            {
+                ushort head = LittleEndian.Read16(_avail + SplitRing.AvailEntryOffset((uint)(last & _mask)));
+                return Take(head, out chain, tellLog: true);
+            }
+        }
+
+        return PopSlow(out chain);
+    }
+
+    /// <summary><see cref="Pop"/> with every case, out of line: the rare ones break the queue or resubmit.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private PopResult PopSlow(out DescriptorChain chain)
     {
         if (_error is not null || _avail == null)
         {
@@ -65,13 +97,7 @@ public sealed unsafe partial class SplitQueue
         }
 
         ushort head = LittleEndian.Read16(_avail + SplitRing.AvailEntryOffset((uint)(last & _mask)));
-        PopResult result = Take(head, out chain);
-        if (result == PopResult.Chain)
-        {
-            _inflightLog?.Popped(head);
-        }
-
-        return result;
+        return Take(head, out chain, tellLog: true);
     }
 
     /// <summary>
@@ -114,7 +140,7 @@ public sealed unsafe partial class SplitQueue
             return BreakPop(VirtqueueErrorKind.SizeExceeded, 0, 0, out chain);
         }
 
-        return Take(head, out chain);
+        return Take(head, out chain, tellLog: false);
     }
 
     /// <summary>
@@ -194,9 +220,12 @@ public sealed unsafe partial class SplitQueue
         return PopResult.Broken;
     }
 
-    /// <summary>Consumes the next available entry for <paramref name="head"/>, validates its chain and marks it in flight.</summary>
+    /// <summary>
+    /// Consumes the next available entry for <paramref name="head"/>, validates its chain and marks it in flight; tells
+    /// the <see cref="InflightLog"/> when <paramref name="tellLog"/> (not for a resubmitted head, recorded at its first pop).
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private PopResult Take(ushort head, out DescriptorChain chain)
+    private PopResult Take(ushort head, out DescriptorChain chain, bool tellLog)
     {
         ushort last = ++_lastAvailIdx;
         if (head >= (uint)_size)
@@ -244,6 +273,11 @@ public sealed unsafe partial class SplitQueue
         if (_trace is { } logger)
         {
             RingLog.VirtqueuePop(logger, Name, Index, head, chain.ReadableCount, chain.WritableCount);
+        }
+
+        if (tellLog && _inflightLog is { } log)
+        {
+            log.Popped(head);
         }
 
         return PopResult.Chain;
