@@ -126,6 +126,17 @@ public class BlockDeviceTests
     }
 
     [Fact]
+    public void A_write_whose_header_shares_a_descriptor_with_its_data_writes_what_follows_the_header()
+    {
+        using var rig = new BlkRig(new MemoryBlockBackend(MiB));
+        byte[] data = TestData(1024, 5);
+        byte[] packet = [.. Header(VirtioBlkRequestType.Out, 2), .. data.AsSpan(0, 512)];
+        var c = rig.Run(rig.Send([rig.Buffer(packet.Length, packet), rig.Buffer(512, data.AsSpan(512))], [rig.Buffer(1)]));
+        Assert.Equal(0, c.Status);
+        Assert.Equal(data, rig.Read(2, 1024));
+    }
+
+    [Fact]
     public void More_data_segments_than_seg_max_fail_with_ioerr_direct_and_indirect()
     {
         // Queue size 8: seg_max 6. Direct: 1 header + 7 data + status would not fit 8 descriptors, so indirect tables
