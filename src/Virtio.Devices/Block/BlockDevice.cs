@@ -341,7 +341,7 @@ public sealed class BlockDevice : VirtioDevice
 
         request.SetTransfer(write ? BlockIoKind.Write : BlockIoKind.Read, sector * 512);
         request.FlushAfter = write && !Writeback && (_capabilities & BlockBackendCapabilities.Flush) != 0;
-        if (Logger.IsEnabled(LogLevel.Trace))
+        if (TraceEnabled)
         {
             if (write)
             {
@@ -512,7 +512,7 @@ public sealed class BlockDevice : VirtioDevice
             }
         }
 
-        if (Logger.IsEnabled(LogLevel.Trace))
+        if (TraceEnabled)
         {
             BlockLog.ReqComplete(Logger, Name, queue.Index, chain.Head, type, status);
         }

@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using Microsoft.Extensions.Logging;
 using Virtio.Device;
 using Virtio.Devices.Block;
 using Virtio.Devices.Tests.Support;
@@ -292,6 +293,20 @@ public class BlockDeviceTests
 
     internal static byte[] Header(VirtioBlkRequestType type, ulong sector) => BlkRig.Header(type, sector);
 
+    [Fact]
+    public void The_trace_level_is_asked_at_creation_and_driver_ok_not_per_request()
+    {
+        var logging = new TraceAskCounter();
+        using var rig = new BlkRig(new MemoryBlockBackend(MiB), new BlockDeviceOptions { Device = new VirtioDeviceOptions { LoggerFactory = logging } });
+        int asked = logging.Asked;
+        for (int i = 0; i < 16; i++)
+        {
+            rig.Write((ulong)i * 8, TestData(4096, i));
+        }
+
+        Assert.Equal(asked, logging.Asked);
+    }
+
     internal static byte[] TestData(int length, int seed)
     {
         byte[] b = new byte[length];
@@ -343,5 +358,38 @@ public class BlockDeviceTests
         }
 
         public void Dispose() => inner.Dispose();
+    }
+
+    /// <summary>A logger factory whose loggers have trace off and count how often anyone asks whether it is on.</summary>
+    private sealed class TraceAskCounter : ILoggerFactory, ILogger
+    {
+        public int Asked;
+
+        public ILogger CreateLogger(string categoryName) => this;
+
+        public void AddProvider(ILoggerProvider provider)
+        {
+        }
+
+        public IDisposable? BeginScope<TState>(TState state)
+            where TState : notnull => null;
+
+        public bool IsEnabled(LogLevel logLevel)
+        {
+            if (logLevel == LogLevel.Trace)
+            {
+                Interlocked.Increment(ref Asked);
+            }
+
+            return logLevel >= LogLevel.Warning;
+        }
+
+        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+        {
+        }
+
+        public void Dispose()
+        {
+        }
     }
 }
