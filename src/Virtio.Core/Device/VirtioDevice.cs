@@ -37,6 +37,7 @@ public abstract class VirtioDevice : IDisposable
     private int _interruptStatus;
     private int _configGeneration;
     private volatile bool _live;
+    private bool _trace;
     private volatile string? _brokenReason;
     private volatile bool _disposed;
     private int _staleInFlight;
@@ -65,6 +66,7 @@ public abstract class VirtioDevice : IDisposable
         DeviceId = deviceId;
         Name = _options.Name ?? defaultName;
         Logger = _options.LoggerFactory?.CreateLogger("Virtio.Device." + Name) ?? NullLogger.Instance;
+        _trace = Logger.IsEnabled(LogLevel.Trace);
         DeviceFeatures = deviceFeatures | VirtioFeature.Version1
             | (_options.EventIdx ? VirtioFeature.RingEventIdx : 0)
             | (_options.IndirectDescriptors ? VirtioFeature.RingIndirectDesc : 0);
@@ -140,6 +142,12 @@ public abstract class VirtioDevice : IDisposable
 
     /// <summary>The device's logger (a null logger when none was configured).</summary>
     protected ILogger Logger { get; }
+
+    /// <summary>
+    /// Whether <see cref="Logger"/> had trace events on when the device was created or last set DRIVER_OK: the
+    /// per-request paths ask this instead of the logger on every request, as <see cref="SplitQueue"/> does.
+    /// </summary>
+    protected bool TraceEnabled => _trace;
 
     /// <summary>The device-specific config space, for the model to fill in; see <see cref="NotifyConfigChanged"/>.</summary>
     protected Span<byte> Config => _config;
@@ -530,7 +538,7 @@ public abstract class VirtioDevice : IDisposable
     {
         Interlocked.Or(ref _interruptStatus, (int)reason);
         _metrics.Interrupts.Add(1, new KeyValuePair<string, object?>("reason", reason == InterruptReason.UsedBuffer ? "used" : "config"));
-        if (Logger.IsEnabled(LogLevel.Trace))
+        if (_trace)
         {
             DeviceLog.Notify(Logger, Name, reason);
         }
@@ -556,6 +564,7 @@ public abstract class VirtioDevice : IDisposable
 
     private void Activate()
     {
+        _trace = Logger.IsEnabled(LogLevel.Trace); // sampled here and at creation, not per request or notification
         OnActivate();
         _live = true;
         if (_options.Processing == QueueProcessing.Worker)

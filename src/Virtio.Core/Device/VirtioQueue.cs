@@ -160,16 +160,15 @@ public sealed class VirtioQueue
     /// <returns>False when nothing was written: the chain was stale, the device is broken, or it has no writable byte.</returns>
     public bool CompleteWithStatus(in DescriptorChain chain, uint usedLength, byte status)
     {
+        // Inside the queue's own handler (an inline backend) the lock is already this thread's, as in Complete.
+        if (_lock.IsHeldByCurrentThread)
+        {
+            return CompleteWithStatusLocked(chain, usedLength, status);
+        }
+
         lock (_lock)
         {
-            if (chain.WritableLength == 0 || !chain.IsFrom(Ring) || chain.Generation != Ring.Generation || !_device.CanComplete)
-            {
-                return Complete(chain, usedLength);
-            }
-
-            ReadOnlySpan<byte> value = [status];
-            chain.CopyToWritable(value, chain.WritableLength - 1);
-            return Complete(chain, usedLength);
+            return CompleteWithStatusLocked(chain, usedLength, status);
         }
     }
 
@@ -323,6 +322,17 @@ public sealed class VirtioQueue
 
         NotifyOrDefer();
         return true;
+    }
+
+    private bool CompleteWithStatusLocked(in DescriptorChain chain, uint usedLength, byte status)
+    {
+        if (chain.WritableLength != 0 && chain.IsFrom(Ring) && chain.Generation == Ring.Generation && _device.CanComplete)
+        {
+            ReadOnlySpan<byte> value = [status];
+            chain.CopyToWritable(value, chain.WritableLength - 1);
+        }
+
+        return CompleteLocked(chain, usedLength);
     }
 
     private bool CompleteBatchLocked(ReadOnlySpan<DescriptorChain> chains, ReadOnlySpan<uint> lengths)

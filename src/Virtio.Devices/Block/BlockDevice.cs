@@ -103,8 +103,28 @@ public sealed class BlockDevice : VirtioDevice
             return;
         }
 
+        // One walk of the chain for the header and a read's or write's data (QEMU maps the chain once, at pop, and
+        // virtio_blk_handle_request parses that mapping); the header may span several buffers or share one with data.
         Span<byte> header = stackalloc byte[HeaderBytes];
-        if (chain.CopyFromReadable(header) != HeaderBytes)
+        DescriptorChainEnumerator walk = chain.GetEnumerator();
+        Span<byte> rest = default;
+        int got = 0;
+        while (got < HeaderBytes && walk.MoveNext())
+        {
+            DescriptorBuffer buffer = walk.Current;
+            if (buffer.IsWritable)
+            {
+                break;
+            }
+
+            Span<byte> span = buffer.Span;
+            int n = Math.Min(span.Length, HeaderBytes - got);
+            span[..n].CopyTo(header[got..]);
+            got += n;
+            rest = span[n..];
+        }
+
+        if (got != HeaderBytes)
         {
             DeviceError(queue, chain, "virtio-blk request outhdr too short");
             return;
@@ -119,7 +139,7 @@ public sealed class BlockDevice : VirtioDevice
         {
             case VirtioBlkRequestType.In:
             case VirtioBlkRequestType.Out:
-                StartReadWrite(request, chain, sector);
+                StartReadWrite(request, chain, sector, ref walk, rest);
                 break;
             case VirtioBlkRequestType.Flush:
                 if ((_capabilities & BlockBackendCapabilities.Flush) == 0)
@@ -182,7 +202,11 @@ public sealed class BlockDevice : VirtioDevice
     /// <summary>The backend finished a request (any thread).</summary>
     internal void OnBackendComplete(BlockRequest request, BlockIoStatus status)
     {
-        _metrics.InFlight.Add(-1, _deviceTag);
+        if (_metrics.InFlight.Enabled)
+        {
+            _metrics.InFlight.Add(-1, _deviceTag);
+        }
+
         if (status == BlockIoStatus.Ok && request.FlushAfter)
         {
             // Writethrough: the write is acknowledged only once it is stable.
@@ -264,7 +288,13 @@ public sealed class BlockDevice : VirtioDevice
         c[56] = 1; // write_zeroes_may_unmap
     }
 
-    private void StartReadWrite(BlockRequest request, in DescriptorChain chain, ulong sector)
+    /// <summary>A read or write: its data segments from the rest of the walk, checked against seg_max and the disk.</summary>
+    /// <param name="request">The request slot, begun.</param>
+    /// <param name="chain">The chain.</param>
+    /// <param name="sector">The header's sector.</param>
+    /// <param name="walk">The walk that read the header, standing on the buffer that ended it.</param>
+    /// <param name="rest">What follows the header in that buffer: a write's first data.</param>
+    private void StartReadWrite(BlockRequest request, in DescriptorChain chain, ulong sector, ref DescriptorChainEnumerator walk, Span<byte> rest)
     {
         bool write = request.Type == VirtioBlkRequestType.Out;
         if (write && _readOnly)
@@ -276,31 +306,24 @@ public sealed class BlockDevice : VirtioDevice
         // The data: for a read, the writable part without its last byte (the status); for a write, the readable part
         // after the header. Each descriptor carrying data is one segment, limited to seg_max.
         ulong dataBytes = write ? chain.ReadableLength - HeaderBytes : chain.WritableLength - 1UL;
-        ulong skip = write ? HeaderBytes : 0UL;
         ulong left = dataBytes;
-        foreach (DescriptorBuffer buffer in chain)
+        if (write && !rest.IsEmpty && left != 0 && !TryAddSegment(request, rest, ref left))
         {
-            if (buffer.IsWritable != !write || left == 0)
+            return;
+        }
+
+        while (left != 0 && walk.MoveNext())
+        {
+            DescriptorBuffer buffer = walk.Current;
+            if (buffer.IsWritable == write)
             {
-                continue;
+                continue; // a read takes only writable buffers, a write only readable ones
             }
 
-            if (skip >= buffer.Length)
+            if (!TryAddSegment(request, buffer.Span, ref left))
             {
-                skip -= buffer.Length;
-                continue;
-            }
-
-            int n = (int)Math.Min(buffer.Length - skip, left);
-            if (request.SegmentCount == request.MaxSegments)
-            {
-                Finish(request, StatusIoErr, "more data segments than seg_max");
                 return;
             }
-
-            request.AddSegment(buffer.Span.Slice((int)skip, n));
-            skip = 0;
-            left -= (ulong)n;
         }
 
         if (left != 0)
@@ -318,7 +341,7 @@ public sealed class BlockDevice : VirtioDevice
 
         request.SetTransfer(write ? BlockIoKind.Write : BlockIoKind.Read, sector * 512);
         request.FlushAfter = write && !Writeback && (_capabilities & BlockBackendCapabilities.Flush) != 0;
-        if (Logger.IsEnabled(LogLevel.Trace))
+        if (TraceEnabled)
         {
             if (write)
             {
@@ -331,6 +354,21 @@ public sealed class BlockDevice : VirtioDevice
         }
 
         Submit(request);
+    }
+
+    /// <summary>Adds the first <paramref name="left"/> bytes of <paramref name="data"/> as a segment; false (and IOERR) past seg_max.</summary>
+    private bool TryAddSegment(BlockRequest request, Span<byte> data, ref ulong left)
+    {
+        if (request.SegmentCount == request.MaxSegments)
+        {
+            Finish(request, StatusIoErr, "more data segments than seg_max");
+            return false;
+        }
+
+        int n = (int)Math.Min((ulong)data.Length, left);
+        request.AddSegment(data[..n]);
+        left -= (ulong)n;
+        return true;
     }
 
     private void StartDiscardOrWriteZeroes(BlockRequest request, in DescriptorChain chain)
@@ -418,7 +456,12 @@ public sealed class BlockDevice : VirtioDevice
 
     private void Submit(BlockRequest request)
     {
-        _metrics.InFlight.Add(1, _deviceTag);
+        // An instrument nobody listens to costs one branch per request, not a measurement (also in Finish).
+        if (_metrics.InFlight.Enabled)
+        {
+            _metrics.InFlight.Add(1, _deviceTag);
+        }
+
         request.MarkSubmitted();
         try
         {
@@ -432,7 +475,11 @@ public sealed class BlockDevice : VirtioDevice
             BlockLog.BackendFailed(Logger, Name, request.Queue.Index, request.Chain.Head, "Submit", e);
             if (request.TryTakeBack())
             {
-                _metrics.InFlight.Add(-1, _deviceTag);
+                if (_metrics.InFlight.Enabled)
+                {
+                    _metrics.InFlight.Add(-1, _deviceTag);
+                }
+
                 DeviceError(request.Queue, request.Chain, $"virtio-blk backend failed: {e.GetType().Name}: {e.Message}");
             }
             else
@@ -456,7 +503,7 @@ public sealed class BlockDevice : VirtioDevice
                 BlockLog.BadRequest(Logger, Name, queue.Index, chain.Head, type, status, reason ?? "");
             }
         }
-        else
+        else if (_metrics.Requests.Enabled || _metrics.Bytes.Enabled)
         {
             _metrics.Requests.Add(1, _deviceTag, new("type", TypeName(type)));
             if (bytes != 0)
@@ -465,7 +512,7 @@ public sealed class BlockDevice : VirtioDevice
             }
         }
 
-        if (Logger.IsEnabled(LogLevel.Trace))
+        if (TraceEnabled)
         {
             BlockLog.ReqComplete(Logger, Name, queue.Index, chain.Head, type, status);
         }

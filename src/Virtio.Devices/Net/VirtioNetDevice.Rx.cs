@@ -6,6 +6,9 @@ namespace Virtio.Devices.Net;
 
 public sealed partial class VirtioNetDevice
 {
+    /// <summary>Rx chains completed together, as the tx burst (<see cref="TxBurst"/>).</summary>
+    private const int RxBurst = TxBurst;
+
     private enum EnqueueResult
     {
         Accepted,
@@ -117,6 +120,29 @@ public sealed partial class VirtioNetDevice
     private void HandleRx(VirtioQueue queue, int pair)
     {
         NetRxBacklog backlog = _backlogs[pair];
+        RxState state = _rx[pair];
+        bool dequeued = false;
+        try
+        {
+            dequeued = PlaceBacklog(queue, pair, backlog);
+        }
+        finally
+        {
+            // Frames placed and not yet on the used ring go there now, whatever ended the run (an exception included:
+            // a chain left in flight would hold up a reset for its whole drain timeout).
+            CompletePlaced(queue, state);
+        }
+
+        Publish(ref state.Received, ref state.Total, ref _rxPackets, ref _rxBytes, _metrics.RxPackets, _metrics.RxBytes);
+        if (dequeued && backlog.TakeRefusal())
+        {
+            _backend.ReceiveReady();
+        }
+    }
+
+    /// <returns>True when at least one frame left the backlog.</returns>
+    private bool PlaceBacklog(VirtioQueue queue, int pair, NetRxBacklog backlog)
+    {
         bool dequeued = false;
         while (IsLive && backlog.TryPeek(out VirtioNetHeader header, out Span<byte> frame))
         {
@@ -158,10 +184,21 @@ public sealed partial class VirtioNetDevice
             dequeued = true;
         }
 
-        Publish(ref _rx[pair].Received, ref _rx[pair].Total, ref _rxPackets, ref _rxBytes, _metrics.RxPackets, _metrics.RxBytes);
-        if (dequeued && backlog.TakeRefusal())
+        return dequeued;
+    }
+
+    /// <summary>
+    /// Puts the frames placed in one-buffer chains on the used ring with one <c>used-&gt;idx</c> store, as DPDK's
+    /// vhost enqueue burst does (QEMU's <c>virtio_net_receive_rcu</c> flushes per packet); the notification decision
+    /// stays once per handler run.
+    /// </summary>
+    private static void CompletePlaced(VirtioQueue queue, RxState state)
+    {
+        int count = state.PlacedCount;
+        if (count != 0)
         {
-            _backend.ReceiveReady();
+            state.PlacedCount = 0;
+            queue.CompleteBatch(state.Placed.AsSpan(0, count), state.PlacedLengths.AsSpan(0, count));
         }
     }
 
@@ -219,9 +256,16 @@ public sealed partial class VirtioNetDevice
         RxState state = _rx[pair];
         if (first.WritableLength >= need)
         {
-            // The common case: the frame fits the first buffer, num_buffers = 1.
+            // The common case: the frame fits the first buffer, num_buffers = 1; completed with the next ones.
             WriteHeaderAndFrame(state, first, header, 1, frame, frame.Length);
-            queue.Complete(first, need);
+            int slot = state.PlacedCount++;
+            state.Placed[slot] = first;
+            state.PlacedLengths[slot] = need;
+            if (slot + 1 == RxBurst)
+            {
+                CompletePlaced(queue, state);
+            }
+
             state.Received.Count(frame.Length); // published once the handler run ends
             return Placement.Delivered;
         }
@@ -234,6 +278,7 @@ public sealed partial class VirtioNetDevice
             return Placement.Dropped;
         }
 
+        CompletePlaced(queue, state); // the used ring keeps the frames in the order they were placed
         state.Chains[0] = first;
         int count = 1;
         ulong room = first.WritableLength;
@@ -333,6 +378,11 @@ public sealed partial class VirtioNetDevice
     {
         public readonly DescriptorChain[] Chains = new DescriptorChain[queueSize];
         public readonly uint[] Lengths = new uint[queueSize];
+
+        /// <summary>One-buffer chains filled in this handler run and not yet completed (see <see cref="CompletePlaced"/>).</summary>
+        public readonly DescriptorChain[] Placed = new DescriptorChain[RxBurst];
+        public readonly uint[] PlacedLengths = new uint[RxBurst];
+        public int PlacedCount;
 
         /// <summary>The header written into a first rx buffer made of several descriptors.</summary>
         public readonly byte[] Header = new byte[VirtioNetHeader.Size];

@@ -70,18 +70,14 @@ public sealed partial class VirtioNetDevice
     /// <returns>False when the queue must stop: the backend is busy (chain held) or the device broke or stopped.</returns>
     private bool TransmitBurst(VirtioQueue queue, int pair, TxState state, ReadOnlySpan<DescriptorChain> burst)
     {
-        int done = 0;
-        bool carryOn = true;
         for (int i = 0; i < burst.Length; i++)
         {
             TxOutcome outcome = IsLive ? TransmitChain(queue, pair, state, burst[i]) : TxOutcome.Stopped;
             if (outcome == TxOutcome.Completed)
             {
-                state.Done[done++] = burst[i];
-                continue;
+                continue; // the chains before the first that was not completed are completed in place, not copied
             }
 
-            carryOn = false;
             if (outcome == TxOutcome.Held)
             {
                 // The backend took nothing more: the chains popped after the held one go back, newest first.
@@ -89,26 +85,35 @@ public sealed partial class VirtioNetDevice
                 {
                     queue.Unpop(burst[j]);
                 }
+
+                CompleteTx(queue, burst[..i]);
+            }
+            else if (outcome == TxOutcome.Stopped)
+            {
+                // No longer live: the rest end their time in flight with the burst (nothing reaches a broken ring).
+                CompleteTx(queue, burst);
             }
             else
             {
-                // Broken (that chain was given up by DeviceError) or no longer live: the rest end their time in
-                // flight with the burst; on a broken device nothing reaches the used ring.
-                for (int j = outcome == TxOutcome.Stopped ? i : i + 1; j < burst.Length; j++)
-                {
-                    state.Done[done++] = burst[j];
-                }
+                // Broken: that chain was given up by DeviceError; the others end their time in flight.
+                CompleteTx(queue, burst[..i]);
+                CompleteTx(queue, burst[(i + 1)..]);
             }
 
-            break;
+            return false;
         }
 
-        if (done > 0)
+        CompleteTx(queue, burst);
+        return true;
+    }
+
+    /// <summary>Completes sent or dropped tx chains with one used-ring update; the device writes nothing into them.</summary>
+    private static void CompleteTx(VirtioQueue queue, ReadOnlySpan<DescriptorChain> chains)
+    {
+        if (!chains.IsEmpty)
         {
-            queue.CompleteBatch(state.Done.AsSpan(0, done), ZeroLengths.AsSpan(0, done));
+            queue.CompleteBatch(chains, ZeroLengths.AsSpan(0, chains.Length));
         }
-
-        return carryOn;
     }
 
     /// <summary>Sends one chain; a completed (sent or dropped) chain is the caller's to complete with the burst.</summary>
@@ -248,9 +253,8 @@ public sealed partial class VirtioNetDevice
     {
         public readonly byte[] Buffer = new byte[VirtioNetHeader.Size + MaxFrameLength];
 
-        /// <summary>The chains of the burst being sent, and those of them completed (the handler owns both).</summary>
+        /// <summary>The chains of the burst being sent (the handler owns it).</summary>
         public readonly DescriptorChain[] Burst = new DescriptorChain[TxBurst];
-        public readonly DescriptorChain[] Done = new DescriptorChain[TxBurst];
 
         /// <summary>Frames sent in the current handler run (the handler owns it, under the queue's lock).</summary>
         public FrameTally Sent;

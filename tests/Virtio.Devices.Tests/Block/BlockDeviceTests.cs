@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using Microsoft.Extensions.Logging;
 using Virtio.Device;
 using Virtio.Devices.Block;
 using Virtio.Devices.Tests.Support;
@@ -123,6 +124,17 @@ public class BlockDeviceTests
         var c = rig.Run(rig.Send([rig.Buffer(5, h.AsSpan(0, 5)), rig.Buffer(11, h.AsSpan(5)), rig.Buffer(512, data)], [rig.Buffer(1)]));
         Assert.Equal(0, c.Status);
         Assert.Equal(data, rig.Read(4, 512));
+    }
+
+    [Fact]
+    public void A_write_whose_header_shares_a_descriptor_with_its_data_writes_what_follows_the_header()
+    {
+        using var rig = new BlkRig(new MemoryBlockBackend(MiB));
+        byte[] data = TestData(1024, 5);
+        byte[] packet = [.. Header(VirtioBlkRequestType.Out, 2), .. data.AsSpan(0, 512)];
+        var c = rig.Run(rig.Send([rig.Buffer(packet.Length, packet), rig.Buffer(512, data.AsSpan(512))], [rig.Buffer(1)]));
+        Assert.Equal(0, c.Status);
+        Assert.Equal(data, rig.Read(2, 1024));
     }
 
     [Fact]
@@ -281,6 +293,20 @@ public class BlockDeviceTests
 
     internal static byte[] Header(VirtioBlkRequestType type, ulong sector) => BlkRig.Header(type, sector);
 
+    [Fact]
+    public void The_trace_level_is_asked_at_creation_and_driver_ok_not_per_request()
+    {
+        var logging = new TraceAskCounter();
+        using var rig = new BlkRig(new MemoryBlockBackend(MiB), new BlockDeviceOptions { Device = new VirtioDeviceOptions { LoggerFactory = logging } });
+        int asked = logging.Asked;
+        for (int i = 0; i < 16; i++)
+        {
+            rig.Write((ulong)i * 8, TestData(4096, i));
+        }
+
+        Assert.Equal(asked, logging.Asked);
+    }
+
     internal static byte[] TestData(int length, int seed)
     {
         byte[] b = new byte[length];
@@ -332,5 +358,38 @@ public class BlockDeviceTests
         }
 
         public void Dispose() => inner.Dispose();
+    }
+
+    /// <summary>A logger factory whose loggers have trace off and count how often anyone asks whether it is on.</summary>
+    private sealed class TraceAskCounter : ILoggerFactory, ILogger
+    {
+        public int Asked;
+
+        public ILogger CreateLogger(string categoryName) => this;
+
+        public void AddProvider(ILoggerProvider provider)
+        {
+        }
+
+        public IDisposable? BeginScope<TState>(TState state)
+            where TState : notnull => null;
+
+        public bool IsEnabled(LogLevel logLevel)
+        {
+            if (logLevel == LogLevel.Trace)
+            {
+                Interlocked.Increment(ref Asked);
+            }
+
+            return logLevel >= LogLevel.Warning;
+        }
+
+        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+        {
+        }
+
+        public void Dispose()
+        {
+        }
     }
 }

@@ -384,4 +384,42 @@ public class NetDeviceTests
         Assert.Single(rig.Receive());
         Assert.Equal(1, rig.ReclaimTx());
     }
+
+    [Fact]
+    public void Frames_one_tx_kick_loops_back_reach_the_rx_used_ring_with_one_used_idx_store()
+    {
+        using var rig = new NetRig(probe: false);
+        var log = new PublishedBatches();
+        rig.Device.Queues[0].Ring.InflightLog = log;
+        rig.Driver.Probe(NetRig.AllFeatures, rig.Device.Queues.Count, 256);
+        rig.PostRx(8, MrgBuffer);
+        for (int i = 0; i < 8; i++)
+        {
+            rig.Send(NetRig.Frame(60, seed: i), kick: false);
+        }
+
+        rig.Tx().Kick();
+        Assert.Equal(8, rig.Receive().Count);
+        Assert.Equal([8], log.Sizes);
+    }
+
+    /// <summary>The size of each batch a ring published with one <c>used->idx</c> store.</summary>
+    private sealed class PublishedBatches : Virtio.Rings.IInflightLog
+    {
+        public List<int> Sizes { get; } = [];
+
+        public void Popped(ushort head)
+        {
+        }
+
+        public void Unpopped(ushort head)
+        {
+        }
+
+        public void Publishing(ReadOnlySpan<ushort> heads)
+        {
+        }
+
+        public void Published(ReadOnlySpan<ushort> heads, ushort usedIdx) => Sizes.Add(heads.Length);
+    }
 }
