@@ -178,5 +178,15 @@ internal sealed class DeviceTarget : IDisposable
     }
 
     /// <summary>The driver resets the device (status 0), which the next input finds as a fresh one.</summary>
-    public void Dispose() => Driver.Dispose();
+    public void Dispose()
+    {
+        Driver.Dispose();
+
+        // A kick the device did not take (a QueueNotify before DRIVER_OK) outlives the reset, and the next input's
+        // first DRIVER_OK or pending-kicks command would serve it: the device a fresh one would be has none.
+        foreach (VirtioQueue queue in Device.Queues)
+        {
+            _ = queue.Kick.TestAndClear();
+        }
+    }
 }
