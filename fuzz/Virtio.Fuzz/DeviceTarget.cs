@@ -50,9 +50,21 @@ internal sealed class DeviceTarget : IDisposable
         Ram = ram;
         ram.Bytes.Clear();
         s_disk.Empty();
-        Memory = s_memory ??= ram.Fresh();
-        s_devices ??= [Build(Memory, DeviceKind.Blk, false), Build(Memory, DeviceKind.Net, true), Build(Memory, DeviceKind.Net, false)];
-        (Device, Mmio) = s_devices[kind == DeviceKind.Blk ? 0 : (featureMask & 0x80) == 0 ? 1 : 2];
+        if (kind == DeviceKind.Net && probe)
+        {
+            // The net target keeps a device per input: with one for the process, AFL measured 99.83% stability where it
+            // had 100% (replayed in queue order it is 100%; the state some mutant leaves is not found yet).
+            _ownsDevice = true;
+            Memory = ram.Fresh();
+            (Device, Mmio) = Build(Memory, kind, (featureMask & 0x80) == 0, warm: false);
+        }
+        else
+        {
+            Memory = s_memory ??= ram.Fresh();
+            s_devices ??= [Build(Memory, DeviceKind.Blk, false), Build(Memory, DeviceKind.Net, true), Build(Memory, DeviceKind.Net, false)];
+            (Device, Mmio) = s_devices[kind == DeviceKind.Blk ? 0 : (featureMask & 0x80) == 0 ? 1 : 2];
+        }
+
         Driver = new VirtioMmioGuestDriver<int>(Mmio, Memory, 0, RamSize);
         if (probe)
         {
@@ -67,7 +79,9 @@ internal sealed class DeviceTarget : IDisposable
         }
     }
 
-    private static (VirtioDevice, VirtioMmioTransport) Build(GuestMemory memory, DeviceKind kind, bool mergeable)
+    private readonly bool _ownsDevice;
+
+    private static (VirtioDevice, VirtioMmioTransport) Build(GuestMemory memory, DeviceKind kind, bool mergeable, bool warm = true)
     {
         var options = new VirtioDeviceOptions { QueueSize = 256, Processing = QueueProcessing.Inline };
         VirtioDevice device = kind == DeviceKind.Blk
@@ -77,9 +91,9 @@ internal sealed class DeviceTarget : IDisposable
 
         // Every queue enabled once (a queue allocates its head tracking at its first enable), then reset: what an
         // input finds is the same whether or not an input before it used this device.
-        using (var driver = new VirtioMmioGuestDriver<int>(mmio, memory, 0, RamSize))
+        using (var driver = warm ? new VirtioMmioGuestDriver<int>(mmio, memory, 0, RamSize) : null)
         {
-            driver.Probe(kind == DeviceKind.Blk ? BlkFeatures : NetFeatures, device.Queues.Count, 2, maxIndirectSegments: 8);
+            driver?.Probe(kind == DeviceKind.Blk ? BlkFeatures : NetFeatures, device.Queues.Count, 2, maxIndirectSegments: 8);
         }
 
         return (device, mmio);
@@ -178,5 +192,21 @@ internal sealed class DeviceTarget : IDisposable
     }
 
     /// <summary>The driver resets the device (status 0), which the next input finds as a fresh one.</summary>
-    public void Dispose() => Driver.Dispose();
+    public void Dispose()
+    {
+        Driver.Dispose();
+        if (_ownsDevice)
+        {
+            Device.Dispose();
+            Memory.Dispose();
+            return;
+        }
+
+        // A kick the device did not take (a QueueNotify before DRIVER_OK) outlives the reset, and the next input's
+        // first DRIVER_OK or pending-kicks command would serve it: the device a fresh one would be has none.
+        foreach (VirtioQueue queue in Device.Queues)
+        {
+            _ = queue.Kick.TestAndClear();
+        }
+    }
 }

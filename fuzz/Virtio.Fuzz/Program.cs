@@ -82,6 +82,9 @@ internal static class Program
 
     public static void RunOne(GuardedRam ram, string target, ReadOnlySpan<byte> data)
     {
+        // Every input starts from the same previous location, as a forked process does (AFL++'s persistent loop resets
+        // __afl_prev_loc too): otherwise the first edge of an input depends on the last block of the one before.
+        SharpFuzz.Common.Trace.PrevLocation = 0;
         switch (target)
         {
             case "ring":

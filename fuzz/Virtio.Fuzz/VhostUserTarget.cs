@@ -13,6 +13,11 @@ internal static class VhostUserTarget
 {
     private static VhostUserBackend? s_backend;
 
+    // One thread reads the back-end's replies for every input (starting one per input cost more than the input).
+    private static readonly SemaphoreSlim s_drainStart = new(0), s_drained = new(0);
+    private static int s_drainFd = -1;
+    private static Thread? s_drainer;
+
     public static unsafe void Run(ReadOnlySpan<byte> data)
     {
         // One back-end per process (it owns a kick thread); every connection starts from a clean state.
@@ -24,7 +29,11 @@ internal static class VhostUserTarget
         }
 
         int front = fds[0];
-        var reader = new Thread(() => Drain(front)) { IsBackground = true };
+        if (s_drainer is null)
+        {
+            s_drainer = new Thread(DrainLoop) { IsBackground = true, Name = "fz-drain" };
+            s_drainer.Start();
+        }
         fixed (byte* p = data)
         {
             nint written = 0;
@@ -41,9 +50,10 @@ internal static class VhostUserTarget
         }
 
         _ = Native.Shutdown(front, Native.ShutWr);
-        reader.Start();
+        s_drainFd = front;
+        s_drainStart.Release();
         s_backend.Serve(new Virtio.VhostUser.Interop.FileDescriptor(fds[1]));
-        reader.Join();
+        s_drained.Wait();
         _ = Native.Close(front);
         if (s_backend.CloseReason is { } reason && reason.StartsWith("internal error", StringComparison.Ordinal))
         {
@@ -52,11 +62,17 @@ internal static class VhostUserTarget
     }
 
     /// <summary>Reads the back-end's replies until it closes, so that it never blocks on a full socket.</summary>
-    private static unsafe void Drain(int fd)
+    private static unsafe void DrainLoop()
     {
         byte* buffer = stackalloc byte[4096];
-        while (Native.Read(fd, buffer, 4096) > 0)
+        while (true)
         {
+            s_drainStart.Wait();
+            while (Native.Read(s_drainFd, buffer, 4096) > 0)
+            {
+            }
+
+            s_drained.Release();
         }
     }
 }
