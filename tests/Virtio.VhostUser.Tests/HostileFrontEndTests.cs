@@ -10,6 +10,7 @@ namespace Virtio.VhostUser.Tests;
 /// a closed connection, with the back-end still sound: no crash, no leaked descriptor or mapping, no ring on
 /// unmapped memory.
 /// </summary>
+[Collection(FdCountCollection.Name)]
 public sealed class HostileFrontEndTests
 {
     private static void SendRaw(ScriptedFrontEnd fe, uint request, uint flags, uint size, ReadOnlySpan<byte> payload = default, ReadOnlySpan<int> fds = default)

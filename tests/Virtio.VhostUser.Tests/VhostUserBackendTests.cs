@@ -6,6 +6,7 @@ using Virtio.VhostUser.Tests.Support;
 namespace Virtio.VhostUser.Tests;
 
 /// <summary>The back-end against a well-behaved front-end: negotiation, memory, rings, a request end to end.</summary>
+[Collection(FdCountCollection.Name)]
 public sealed class VhostUserBackendTests
 {
     private const ulong RingBase = 0x1000;

@@ -4,6 +4,7 @@ using Virtio.VhostUser.Tests.Support;
 
 namespace Virtio.VhostUser.Tests;
 
+[Collection(FdCountCollection.Name)]
 public sealed class VhostUserChannelTests : IDisposable
 {
     private readonly FileDescriptor _peer;
