@@ -173,6 +173,35 @@ public sealed class VirtioQueue
     }
 
     /// <summary>
+    /// As <see cref="CompleteWithStatus(in DescriptorChain, uint, byte)"/>, with the status byte where the device's own
+    /// walk of the chain found it (the last byte of its last writable buffer), which spares a second walk. The byte is
+    /// written under the queue's lock and only for a current chain, as by the other overload.
+    /// </summary>
+    /// <param name="chain">The chain.</param>
+    /// <param name="usedLength">Bytes written to the writable part, status included.</param>
+    /// <param name="status">The status.</param>
+    /// <param name="statusByte">The chain's last writable byte, from a walk of <paramref name="chain"/>.</param>
+    /// <returns>False when nothing was written: the chain was stale or the device is broken.</returns>
+    /// <exception cref="ArgumentException"><paramref name="statusByte"/> is not one byte.</exception>
+    public bool CompleteWithStatus(in DescriptorChain chain, uint usedLength, byte status, Span<byte> statusByte)
+    {
+        if (statusByte.Length != 1)
+        {
+            throw new ArgumentException($"the status is one byte, not {statusByte.Length}", nameof(statusByte));
+        }
+
+        if (_lock.IsHeldByCurrentThread)
+        {
+            return CompleteWithStatusLocked(chain, usedLength, status, statusByte);
+        }
+
+        lock (_lock)
+        {
+            return CompleteWithStatusLocked(chain, usedLength, status, statusByte);
+        }
+    }
+
+    /// <summary>
     /// Completes several popped chains with one <c>used-&gt;idx</c> update (<c>virtqueue_fill</c> for each, then one
     /// <c>virtqueue_flush</c>), so the driver sees all of them or none: virtio-net's mergeable rx buffers of one frame
     /// (QEMU's <c>virtio_net_receive_rcu</c>). Then notifies as <see cref="Complete"/> does.
@@ -293,8 +322,19 @@ public sealed class VirtioQueue
         }
     }
 
-    /// <summary>Takes the queue lock for the device's own state changes (reset, enable).</summary>
-    internal Lock.Scope EnterLock() => _lock.EnterScope();
+    /// <summary>
+    /// Whether this thread holds the queue's lock: it runs the queue's handler (a synchronous backend completing a
+    /// request from inside it), or it is inside <see cref="EnterLock"/>.
+    /// </summary>
+    public bool IsLockHeld => _lock.IsHeldByCurrentThread;
+
+    /// <summary>
+    /// Takes the queue's lock, which its handler and every completion hold: for a device's per-request state that must
+    /// change atomically with the request's completion (virtio-blk's "a request a backend completes twice completes
+    /// once"), and for the device's own state changes (reset, enable). <see cref="Complete"/> may be called under it;
+    /// waiting under it for another thread's completion deadlocks.
+    /// </summary>
+    public Lock.Scope EnterLock() => _lock.EnterScope();
 
     internal void ResetBookkeeping()
     {
@@ -324,12 +364,19 @@ public sealed class VirtioQueue
         return true;
     }
 
-    private bool CompleteWithStatusLocked(in DescriptorChain chain, uint usedLength, byte status)
+    private bool CompleteWithStatusLocked(in DescriptorChain chain, uint usedLength, byte status, Span<byte> statusByte = default)
     {
         if (chain.WritableLength != 0 && chain.IsFrom(Ring) && chain.Generation == Ring.Generation && _device.CanComplete)
         {
-            ReadOnlySpan<byte> value = [status];
-            chain.CopyToWritable(value, chain.WritableLength - 1);
+            if (statusByte.Length == 1)
+            {
+                statusByte[0] = status;
+            }
+            else
+            {
+                ReadOnlySpan<byte> value = [status];
+                chain.CopyToWritable(value, chain.WritableLength - 1);
+            }
         }
 
         return CompleteLocked(chain, usedLength);

@@ -333,6 +333,8 @@ public sealed class BlockDevice : VirtioDevice
             return;
         }
 
+        request.SetStatusByte(StatusByte(ref walk));
+
         if (!SectorRangeOk(sector, dataBytes))
         {
             Finish(request, StatusIoErr, "sector range outside the disk or misaligned");
@@ -354,6 +356,22 @@ public sealed class BlockDevice : VirtioDevice
         }
 
         Submit(request);
+    }
+
+    /// <summary>
+    /// The status byte, the last byte of the chain's last buffer when that is writable, from where the walk stands (for a
+    /// read, one buffer further): the completion then writes it without walking the chain again. Empty when the last
+    /// buffer is not writable; a walk that ended early broke the ring, and then nothing is completed.
+    /// </summary>
+    private static Span<byte> StatusByte(ref DescriptorChainEnumerator walk)
+    {
+        DescriptorBuffer last = walk.Current;
+        while (walk.MoveNext())
+        {
+            last = walk.Current;
+        }
+
+        return last.IsWritable && last.Length != 0 ? last.Span[^1..] : default;
     }
 
     /// <summary>Adds the first <paramref name="left"/> bytes of <paramref name="data"/> as a segment; false (and IOERR) past seg_max.</summary>
@@ -492,7 +510,7 @@ public sealed class BlockDevice : VirtioDevice
     private void Finish(BlockRequest request, byte status, string? reason)
     {
         VirtioQueue queue = request.Queue;
-        DescriptorChain chain = request.Chain;
+        ref readonly DescriptorChain chain = ref request.Chain;
         VirtioBlkRequestType type = request.Type;
         ulong bytes = request.Length;
         if (status != StatusOk)
@@ -518,7 +536,15 @@ public sealed class BlockDevice : VirtioDevice
         }
 
         // QEMU pushes the whole writable length (req->in_len) whatever the outcome.
-        queue.CompleteWithStatus(chain, chain.WritableLength, status);
+        Span<byte> statusByte = request.StatusByte;
+        if (statusByte.IsEmpty)
+        {
+            queue.CompleteWithStatus(chain, chain.WritableLength, status);
+        }
+        else
+        {
+            queue.CompleteWithStatus(chain, chain.WritableLength, status, statusByte);
+        }
     }
 
     private static string TypeName(VirtioBlkRequestType type) => type switch

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Virtio.Device;
 using Virtio.Rings;
 
@@ -14,9 +15,17 @@ internal sealed unsafe class BlockRequest : BlockIo
     private readonly int[] _segmentLengths;
     private readonly BlockRange[] _ranges;
 
-    // 1 while the backend holds the request: Complete counts only once, so a backend that completes twice, or late
-    // after it threw from Submit, cannot complete the slot's next request.
-    private int _outstanding;
+    // The status byte as the device's walk found it (0: not found, the completion walks the chain for it).
+    private nint _statusByte;
+
+    // The chain, kept in place: the completion path reads it by reference (a copy is 64 bytes with a GC reference).
+    private DescriptorChain _chain;
+
+    // True while the backend holds the request: Complete counts only once, so a backend that completes twice, or late
+    // after it threw from Submit, cannot complete the slot's next request. Read and written only under the queue's lock
+    // (the handler submits under it, Complete takes it), so a synchronous backend completing from inside the handler,
+    // the common case, pays no atomic instruction for the check.
+    private bool _outstanding;
 
     public BlockRequest(BlockDevice device, VirtioQueue queue, int maxSegments, int maxRanges)
     {
@@ -29,7 +38,7 @@ internal sealed unsafe class BlockRequest : BlockIo
 
     public VirtioQueue Queue { get; }
 
-    public DescriptorChain Chain { get; private set; }
+    public ref readonly DescriptorChain Chain => ref _chain;
 
     public VirtioBlkRequestType Type { get; private set; }
 
@@ -42,13 +51,26 @@ internal sealed unsafe class BlockRequest : BlockIo
 
     public void Begin(in DescriptorChain chain, VirtioBlkRequestType type)
     {
-        Chain = chain;
+        _chain = chain;
         Type = type;
         FlushAfter = false;
         SegmentCount = 0;
         RangeCount = 0;
         Offset = 0;
         Length = 0;
+        _statusByte = 0;
+    }
+
+    /// <summary>The chain's last writable byte, where the status goes; empty when the device did not walk that far.</summary>
+    public Span<byte> StatusByte => _statusByte == 0 ? default : new Span<byte>((void*)_statusByte, 1);
+
+    /// <summary>Keeps where the status goes (guest RAM stays mapped while the request is in flight, as for the segments).</summary>
+    public void SetStatusByte(Span<byte> statusByte)
+    {
+        fixed (byte* p = statusByte)
+        {
+            _statusByte = statusByte.Length == 1 ? (nint)p : 0;
+        }
     }
 
     public void SetTransfer(BlockIoKind kind, ulong offset) => (Kind, Offset) = (kind, offset);
@@ -82,13 +104,43 @@ internal sealed unsafe class BlockRequest : BlockIo
         return _ranges[index];
     }
 
-    /// <summary>The device hands the request to the backend.</summary>
-    public void MarkSubmitted() => Volatile.Write(ref _outstanding, 1);
+    /// <summary>The device hands the request to the backend (under the queue's lock).</summary>
+    public void MarkSubmitted()
+    {
+        Debug.Assert(Queue.IsLockHeld, "the outstanding flag is the queue lock's");
+        _outstanding = true;
+    }
 
-    /// <summary>Takes the request back from the backend; false when it was not outstanding (already completed).</summary>
-    public bool TryTakeBack() => Interlocked.Exchange(ref _outstanding, 0) == 1;
+    /// <summary>Takes the request back from the backend, under the queue's lock; false when it was not outstanding (already completed).</summary>
+    public bool TryTakeBack()
+    {
+        Debug.Assert(Queue.IsLockHeld, "the outstanding flag is the queue lock's");
+        if (!_outstanding)
+        {
+            return false;
+        }
+
+        _outstanding = false;
+        return true;
+    }
 
     public override void Complete(BlockIoStatus status)
+    {
+        // Inside the queue's handler (a synchronous backend) the lock is this thread's already; from a backend's own
+        // thread it is taken here, once, for the check and the completion (which needs it anyway).
+        if (Queue.IsLockHeld)
+        {
+            CompleteLocked(status);
+            return;
+        }
+
+        using (Queue.EnterLock())
+        {
+            CompleteLocked(status);
+        }
+    }
+
+    private void CompleteLocked(BlockIoStatus status)
     {
         if (!TryTakeBack())
         {

@@ -104,6 +104,51 @@ public class DeviceCompletionTests
         Assert.Equal(0, queue.InFlight);
     }
 
+    [Fact]
+    public void A_status_byte_the_device_found_is_written_for_a_current_chain_and_completes_it()
+    {
+        using var rig = new MmioRig();
+        rig.Driver.Probe(RingFeatures, 1, 16);
+        rig.Device.Hold = true;
+        ulong inAddr = rig.AddRequest(0, 7, [0xAA]);
+        rig.Queue(0).Kick();
+        var (queue, chain) = Assert.Single(rig.Device.Held);
+        Assert.True(queue.CompleteWithStatus(chain, 1, 0x5C, rig.Memory.GetSpan(inAddr, 1)));
+        Assert.Equal(0x5C, rig.Memory.GetSpan(inAddr, 1)[0]);
+        Assert.True(rig.Queue(0).TryGetBuffer(out int token, out uint len));
+        Assert.Equal((7, 1u), (token, len));
+    }
+
+    [Fact]
+    public void A_status_byte_the_device_found_is_not_written_for_a_chain_popped_before_a_reset()
+    {
+        using var rig = new MmioRig(new VirtioDeviceOptions { ResetDrainTimeout = TimeSpan.FromMilliseconds(20) });
+        rig.Driver.Probe(RingFeatures, 1, 16);
+        rig.Device.Hold = true;
+        ulong inAddr = rig.AddRequest(0, 1, [0xAA]);
+        rig.Memory.GetSpan(inAddr, 1)[0] = 0xAA;
+        rig.Queue(0).Kick();
+        var (queue, chain) = Assert.Single(rig.Device.Held);
+        rig.Device.Reset();
+        Assert.False(queue.CompleteWithStatus(chain, 1, 0x5C, rig.Memory.GetSpan(inAddr, 1)));
+        Assert.Equal(0xAA, rig.Memory.GetSpan(inAddr, 1)[0]); // untouched
+        Assert.Equal(1, queue.StaleCompletions);
+    }
+
+    [Fact]
+    public void A_status_byte_of_other_than_one_byte_is_refused()
+    {
+        using var rig = new MmioRig();
+        rig.Driver.Probe(RingFeatures, 1, 16);
+        rig.Device.Hold = true;
+        ulong inAddr = rig.AddRequest(0, 1, [0xAA, 0xBB]);
+        rig.Queue(0).Kick();
+        var (queue, chain) = Assert.Single(rig.Device.Held);
+        Assert.Throws<ArgumentException>(() => queue.CompleteWithStatus(chain, 2, 0, rig.Memory.GetSpan(inAddr, 2)));
+        Assert.Throws<ArgumentException>(() => queue.CompleteWithStatus(chain, 2, 0, Span<byte>.Empty));
+        Assert.Equal(1, queue.InFlight); // nothing was completed
+    }
+
     [Theory]
     [InlineData(true)]
     [InlineData(false)]

@@ -137,6 +137,40 @@ public class BlockDeviceTests
         Assert.Equal(data, rig.Read(2, 1024));
     }
 
+    [Theory]
+    [InlineData(new[] { 512, 1 })] // the status in a descriptor of its own
+    [InlineData(new[] { 513 })] // data and status share the one writable descriptor
+    [InlineData(new[] { 256, 257 })] // the status ends the last data descriptor
+    [InlineData(new[] { 300, 212, 1 })]
+    public void A_read_puts_the_status_in_the_last_writable_byte_whatever_the_layout(int[] writable)
+    {
+        // The device keeps where its walk found the status byte and writes it there at completion (no second walk).
+        using var rig = new BlkRig(new MemoryBlockBackend(MiB));
+        byte[] data = TestData(512, 9);
+        rig.Write(6, data);
+        GuestSegment[] buffers = [.. writable.Select(n => rig.Buffer(n, Enumerable.Repeat((byte)0xEE, n).ToArray()))];
+        var c = rig.Run(rig.Send([rig.Buffer(16, BlkRig.Header(VirtioBlkRequestType.In, 6))], buffers));
+        Assert.Equal(0, c.Status);
+        Assert.Equal(513u, c.UsedLength);
+        byte[] all = [.. buffers.SelectMany(b => rig.Memory.GetSpan(b.Address, (int)b.Length).ToArray())];
+        Assert.Equal(data, all[..512]);
+        Assert.Equal(0, all[512]);
+    }
+
+    [Theory]
+    [InlineData(0)] // the status alone
+    [InlineData(1)] // a writable byte before it, which the device leaves alone
+    public void A_write_puts_the_status_in_the_last_writable_byte(int before)
+    {
+        using var rig = new BlkRig(new MemoryBlockBackend(MiB));
+        byte[] data = TestData(512, 4);
+        GuestSegment[] writable = [.. Enumerable.Range(0, before + 1).Select(_ => rig.Buffer(1, [0xEE]))];
+        var c = rig.Run(rig.Send([rig.Buffer(16, BlkRig.Header(VirtioBlkRequestType.Out, 3)), rig.Buffer(512, data)], writable));
+        Assert.Equal(0, c.Status);
+        Assert.All(writable[..^1], b => Assert.Equal(0xEE, rig.Memory.GetSpan(b.Address, 1)[0]));
+        Assert.Equal(data, rig.Read(3, 512));
+    }
+
     [Fact]
     public void More_data_segments_than_seg_max_fail_with_ioerr_direct_and_indirect()
     {
