@@ -243,7 +243,12 @@ public sealed partial class VirtioNetDevice
     private Placement PlaceFrame(VirtioQueue queue, int pair, in VirtioNetHeader header, ReadOnlySpan<byte> frame)
     {
         uint need = (uint)(VirtioNetHeader.Size + frame.Length);
-        if (!queue.TryPop(out DescriptorChain first))
+        RxState state = _rx[pair];
+
+        // Popped straight into the next free slot of the placed frames (there is one: a full burst is completed at
+        // once), so the common case does not copy the chain into it (a 48-byte struct with a GC reference).
+        ref DescriptorChain first = ref state.Placed[state.PlacedCount];
+        if (!queue.TryPop(out first))
         {
             return Placement.NoBuffers;
         }
@@ -253,13 +258,11 @@ public sealed partial class VirtioNetDevice
             return failed;
         }
 
-        RxState state = _rx[pair];
         if (first.WritableLength >= need)
         {
             // The common case: the frame fits the first buffer, num_buffers = 1; completed with the next ones.
             WriteHeaderAndFrame(state, first, header, 1, frame, frame.Length);
             int slot = state.PlacedCount++;
-            state.Placed[slot] = first;
             state.PlacedLengths[slot] = need;
             if (slot + 1 == RxBurst)
             {
