@@ -16,6 +16,10 @@ namespace Virtio.Devices.Net;
 /// <para>A producer refused for want of room records it, fences, and looks again; the consumer, after freeing slots,
 /// fences and reads the record (<see cref="TakeRefusal"/>): one of the two sees the other, so no refusal waits for a
 /// wake-up that never comes.</para>
+/// <para>Frames the pair's own tx handler loops back (<see cref="TryEnqueueOwn"/>) go to a second lane of the same
+/// capacity with one producer at a time (the tx handler runs under its queue's lock): a plain index and a release
+/// store, no compare-and-swap. The consumer takes that lane first. Each lane keeps its own order; frames of the two
+/// lanes come from different threads, so no order between them existed to keep.</para>
 /// </remarks>
 internal sealed class NetRxBacklog
 {
@@ -24,6 +28,10 @@ internal sealed class NetRxBacklog
     private long _head; // the consumer's
     private long _tail; // the next position a producer claims
     private int _refused;
+    private Slot[]? _own; // the own tx handler's lane, made at its first frame
+    private long _ownHead; // the consumer's
+    private long _ownTail; // the own producer's (one at a time)
+    private bool _peekedOwn; // which lane the last TryPeek looked at
 
     public NetRxBacklog(int capacity)
     {
@@ -36,8 +44,36 @@ internal sealed class NetRxBacklog
         }
     }
 
-    /// <summary>Frames queued (claimed slots included); a snapshot.</summary>
-    public int Count => (int)Math.Max(0, Volatile.Read(ref _tail) - Volatile.Read(ref _head));
+    /// <summary>Frames queued in both lanes (claimed slots included); a snapshot.</summary>
+    public int Count => (int)Math.Max(0, Volatile.Read(ref _tail) - Volatile.Read(ref _head)) + (int)Math.Max(0, Volatile.Read(ref _ownTail) - Volatile.Read(ref _ownHead));
+
+    /// <summary>
+    /// Copies in a frame from the pair's own tx handler: one producer at a time (callers serialise, as the tx queue's
+    /// lock does), no compare-and-swap. When the lane is full, returns false and, if <paramref name="remember"/>,
+    /// records the refusal as <see cref="TryEnqueue"/> does.
+    /// </summary>
+    public bool TryEnqueueOwn(in VirtioNetHeader header, ReadOnlySpan<byte> frame, bool remember)
+    {
+        Slot[] lane = _own ??= NewLane(_slots.Length);
+        long tail = _ownTail;
+        if (tail - Volatile.Read(ref _ownHead) >= lane.Length)
+        {
+            if (!remember)
+            {
+                return false;
+            }
+
+            Interlocked.Exchange(ref _refused, 1); // full fence: the record is visible before we look again
+            if (tail - Volatile.Read(ref _ownHead) >= lane.Length)
+            {
+                return false;
+            }
+        }
+
+        Fill(lane[Index(tail)], header, frame);
+        Volatile.Write(ref _ownTail, tail + 1); // publish: the frame is written before the consumer can see it
+        return true;
+    }
 
     /// <summary>Copies a frame in; when full, returns false and, if <paramref name="remember"/>, records the refusal.</summary>
     public bool TryEnqueue(in VirtioNetHeader header, ReadOnlySpan<byte> frame, bool remember)
@@ -80,27 +116,34 @@ internal sealed class NetRxBacklog
             }
         }
 
-        if (slot.Data.Length < frame.Length)
-        {
-            slot.Data = new byte[Math.Max(frame.Length, Math.Min(slot.Data.Length * 2, VirtioNetDevice.MaxFrameLength))];
-        }
-
-        frame.CopyTo(slot.Data);
-        slot.Length = frame.Length;
-        slot.Header = header;
+        Fill(slot, header, frame);
         Volatile.Write(ref slot.Sequence, pos + 1); // publish: the frame is written before the consumer can see it
         return true;
     }
 
-    /// <summary>The oldest frame; the slot stays untouched by producers until <see cref="Dequeue"/>.</summary>
+    /// <summary>
+    /// The oldest frame of the own lane, else of the shared one; the slot stays untouched by producers until
+    /// <see cref="Dequeue"/>.
+    /// </summary>
     public bool TryPeek(out VirtioNetHeader header, out Span<byte> frame)
     {
-        Slot slot = _slots[Index(_head)];
-        if (Volatile.Read(ref slot.Sequence) != _head + 1)
+        Slot slot;
+        if (_ownHead != Volatile.Read(ref _ownTail))
         {
-            header = default;
-            frame = default;
-            return false; // empty, or its producer has not finished writing it
+            // The acquire load of the tail makes the lane (made by the producer before its first publish) visible.
+            slot = _own![Index(_ownHead)];
+            _peekedOwn = true;
+        }
+        else
+        {
+            _peekedOwn = false;
+            slot = _slots[Index(_head)];
+            if (Volatile.Read(ref slot.Sequence) != _head + 1)
+            {
+                header = default;
+                frame = default;
+                return false; // empty, or its producer has not finished writing it
+            }
         }
 
         header = slot.Header;
@@ -108,12 +151,18 @@ internal sealed class NetRxBacklog
         return true;
     }
 
-    /// <summary>Replaces the oldest frame's header (after the consumer completed its checksum).</summary>
-    public void SetHeadHeader(in VirtioNetHeader header) => _slots[Index(_head)].Header = header;
+    /// <summary>Replaces the header of the frame <see cref="TryPeek"/> returned (after the consumer completed its checksum).</summary>
+    public void SetHeadHeader(in VirtioNetHeader header) => (_peekedOwn ? _own![Index(_ownHead)] : _slots[Index(_head)]).Header = header;
 
-    /// <summary>Frees the oldest frame's slot (consumer only, after a successful <see cref="TryPeek"/>).</summary>
+    /// <summary>Frees the slot of the frame <see cref="TryPeek"/> returned (consumer only, after a successful peek).</summary>
     public void Dequeue()
     {
+        if (_peekedOwn)
+        {
+            Volatile.Write(ref _ownHead, _ownHead + 1); // the slot is read before its producer may write it again
+            return;
+        }
+
         long head = _head;
         Volatile.Write(ref _slots[Index(head)].Sequence, head + _slots.Length); // free for the next lap's producer
         Volatile.Write(ref _head, head + 1);
@@ -143,6 +192,29 @@ internal sealed class NetRxBacklog
         }
 
         return n;
+    }
+
+    private static Slot[] NewLane(int capacity)
+    {
+        var lane = new Slot[capacity];
+        for (int i = 0; i < capacity; i++)
+        {
+            lane[i] = new Slot();
+        }
+
+        return lane;
+    }
+
+    private static void Fill(Slot slot, in VirtioNetHeader header, ReadOnlySpan<byte> frame)
+    {
+        if (slot.Data.Length < frame.Length)
+        {
+            slot.Data = new byte[Math.Max(frame.Length, Math.Min(slot.Data.Length * 2, VirtioNetDevice.MaxFrameLength))];
+        }
+
+        frame.CopyTo(slot.Data);
+        slot.Length = frame.Length;
+        slot.Header = header;
     }
 
     private int Index(long position) => _mask >= 0 ? (int)(position & _mask) : (int)((ulong)position % (ulong)_slots.Length);

@@ -43,12 +43,13 @@ public sealed partial class VirtioNetDevice
         NetRxBacklog backlog = _backlogs[pair];
         TxState tx = _tx[pair];
         bool own = tx.Transmitter == Environment.CurrentManagedThreadId; // looped back by this pair's own tx handler
-        bool queued = backlog.TryEnqueue(header, frame, remember: refuseWhenFull);
+        // The pair's own tx handler is one producer at a time (its queue's lock): its lane takes no compare-and-swap.
+        bool queued = own ? backlog.TryEnqueueOwn(header, frame, remember: refuseWhenFull) : backlog.TryEnqueue(header, frame, remember: refuseWhenFull);
         if (!queued && own)
         {
             // This tx batch filled the backlog with frames waiting for its rx kick: place them now, then look again.
             Notify(RxIndex(pair));
-            queued = backlog.TryEnqueue(header, frame, remember: refuseWhenFull);
+            queued = backlog.TryEnqueueOwn(header, frame, remember: refuseWhenFull);
         }
 
         if (!queued)

@@ -56,15 +56,60 @@ public class NetRxBacklogTests
         Assert.Equal(Frame(9, 60), frame.ToArray());
     }
 
+    [Theory]
+    [InlineData(4)]
+    [InlineData(5)]
+    public void The_own_lane_holds_capacity_frames_in_order_is_taken_first_and_refuses_when_full(int capacity)
+    {
+        var backlog = new NetRxBacklog(capacity);
+        Assert.True(backlog.TryEnqueue(new VirtioNetHeader { GsoSize = 100 }, Frame(100, 60), remember: false));
+        for (int lap = 0; lap < 3; lap++)
+        {
+            for (int i = 0; i < capacity; i++)
+            {
+                Assert.True(backlog.TryEnqueueOwn(new VirtioNetHeader { GsoSize = (ushort)i }, Frame(i, 60 + i), remember: false));
+            }
+
+            Assert.Equal(capacity + 1, backlog.Count);
+            Assert.False(backlog.TryEnqueueOwn(default, Frame(99, 60), remember: false));
+            Assert.False(backlog.TakeRefusal());
+            Assert.False(backlog.TryEnqueueOwn(default, Frame(99, 60), remember: true));
+            Assert.True(backlog.TakeRefusal());
+
+            for (int i = 0; i < capacity; i++)
+            {
+                Assert.True(backlog.TryPeek(out VirtioNetHeader header, out Span<byte> frame));
+                Assert.Equal(i, header.GsoSize);
+                Assert.Equal(Frame(i, 60 + i), frame.ToArray());
+                backlog.SetHeadHeader(new VirtioNetHeader { GsoSize = 7 }); // the peeked lane's frame
+                Assert.True(backlog.TryPeek(out header, out _));
+                Assert.Equal(7, header.GsoSize);
+                backlog.Dequeue();
+            }
+
+            Assert.Equal(1, backlog.Count); // the shared lane's frame waits behind the own lane's
+        }
+
+        Assert.True(backlog.TryPeek(out VirtioNetHeader shared, out Span<byte> sharedFrame));
+        Assert.Equal(100, shared.GsoSize);
+        Assert.Equal(Frame(100, 60), sharedFrame.ToArray());
+        Assert.True(backlog.TryEnqueueOwn(default, Frame(1, 60), remember: false));
+        Assert.Equal(2, backlog.Clear());
+        Assert.Equal(0, backlog.Count);
+        Assert.False(backlog.TryPeek(out _, out _));
+    }
+
     /// <summary>
     /// Three producer threads that must not drop (they wait when refused) against one consumer thread that signals
     /// them when it took a refusal: every frame arrives whole, each producer's in its order, and no refused producer
     /// is left waiting for a signal that never comes.
     /// </summary>
     [Theory]
-    [InlineData(4)]
-    [InlineData(3)]
-    public void Producers_on_three_threads_and_one_consumer_lose_nothing_and_keep_each_producers_order(int capacity)
+    [InlineData(4, false)]
+    [InlineData(3, false)]
+    [InlineData(4, true)] // producer 0 on the own lane (no compare-and-swap), the two others on the shared one
+    [InlineData(3, true)]
+    public void Producers_on_three_threads_and_one_consumer_lose_nothing_and_keep_each_producers_order(int capacity, bool ownLane)
     {
         const int producers = 3, perProducer = 20_000;
         var backlog = new NetRxBacklog(capacity);
@@ -78,7 +123,8 @@ public class NetRxBacklogTests
                 for (int n = 0; n < perProducer; n++)
                 {
                     byte[] frame = Frame((id << 24) | n, 60 + (n % 200));
-                    while (!backlog.TryEnqueue(new VirtioNetHeader { GsoSize = (ushort)id }, frame, remember: true))
+                    var header = new VirtioNetHeader { GsoSize = (ushort)id };
+                    while (!(ownLane && id == 0 ? backlog.TryEnqueueOwn(header, frame, remember: true) : backlog.TryEnqueue(header, frame, remember: true)))
                     {
                         if (!room.Wait(TimeSpan.FromSeconds(30)))
                         {
