@@ -288,9 +288,9 @@ public sealed class VhostUserBackend : IDisposable, IBusyPollTarget
                 break;
             default:
                 VhostUserLog.Unsupported(_logger, Name, m.Request, (uint)m.Request);
-                Refusals++;
                 if (!m.NeedReply && HasOwnReply(m.Request))
                 {
+                    Refusals++;
                     return $"unsupported request {m.Request} ({(uint)m.Request}) that needs a reply";
                 }
 
@@ -640,9 +640,30 @@ public sealed class VhostUserBackend : IDisposable, IBusyPollTarget
         return null;
     }
 
+    /// <summary>
+    /// A SET_VRING_KICK, _CALL or _ERR's ring, and no more than one descriptor unless the NOFD bit says none is used
+    /// (libvhost-user's <c>vu_check_queue_msg_file</c> refuses the same): which of several a front-end meant is not
+    /// guessed.
+    /// </summary>
+    private bool TryRingFd(VhostUserMessage m, out Vring vring, out int index, out string? error)
+    {
+        if (!TryRing(m, 8, out vring, out index, out error))
+        {
+            return false;
+        }
+
+        if (m.FdCount > 1 && (m.U64(0) & VhostUserProtocol.VringNoFdMask) == 0)
+        {
+            error = $"ring {index}: {m.FdCount} descriptors, at most 1 expected";
+            return false;
+        }
+
+        return true;
+    }
+
     private string? SetVringKick(VhostUserMessage m)
     {
-        if (!TryRing(m, 8, out Vring vring, out int index, out string? error))
+        if (!TryRingFd(m, out Vring vring, out int index, out string? error))
         {
             return error;
         }
@@ -672,7 +693,7 @@ public sealed class VhostUserBackend : IDisposable, IBusyPollTarget
 
     private string? SetVringCallOrErr(VhostUserMessage m, bool err)
     {
-        if (!TryRing(m, 8, out Vring vring, out int index, out string? error))
+        if (!TryRingFd(m, out Vring vring, out int index, out string? error))
         {
             return error;
         }

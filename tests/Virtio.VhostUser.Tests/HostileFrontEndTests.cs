@@ -228,6 +228,48 @@ public sealed class HostileFrontEndTests
     }
 
     [Fact]
+    public void A_kick_call_or_err_with_two_descriptors_is_refused_and_both_are_closed()
+    {
+        using var fe = new ScriptedFrontEnd();
+        fe.Negotiate();
+        fe.SetMemTable();
+        fe.SendAcked(VhostUserRequest.SetVringAddr, RingAddr(fe));
+        using var a = new EventFdNotifier();
+        using var b = new EventFdNotifier();
+        int before = Fds.OpenCount();
+        long refusals = fe.Backend.Refusals;
+        foreach (VhostUserRequest request in new[] { VhostUserRequest.SetVringKick, VhostUserRequest.SetVringCall, VhostUserRequest.SetVringErr })
+        {
+            Assert.NotEqual(0ul, fe.SendAcked(request, ScriptedFrontEnd.U64(0), [a.Fd, b.Fd]));
+        }
+
+        Assert.Equal(refusals + 3, fe.Backend.Refusals);
+        Assert.False(fe.Backend.IsRingRunning(0));
+        StillServes(fe);
+        Assert.Equal(before, Fds.OpenCount());
+
+        // With the NOFD bit the descriptors are not used, as libvhost-user has it: accepted, and closed.
+        Assert.Equal(0ul, fe.SendAcked(VhostUserRequest.SetVringCall, ScriptedFrontEnd.U64(VhostUserProtocol.VringNoFdMask), [a.Fd, b.Fd]));
+        StillServes(fe);
+        Assert.Equal(before, Fds.OpenCount());
+
+        // One descriptor: the ring starts on it.
+        Assert.Equal(0ul, fe.SendAcked(VhostUserRequest.SetVringKick, ScriptedFrontEnd.U64(0), [a.Fd]));
+        Assert.Equal(0ul, fe.SendAcked(VhostUserRequest.SetVringEnable, ScriptedFrontEnd.State(0, 1)));
+        Assert.True(fe.Backend.IsRingRunning(0));
+    }
+
+    [Fact]
+    public void An_unsupported_request_counts_as_one_refusal()
+    {
+        using var fe = new ScriptedFrontEnd();
+        long refusals = fe.Backend.Refusals;
+        Assert.NotEqual(0ul, fe.SendAcked((VhostUserRequest)200));
+        Assert.Equal(refusals + 1, fe.Backend.Refusals);
+        StillServes(fe);
+    }
+
+    [Fact]
     public void SetVringNum_while_the_ring_runs_is_refused()
     {
         using var fe = new ScriptedFrontEnd();
