@@ -356,6 +356,24 @@ internal static class VhostUserFdsTarget
             byte fdChoice = input.U8();
             int size = input.U16() % (VhostUserProtocol.MaxPayloadSize + 1);
             ReadOnlySpan<byte> payload = input.Bytes(size);
+            // Which eventfd kicks which ring is the harness's guess from the message it sends; a SET_VRING_KICK the
+            // back-end refuses leaves the ring on its previous kick. Its outcome is seen in the refusal count, between
+            // a barrier before it and one after (a kick on the wrong eventfd would wait for nothing: AFL's hangs).
+            bool setKick = request == (uint)VhostUserRequest.SetVringKick;
+            Span<int> kicksBefore = stackalloc int[Rings];
+            long refusalsBefore = 0;
+            if (setKick)
+            {
+                Barrier();
+                if (_front < 0)
+                {
+                    return false;
+                }
+
+                _ringKick.CopyTo(kicksBefore);
+                refusalsBefore = _backend.Server.Refusals;
+            }
+
             int count = Descriptors(request, payload, fdChoice);
             Span<byte> message = stackalloc byte[VhostUserProtocol.HeaderSize + payload.Length];
             BinaryPrimitives.WriteUInt32LittleEndian(message, request);
@@ -375,9 +393,14 @@ internal static class VhostUserFdsTarget
             }
 
             // Bounded replies outstanding: the back-end never blocks writing a reply nobody reads, so it keeps reading.
-            if (++_unanswered >= 16)
+            if (++_unanswered >= 16 || setKick)
             {
                 Barrier();
+            }
+
+            if (setKick && _front >= 0 && _backend.Server.Refusals != refusalsBefore)
+            {
+                kicksBefore.CopyTo(_ringKick);
             }
 
             return _front >= 0;
